@@ -1,0 +1,207 @@
+"""pytest plugin that turns check outcomes into assess results and events.
+
+Loaded by the grader entry point (in-process ``pytest.main``) or by hand for authors:
+``pytest -p graders.plugin challenges/rest-api/checks --service-url http://127.0.0.1:8080``.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from graders.events import CheckResult, EventWriter
+from graders.expect import CheckFailed
+from graders.http import Client, excerpt
+
+MESSAGE_CHARS = 600
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("assess")
+    group.addoption("--service-url", default="http://127.0.0.1:8080", help="service under test")
+    group.addoption("--assess-mode", default="interviewer", choices=["interviewer", "candidate"])
+    group.addoption(
+        "--assess-phase", default="checks", choices=["checks", "after_load", "all"],
+        help="which checks to run: before load, after load, or both",
+    )
+    group.addoption("--assess-seed", type=int, default=1)
+    group.addoption("--assess-default-points", type=float, default=1.0)
+    group.addoption("--assess-check-timeout", type=float, default=30.0)
+    group.addoption(
+        "--assess-sidecar", action="append", default=[],
+        help="NAME=URL[,TOKEN]: control endpoint of a challenge sidecar",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in (
+        "points(n): points this check is worth",
+        "skill(name): the skill this check assesses",
+        "hidden: not shown to or run for candidates",
+        "after_load: runs after the load phase (consistency under load)",
+    ):
+        config.addinivalue_line("markers", line)
+    if not hasattr(config, "assess_plugin"):
+        plugin = AssessPlugin(config, getattr(config, "assess_events", None))
+        config.assess_plugin = plugin  # type: ignore[attr-defined]
+        config.pluginmanager.register(plugin, "assess-results")
+
+
+def check_id(item: pytest.Item) -> str:
+    name = item.name
+    return name[5:] if name.startswith("test_") else name
+
+
+def _marker_arg(item: pytest.Item, name: str, default: Any) -> Any:
+    marker = item.get_closest_marker(name)
+    if marker is None or not marker.args:
+        return default
+    return marker.args[0]
+
+
+class CheckTimeout(CheckFailed):
+    pass
+
+
+class AssessPlugin:
+    """Collects one CheckResult per check and emits it as an event."""
+
+    def __init__(self, config: pytest.Config, events: EventWriter | None = None) -> None:
+        self.config = config
+        self.events = events
+        self.results: list[CheckResult] = []
+        self._meta: dict[str, CheckResult] = {}
+        self._excinfo: dict[str, BaseException] = {}
+
+    # -- selection -----------------------------------------------------------------------
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        mode = config.getoption("--assess-mode")
+        phase = config.getoption("--assess-phase")
+        keep, drop = [], []
+        seen: dict[str, str] = {}
+        for item in items:
+            hidden = item.get_closest_marker("hidden") is not None
+            after = item.get_closest_marker("after_load") is not None
+            wanted = phase == "all" or (phase == "after_load") == after
+            if (mode == "candidate" and hidden) or not wanted:
+                drop.append(item)
+                continue
+            cid = check_id(item)
+            if cid in seen:
+                raise pytest.UsageError(f"duplicate check id {cid!r}: {seen[cid]} and {item.nodeid}")
+            seen[cid] = item.nodeid
+            doc = getattr(item.obj, "__doc__", None) if hasattr(item, "obj") else None
+            title = (doc or "").strip().splitlines()[0] if doc and doc.strip() else cid
+            self._meta[item.nodeid] = CheckResult(
+                id=cid,
+                title=title,
+                skill=str(_marker_arg(item, "skill", "general")),
+                outcome="skipped",
+                points=0.0,
+                max_points=float(_marker_arg(item, "points", config.getoption("--assess-default-points"))),
+                hidden=hidden,
+                phase="after_load" if after else "checks",
+            )
+            keep.append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+    # -- per-check timeout: SIGALRM interrupts even a blocked socket read ----------------
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
+        limit = float(self.config.getoption("--assess-check-timeout"))
+        if limit <= 0 or not hasattr(signal, "SIGALRM"):
+            return (yield)
+
+        def on_alarm(signum: int, frame: Any) -> None:
+            raise CheckTimeout(f"check did not finish within {limit:g} s")
+
+        previous = signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, limit)
+        try:
+            return (yield)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Iterator[pytest.TestReport]:
+        report = yield
+        if call.excinfo is not None:
+            self._excinfo[f"{item.nodeid}:{call.when}"] = call.excinfo.value
+        return report
+
+    # -- outcomes -------------------------------------------------------------------------
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        meta = self._meta.get(report.nodeid)
+        if meta is None:
+            return
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            exc = self._excinfo.get(f"{report.nodeid}:{report.when}")
+            if report.passed:
+                meta.outcome, meta.points, meta.message = "passed", meta.max_points, ""
+            elif report.skipped:
+                meta.outcome, meta.message = "skipped", _skip_reason(report)
+            elif isinstance(exc, AssertionError):
+                # CheckFailed messages are written for candidates; plain asserts use pytest's.
+                meta.outcome = "failed"
+                meta.message = _message(exc, report)
+            else:
+                meta.outcome = "error"
+                meta.message = f"the check itself raised {_message(exc, report)}"
+            meta.duration_s = round(report.duration, 3)
+            self.results.append(meta)
+            if self.events is not None:
+                self.events.check(meta)
+
+    # -- fixtures -------------------------------------------------------------------------
+    @pytest.fixture(scope="session")
+    def service_url(self, pytestconfig: pytest.Config) -> str:
+        return str(pytestconfig.getoption("--service-url")).rstrip("/")
+
+    @pytest.fixture
+    def api(self, service_url: str) -> Client:
+        return Client(service_url)
+
+    @pytest.fixture(scope="session")
+    def seed(self, pytestconfig: pytest.Config) -> int:
+        return int(pytestconfig.getoption("--assess-seed"))
+
+    @pytest.fixture(scope="session")
+    def sidecars(self, pytestconfig: pytest.Config) -> dict[str, Client]:
+        out: dict[str, Client] = {}
+        for spec in pytestconfig.getoption("--assess-sidecar"):
+            name, _, rest = spec.partition("=")
+            url, _, token = rest.partition(",")
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            out[name] = Client(url, headers=headers)
+        return out
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return "skipped"
+
+
+def _message(exc: BaseException | None, report: pytest.TestReport) -> str:
+    if isinstance(exc, CheckFailed):
+        text = str(exc)
+    elif exc is not None:
+        crash = getattr(report.longrepr, "reprcrash", None)
+        text = crash.message if crash is not None else f"{type(exc).__name__}: {exc}"
+    else:
+        text = str(report.longrepr)
+    return excerpt(text, MESSAGE_CHARS)
+
+

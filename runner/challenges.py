@@ -1,0 +1,201 @@
+"""The challenge registry: every ``challenges/<id>/challenge.toml``, validated on load.
+
+A challenge is data (the toml, a brief, pytest checks, a load profile, sidecars, solutions);
+adding one touches no runner code.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from runner.errors import ChallengeError, UsageError
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Scoring(_Strict):
+    default_points: float = Field(1.0, gt=0)
+    correctness_weight: float = Field(1.0, ge=0)
+    load_weight: float = Field(0.0, ge=0)
+
+
+class Sandbox(_Strict):
+    cpus: float = Field(1.0, gt=0, le=16)
+    memory_mb: int = Field(512, ge=32, le=65536)
+    pids: int = Field(256, ge=16, le=65536)
+    tmpfs_mb: int = Field(64, ge=1, le=4096)
+
+
+class Limits(_Strict):
+    build_s: float = Field(300, gt=0)
+    ready_s: float = Field(30, gt=0)
+    checks_s: float = Field(180, gt=0)
+    check_s: float = Field(20, gt=0)
+    load_s: float = Field(180, gt=0)
+
+
+class Slo(_Strict):
+    p95_ms: float = Field(gt=0)
+    p99_ms: float = Field(gt=0)
+    max_error_rate: float = Field(0.01, ge=0, le=1)
+
+
+class Load(_Strict):
+    locustfile: str = "load/locustfile.py"
+    users: int = Field(10, ge=1, le=1000)
+    target_rps: float = Field(gt=0)
+    warmup_s: float = Field(3, ge=0)
+    duration_s: float = Field(10, gt=0)
+    step_factor: float = Field(1.5, gt=1)
+    max_steps: int = Field(3, ge=0, le=10)
+    step_s: float = Field(5, gt=0)
+    slo: Slo
+
+
+class Sidecar(_Strict):
+    name: str = Field(pattern=ID_PATTERN)
+    path: str
+    command: list[str]
+    port: int = Field(ge=1, le=65535)
+    control_port: int = Field(ge=1, le=65535)
+    env: dict[str, str] = {}
+
+
+class ChallengeConfig(_Strict):
+    id: str = Field(pattern=ID_PATTERN)
+    title: str
+    version: str
+    summary: str = ""
+    requirements: list[str] = []
+    skills: dict[str, float] = Field(min_length=1)
+    scoring: Scoring = Scoring()
+    sandbox: Sandbox = Sandbox()
+    limits: Limits = Limits()
+    env: dict[str, str] = {}
+    sidecars: list[Sidecar] = []
+    load: Load | None = None
+
+    @field_validator("skills")
+    @classmethod
+    def _positive_weights(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = [k for k, w in v.items() if w <= 0]
+        if bad:
+            raise ValueError(f"skill weights must be > 0 (not {', '.join(bad)})")
+        return v
+
+    @model_validator(mode="after")
+    def _ports_distinct(self) -> ChallengeConfig:
+        ports = [8080]
+        for s in self.sidecars:
+            ports += [s.port, s.control_port]
+        if len(ports) != len(set(ports)):
+            raise ValueError("sidecar ports must differ from each other and from 8080")
+        return self
+
+
+class Challenge:
+    """A loaded challenge: its validated config plus the paths of its parts."""
+
+    def __init__(self, root: Path, config: ChallengeConfig) -> None:
+        self.root = root
+        self.config = config
+
+    @property
+    def id(self) -> str:
+        return self.config.id
+
+    @property
+    def checks_dir(self) -> Path:
+        return self.root / "checks"
+
+    @property
+    def brief(self) -> Path:
+        return self.root / "README.md"
+
+    @property
+    def solutions_dir(self) -> Path:
+        return self.root / "solutions"
+
+    @cached_property
+    def solutions(self) -> list[str]:
+        if not self.solutions_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.solutions_dir.iterdir() if p.is_dir())
+
+    def __repr__(self) -> str:
+        return f"<Challenge {self.id} {self.config.version}>"
+
+
+def _format_validation(path: Path, exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{path}: field '{field}': {err['msg']}{more}"
+
+
+def load_challenge(root: Path) -> Challenge:
+    """Load and validate one challenge directory."""
+    path = root / "challenge.toml"
+    try:
+        raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ChallengeError(f"{root}: no challenge.toml; a challenge directory needs one") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ChallengeError(f"{path}: invalid TOML: {exc}") from None
+    try:
+        config = ChallengeConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ChallengeError(_format_validation(path, exc)) from None
+    if config.id != root.name:
+        raise ChallengeError(f"{path}: field 'id' is {config.id!r} but the directory is {root.name!r}")
+    if not (root / "checks").is_dir():
+        raise ChallengeError(f"{root}: no checks/ directory")
+    if config.load and not (root / config.load.locustfile).is_file():
+        raise ChallengeError(f"{path}: field 'load.locustfile': {config.load.locustfile} not found")
+    for s in config.sidecars:
+        if not (root / s.path).is_dir():
+            raise ChallengeError(f"{path}: sidecar {s.name!r}: path {s.path} not found")
+    return Challenge(root, config)
+
+
+def default_challenges_dir() -> Path:
+    env = os.environ.get("ASSESS_CHALLENGES")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "challenges"
+
+
+class Registry:
+    """All challenges under one directory, discovered by their challenge.toml."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or default_challenges_dir()
+
+    def ids(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.parent.name for p in self.root.glob("*/challenge.toml"))
+
+    def get(self, challenge_id: str) -> Challenge:
+        candidate = Path(challenge_id)
+        if candidate.is_dir() and (candidate / "challenge.toml").is_file():
+            return load_challenge(candidate.resolve())
+        if challenge_id not in self.ids():
+            known = ", ".join(self.ids()) or "none"
+            raise UsageError(
+                f"unknown challenge {challenge_id!r}; known: {known} (see `assess list`)"
+            )
+        return load_challenge(self.root / challenge_id)
+
+    def all(self) -> list[Challenge]:
+        return [self.get(i) for i in self.ids()]

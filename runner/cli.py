@@ -1,0 +1,201 @@
+"""The ``assess`` command: parses arguments, calls one core function, maps it to an exit code.
+
+Heavy imports (docker, rich tables, locust) happen inside commands so ``--help`` is instant.
+Only AssessError is caught: anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from runner.errors import AssessError, ExitCode, Interrupted, UsageError
+
+app = typer.Typer(
+    name="assess",
+    help="Grade backend coding challenges: build, sandbox, check, load-test, report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+images_app = typer.Typer(help="Build or inspect the images assess runs on.", no_args_is_help=True)
+app.add_typer(images_app, name="images")
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _fail(err: AssessError) -> NoReturn:
+    _console(stderr=True).print(f"[bold red]error:[/] {err.message}", soft_wrap=True)
+    raise typer.Exit(int(err.exit_code))
+
+
+def _sigterm_to_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@app.command()
+def run(
+    challenge: Annotated[str, typer.Argument(help="challenge id (see `assess list`) or directory")],
+    submission: Annotated[
+        Path | None, typer.Argument(help="submission directory (Dockerfile or assess.toml)")
+    ] = None,
+    url: Annotated[str | None, typer.Option(help="grade a service already running on loopback")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="write results JSON here")] = None,
+    html: Annotated[Path | None, typer.Option(help="write a self-contained HTML report")] = None,
+    junit: Annotated[Path | None, typer.Option(help="write JUnit XML")] = None,
+    markdown: Annotated[Path | None, typer.Option(help="write a Markdown summary")] = None,
+    fail_under: Annotated[
+        float | None, typer.Option(help="exit 1 when the score is below this (0-100)")
+    ] = None,
+    candidate: Annotated[bool, typer.Option(help="candidate mode: visible checks only")] = False,
+    skip_load: Annotated[bool, typer.Option(help="skip the load phase")] = False,
+    load_duration: Annotated[
+        float | None, typer.Option(help="seconds of measured load (overrides the challenge)")
+    ] = None,
+    load_workers: Annotated[int, typer.Option(help="Locust workers (0: one local runner)")] = 0,
+    seed: Annotated[int, typer.Option(help="random seed for checks and load")] = 1,
+    docker_runtime: Annotated[
+        str | None, typer.Option("--runtime", help="Docker runtime for the sandbox, e.g. runsc")
+    ] = None,
+    show_passed: Annotated[bool, typer.Option(help="list passed checks too")] = False,
+) -> None:
+    """Grade one SUBMISSION of CHALLENGE in the sandbox (or a running service with --url)."""
+    if fail_under is not None and not 0 <= fail_under <= 100:
+        _fail(UsageError(f"--fail-under must be between 0 and 100, not {fail_under:g}"))
+    if (submission is None) == (url is None):
+        _fail(UsageError("give a SUBMISSION directory or --url (one of them)"))
+    from runner import core
+
+    console = _console()
+    previous = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+    try:
+        results = core.run(
+            challenge, submission, url=url, candidate=candidate, skip_load=skip_load,
+            load_duration=load_duration, load_workers=load_workers, seed=seed,
+            docker_runtime=docker_runtime, console=console,
+            outputs={"json": json_path, "html": html, "junit": junit, "markdown": markdown},
+            show_passed=show_passed,
+        )
+    except KeyboardInterrupt:
+        _fail(Interrupted())
+    except AssessError as err:
+        _fail(err)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if fail_under is not None and results.score < fail_under:
+        console.print(f"[red]score {results.score:.1f} is below --fail-under {fail_under:g}[/]")
+        raise typer.Exit(int(ExitCode.BELOW_THRESHOLD))
+
+
+@app.command(name="list")
+def list_challenges() -> None:
+    """List the challenges with their skills and the posting requirements they cover."""
+    from runner import core
+
+    try:
+        core.list_challenges(_console())
+    except AssessError as err:
+        _fail(err)
+
+
+@app.command()
+def verify(
+    challenge: Annotated[str, typer.Argument(help="challenge id or directory")],
+    solution: Annotated[list[str] | None, typer.Option(help="only these solutions")] = None,
+) -> None:
+    """Grade the challenge's own solutions; each must fail exactly its expected checks."""
+    from runner import core
+
+    try:
+        ok = core.verify(challenge, solution or [], _console())
+    except KeyboardInterrupt:
+        _fail(Interrupted())
+    except AssessError as err:
+        _fail(err)
+    if not ok:
+        raise typer.Exit(int(ExitCode.BELOW_THRESHOLD))
+
+
+@app.command()
+def init(
+    challenge: Annotated[str, typer.Argument(help="challenge id")],
+    directory: Annotated[Path, typer.Argument(help="where to create the starter")],
+    runtime: Annotated[str, typer.Option(help="python or node")] = "python",
+) -> None:
+    """Scaffold a starter submission for a candidate, with the brief beside it."""
+    from runner import core
+
+    try:
+        core.init_starter(challenge, directory, runtime, _console())
+    except AssessError as err:
+        _fail(err)
+
+
+@app.command()
+def gc(
+    all_runs: Annotated[
+        bool, typer.Option("--all", help="also remove containers of runs still going")
+    ] = False,
+    images: Annotated[bool, typer.Option(help="also remove built submission images")] = False,
+) -> None:
+    """Remove containers, networks and volumes left by crashed or killed runs."""
+    from runner import core
+
+    try:
+        core.gc(_console(), all_runs=all_runs, images=images)
+    except AssessError as err:
+        _fail(err)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the results file."""
+    import json
+
+    from runner.results import json_schema
+
+    typer.echo(json.dumps(json_schema(), indent=2))
+
+
+@images_app.command("build")
+def images_build(
+    force: Annotated[bool, typer.Option(help="rebuild even if inputs are unchanged")] = False,
+) -> None:
+    """Build the base, runtime and grader images (only what changed)."""
+    from runner import core
+
+    try:
+        core.build_images(_console(), force=force)
+    except AssessError as err:
+        _fail(err)
+
+
+@images_app.command("status")
+def images_status() -> None:
+    """Show which of assess's images exist."""
+    from runner import core
+
+    try:
+        core.images_status(_console())
+    except AssessError as err:
+        _fail(err)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:  # outside a run: nothing to clean
+        sys.exit(int(ExitCode.INTERRUPTED))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+"""One core function per command; the CLI maps their outcome to exit codes. No typer here."""
+
+from __future__ import annotations
+
+import ipaddress
+import shutil
+import tempfile
+import tomllib
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from rich.console import Console
+from rich.table import Table
+
+from runner.challenges import Registry
+from runner.errors import UsageError
+from runner.results import Results
+
+SEEDS = Path(__file__).resolve().parent.parent / "seeds" / "catalogue.toml"
+
+
+def _check_loopback(url: str) -> None:
+    parsed = urlparse(url)
+    host = parsed.hostname or ""
+    if parsed.scheme != "http" or not host:
+        raise UsageError(f"--url {url!r} must look like http://127.0.0.1:PORT")
+    if host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise UsageError(
+            f"--url {url!r} is not a loopback address; assess only sends traffic to "
+            "127.0.0.0/8 or ::1 (run the service locally, or grade its directory instead)"
+        )
+
+
+def write_reports(results: Results, outputs: dict[str, Path | None]) -> list[Path]:
+    from runner.reports import write_all
+
+    return write_all(results, outputs)
+
+
+def run(
+    challenge_id: str, submission_dir: Path | None, *, url: str | None, candidate: bool,
+    skip_load: bool, load_duration: float | None, load_workers: int, seed: int,
+    docker_runtime: str | None, console: Console, outputs: dict[str, Path | None],
+    show_passed: bool = False,
+) -> Results:
+    from runner.grading import RunOptions, grade, grade_url
+    from runner.reports.terminal import Progress, render
+
+    challenge = Registry().get(challenge_id)
+    if load_duration is not None and load_duration <= 0:
+        raise UsageError(f"--load-duration must be positive, not {load_duration:g}")
+    if load_workers < 0 or load_workers > 8:
+        raise UsageError(f"--load-workers must be between 0 and 8, not {load_workers}")
+    for kind, path in outputs.items():
+        if path is not None and path.is_dir():
+            raise UsageError(f"--{kind} {path} is a directory; give a file path")
+    with Progress(console) as progress:
+        opts = RunOptions(
+            mode="candidate" if candidate else "interviewer", seed=seed,
+            skip_load=skip_load or challenge.config.load is None,
+            load_duration_s=load_duration, load_workers=load_workers,
+            docker_runtime=docker_runtime, listener=progress,
+        )
+        if url is not None:
+            _check_loopback(url)
+            with tempfile.TemporaryDirectory(prefix="assess-url-") as tmp:
+                results = grade_url(challenge, url, opts, Path(tmp))
+        else:
+            from runner.sandbox import collect_garbage, docker_client
+            from runner.submissions import load_submission
+
+            assert submission_dir is not None
+            submission = load_submission(submission_dir)
+            client = docker_client()
+            collect_garbage(client)  # what an earlier, killed run left behind
+            results = grade(client, challenge, submission, opts)
+    console.print(render(results, show_passed=show_passed))
+    for path in write_reports(results, outputs):
+        console.print(f"[dim]wrote {path}[/]")
+    return results
+
+
+def list_challenges(console: Console) -> None:
+    catalogue: dict[str, str] = {}
+    if SEEDS.is_file():
+        data = tomllib.loads(SEEDS.read_text(encoding="utf-8"))
+        for posting in data.get("postings", []):
+            for req in posting.get("requirements", []):
+                catalogue[req["id"]] = req["text"]
+    table = Table(box=None, pad_edge=False)
+    for col in ("challenge", "version", "skills (weight)", "requirements covered"):
+        table.add_column(col)
+    for ch in Registry().all():
+        cfg = ch.config
+        skills = ", ".join(f"{k} ({v:g})" for k, v in cfg.skills.items())
+        reqs = "\n".join(
+            f"{r}: {catalogue.get(r, '(not in seeds/catalogue.toml)')}" for r in cfg.requirements
+        )
+        table.add_row(f"[bold]{ch.id}[/]\n{cfg.title}", cfg.version, skills, reqs or "-")
+    console.print(table)
+
+
+def verify(challenge_id: str, only: list[str], console: Console) -> bool:
+    """Grade each solution; True when each fails exactly its expected checks."""
+    from runner.grading import RunOptions, grade
+    from runner.sandbox import docker_client
+    from runner.solutions import all_solutions
+    from runner.submissions import load_submission
+
+    challenge = Registry().get(challenge_id)
+    solutions = [s for s in all_solutions(challenge) if not only or s.name in only]
+    missing = set(only) - {s.name for s in solutions}
+    if missing:
+        raise UsageError(f"no solution named {', '.join(sorted(missing))} in {challenge.id}")
+    client = docker_client()
+    all_ok = True
+    with tempfile.TemporaryDirectory(prefix="assess-verify-") as tmp:
+        for sol in solutions:
+            sub = load_submission(sol.materialize(Path(tmp)))
+            results = grade(client, challenge, sub, RunOptions(skip_load=True))
+            failed = results.failed_ids()
+            expected = set(sol.expected.fails)
+            ok = results.verdict == "graded" and failed == expected
+            all_ok &= ok
+            mark = "[green]✓[/]" if ok else "[red]✗[/]"
+            line = f"{mark} {sol.name}: verdict {results.verdict.value}, {results.passed}/{len(results.checks)} passed"
+            if failed - expected:
+                line += f"\n    unexpectedly failed: {', '.join(sorted(failed - expected))}"
+            if expected - failed:
+                line += f"\n    expected to fail but passed: {', '.join(sorted(expected - failed))}"
+            console.print(line, highlight=False)
+    return all_ok
+
+
+STARTERS = {
+    "python": {
+        "assess.toml": 'runtime = "python"\nstart = "python3 app.py"\n',
+        "app.py": (
+            '"""Starter service: answers GET /healthz. Build the rest from BRIEF.md."""\n'
+            "import os\nfrom http.server import BaseHTTPRequestHandler, ThreadingHTTPServer\n\n\n"
+            "class Handler(BaseHTTPRequestHandler):\n"
+            '    protocol_version = "HTTP/1.1"\n\n'
+            "    def do_GET(self):\n"
+            '        body = b"ok" if self.path == "/healthz" else b"not found"\n'
+            '        self.send_response(200 if self.path == "/healthz" else 404)\n'
+            '        self.send_header("Content-Length", str(len(body)))\n'
+            "        self.end_headers()\n        self.wfile.write(body)\n\n\n"
+            'if __name__ == "__main__":\n'
+            '    ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("PORT", "8080"))), Handler)'
+            ".serve_forever()\n"
+        ),
+    },
+    "node": {
+        "assess.toml": 'runtime = "node"\nstart = "node server.js"\n',
+        "server.js": (
+            "// Starter service: answers GET /healthz. Build the rest from BRIEF.md.\n"
+            "const http = require('http');\n"
+            "http.createServer((req, res) => {\n"
+            "  const ok = req.url === '/healthz';\n"
+            "  res.writeHead(ok ? 200 : 404, {'Content-Type': 'text/plain'});\n"
+            "  res.end(ok ? 'ok' : 'not found');\n"
+            "}).listen(Number(process.env.PORT || 8080), '0.0.0.0');\n"
+        ),
+    },
+}
+
+
+def init_starter(challenge_id: str, directory: Path, runtime: str, console: Console) -> None:
+    challenge = Registry().get(challenge_id)
+    if runtime not in STARTERS:
+        raise UsageError(f"unknown runtime {runtime!r}; use one of {', '.join(STARTERS)}")
+    if directory.exists() and any(directory.iterdir()):
+        raise UsageError(f"{directory} exists and is not empty; choose a new directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in STARTERS[runtime].items():
+        (directory / name).write_text(text, encoding="utf-8")
+    if challenge.brief.is_file():
+        shutil.copyfile(challenge.brief, directory / "BRIEF.md")
+    console.print(
+        f"created {directory} ({runtime}). Self-test with:\n"
+        f"  assess run {challenge.id} {directory} --candidate"
+    )
+
+
+def gc(console: Console, *, all_runs: bool, images: bool) -> None:
+    from runner.grading import SUBMISSION_REPO
+    from runner.sandbox import collect_garbage, docker_client
+
+    client = docker_client()
+    removed = collect_garbage(client, all_runs=all_runs)
+    console.print(f"removed {removed} leftover container(s)")
+    if images:
+        count = 0
+        for image in client.images.list(filters={"label": "assess.kind=submission"}):
+            for tag in image.tags:
+                if tag.startswith(SUBMISSION_REPO + "/"):
+                    client.images.remove(tag, force=True)
+                    count += 1
+        client.images.prune(filters={"dangling": True})
+        console.print(f"removed {count} submission image(s)")
+
+
+def build_images(console: Console, *, force: bool) -> dict[str, Any]:
+    from runner.images import Images
+    from runner.sandbox import docker_client
+
+    with console.status("building images…") as status:
+        ids = Images(docker_client(), progress=lambda s: status.update(s[:100])).ensure_all(
+            force=force
+        )
+    for tag, image_id in ids.items():
+        console.print(f"{tag}  {image_id[7:19]}")
+    return ids
+
+
+def images_status(console: Console) -> None:
+    from runner.images import Images
+    from runner.sandbox import docker_client
+
+    for tag, short in Images(docker_client()).status():
+        console.print(f"{tag}  {short or '[red]missing[/] (assess images build)'}")

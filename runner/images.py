@@ -1,0 +1,268 @@
+"""The images assess builds: a Debian base, runtime presets, the grader, and submissions.
+
+No registry may be reachable, so the base is pulled when possible and otherwise bootstrapped
+from Debian's packages with debootstrap and imported. Each image carries the hash of its inputs
+(Dockerfile, files, parent image id) in the ``assess.inputs`` label and is rebuilt only when
+that hash changes.
+
+Stable tags (candidates' Dockerfiles may name them):
+  assess/base:bookworm    Debian bookworm, minimal
+  assess/python:3.11      + Debian's python3 (3.11) and a venv at /opt/venv on PATH
+  assess/node:18          + Debian's nodejs (18) and npm
+  assess/grader:latest    + pytest, Locust, requests (the versions installed on the host)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import io
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runner.errors import InfraError
+
+BASE_TAG = "assess/base:bookworm"
+PYTHON_TAG = "assess/python:3.11"
+NODE_TAG = "assess/node:18"
+GRADER_TAG = "assess/grader:latest"
+RUNTIME_TAGS = {"python": PYTHON_TAG, "node": NODE_TAG}
+PULL_BASE = "debian:bookworm-slim"
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
+LABEL_MANAGED = "assess.managed"
+LABEL_INPUTS = "assess.inputs"
+GRADER_PACKAGES = ("pytest", "locust", "requests", "websocket-client")
+DOCKERFILES = Path(__file__).parent / "dockerfiles"
+BUILD_LOG_TAIL = 60
+
+Progress = Callable[[str], None]
+
+
+def _noop(_: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    ok: bool
+    image_id: str | None
+    log: list[str]
+    seconds: float
+    cached: bool = False
+
+    @property
+    def log_tail(self) -> str:
+        return "\n".join(self.log[-BUILD_LOG_TAIL:])
+
+
+def _hash(*parts: bytes | str) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.encode() if isinstance(p, str) else p)
+        h.update(b"\0")
+    return h.hexdigest()[:24]
+
+
+def host_ca_bytes() -> bytes:
+    env = os.environ.get("ASSESS_CA_BUNDLE")
+    path = Path(env) if env else HOST_CA
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
+def grader_pins() -> str:
+    pins = []
+    for name in GRADER_PACKAGES:
+        try:
+            pins.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            pins.append(name)
+    return " ".join(pins)
+
+
+def _image_labels(client: Any, tag: str) -> dict[str, str] | None:
+    import docker.errors
+
+    try:
+        image = client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        return None
+    return dict(image.labels or {})
+
+
+def image_id(client: Any, tag: str) -> str:
+    return str(client.images.get(tag).id)
+
+
+def stream_build(
+    client: Any,
+    context: bytes,
+    *,
+    tag: str,
+    dockerfile: str = "Dockerfile",
+    labels: dict[str, str] | None = None,
+    timeout_s: float = 1800,
+    progress: Progress = _noop,
+) -> BuildResult:
+    """Build from an in-memory tar context; never raises for a failed build."""
+    import docker.errors
+    import requests.exceptions
+
+    start = time.monotonic()
+    log: list[str] = []
+    image: str | None = None
+    try:
+        chunks: Iterator[dict[str, Any]] = client.api.build(
+            fileobj=io.BytesIO(context),
+            custom_context=True,
+            tag=tag,
+            dockerfile=dockerfile,
+            rm=True,
+            forcerm=True,  # a failed legacy build would otherwise leave its container behind
+            decode=True,
+            labels={LABEL_MANAGED: "true", **(labels or {})},
+            timeout=timeout_s,
+        )
+        for chunk in chunks:
+            if "stream" in chunk:
+                for line in str(chunk["stream"]).splitlines():
+                    if line.strip():
+                        log.append(line.rstrip())
+                        progress(line.rstrip())
+            if "aux" in chunk and isinstance(chunk["aux"], dict):
+                image = chunk["aux"].get("ID", image)
+            if "error" in chunk:
+                log.append(str(chunk["error"]).rstrip())
+                return BuildResult(False, None, log, time.monotonic() - start)
+    except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+        log.append(f"build exceeded its time limit of {timeout_s:g} s")
+        return BuildResult(False, None, log, time.monotonic() - start)
+    except docker.errors.APIError as exc:
+        log.append(f"build failed: {exc.explanation or exc}")
+        return BuildResult(False, None, log, time.monotonic() - start)
+    if image is None:
+        image = image_id(client, tag)
+    return BuildResult(True, image, log, time.monotonic() - start)
+
+
+def _context(dockerfile_text: str, files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in {"Dockerfile": dockerfile_text.encode(), **files}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+class Images:
+    """Ensures assess's own images exist and are current; builds submissions."""
+
+    def __init__(self, client: Any, progress: Progress = _noop) -> None:
+        self.client = client
+        self.progress = progress
+
+    # -- base -----------------------------------------------------------------------------
+    def ensure_base(self, *, force: bool = False) -> str:
+        if not force and _image_labels(self.client, BASE_TAG) is not None:
+            return image_id(self.client, BASE_TAG)
+        if not os.environ.get("ASSESS_NO_PULL") and self._try_pull_base():
+            return image_id(self.client, BASE_TAG)
+        self._bootstrap_base()
+        return image_id(self.client, BASE_TAG)
+
+    def _try_pull_base(self) -> bool:
+        import docker.errors
+
+        self.progress(f"pulling {PULL_BASE}")
+        try:
+            image = self.client.images.pull(PULL_BASE)
+        except (docker.errors.APIError, docker.errors.DockerException):
+            self.progress("no registry reachable; bootstrapping the base from Debian's packages")
+            return False
+        image.tag(BASE_TAG)
+        return True
+
+    def _bootstrap_base(self) -> None:
+        if shutil.which("debootstrap") is None:
+            raise InfraError(
+                "no registry reachable and debootstrap is not installed; "
+                "run `apt-get install -y debootstrap` (or scripts/setup)"
+            )
+        with tempfile.TemporaryDirectory(prefix="assess-rootfs-") as tmp:
+            rootfs = Path(tmp) / "rootfs"
+            self.progress("debootstrap --variant=minbase bookworm (about 35 s)")
+            proc = subprocess.run(
+                ["debootstrap", "--variant=minbase", "bookworm", str(rootfs), DEBIAN_MIRROR],
+                capture_output=True,
+                text=True,
+                timeout=900,
+                check=False,
+            )
+            if proc.returncode != 0:
+                tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+                raise InfraError(f"debootstrap failed: {' | '.join(tail)}")
+            tar_path = Path(tmp) / "rootfs.tar"
+            subprocess.run(["tar", "-C", str(rootfs), "-cf", str(tar_path), "."], check=True)
+            self.progress(f"importing the rootfs as {BASE_TAG}")
+            repo, tag = BASE_TAG.split(":")
+            self.client.api.import_image_from_file(
+                str(tar_path), repository=repo, tag=tag,
+                changes=[f"LABEL {LABEL_MANAGED}=true", 'CMD ["/bin/bash"]'],
+            )
+
+    # -- derived images -------------------------------------------------------------------
+    def _ensure_derived(self, tag: str, dockerfile: str, files: dict[str, bytes], force: bool) -> str:
+        inputs = _hash(dockerfile, *[k.encode() + v for k, v in sorted(files.items())])
+        labels = _image_labels(self.client, tag)
+        if not force and labels is not None and labels.get(LABEL_INPUTS) == inputs:
+            return image_id(self.client, tag)
+        self.progress(f"building {tag}")
+        result = stream_build(
+            self.client, _context(dockerfile, files), tag=tag,
+            labels={LABEL_INPUTS: inputs}, progress=self.progress,
+        )
+        if not result.ok or result.image_id is None:
+            raise InfraError(f"building {tag} failed: {result.log[-1] if result.log else '?'}")
+        return result.image_id
+
+    def ensure_runtime(self, runtime: str, *, force: bool = False) -> str:
+        base_id = self.ensure_base()
+        text = (DOCKERFILES / f"{runtime}.Dockerfile").read_text().replace("{base}", BASE_TAG)
+        files = {"host-ca.pem": host_ca_bytes()}
+        # The parent's id is an input: a rebuilt base rebuilds its children.
+        return self._ensure_derived(RUNTIME_TAGS[runtime], text + f"# parent {base_id}\n", files, force)
+
+    def ensure_grader(self, *, force: bool = False) -> str:
+        parent = self.ensure_runtime("python")
+        text = (
+            (DOCKERFILES / "grader.Dockerfile").read_text()
+            .replace("{python}", PYTHON_TAG)
+            .replace("{pins}", grader_pins())
+        )
+        return self._ensure_derived(GRADER_TAG, text + f"# parent {parent}\n", {}, force)
+
+    def ensure_all(self, *, force: bool = False) -> dict[str, str]:
+        out = {BASE_TAG: self.ensure_base(force=force)}
+        for runtime, tag in RUNTIME_TAGS.items():
+            out[tag] = self.ensure_runtime(runtime, force=force)
+        out[GRADER_TAG] = self.ensure_grader(force=force)
+        return out
+
+    def status(self) -> list[tuple[str, str | None]]:
+        rows = []
+        for tag in (BASE_TAG, *RUNTIME_TAGS.values(), GRADER_TAG):
+            labels = _image_labels(self.client, tag)
+            rows.append((tag, image_id(self.client, tag)[7:19] if labels is not None else None))
+        return rows

@@ -1,0 +1,35 @@
+"""Views of one Results object: terminal, JSON, HTML, JUnit, Markdown."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from runner.results import Results
+
+
+def _json(results: Results, path: Path) -> None:
+    results.write_json(path)
+
+
+def _writers() -> dict[str, Callable[[Results, Path], None]]:
+    writers: dict[str, Callable[[Results, Path], None]] = {"json": _json}
+    try:
+        from runner.reports import html, junit, markdown
+
+        writers.update({"html": html.write, "junit": junit.write, "markdown": markdown.write})
+    except ImportError:
+        pass
+    return writers
+
+
+def write_all(results: Results, outputs: dict[str, Path | None]) -> list[Path]:
+    written = []
+    writers = _writers()
+    for kind, path in outputs.items():
+        if path is None:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writers[kind](results, path)
+        written.append(path)
+    return written
