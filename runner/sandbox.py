@@ -212,12 +212,14 @@ class Pod:
         holder.start()
         return holder
 
-    def start_candidate(self, image: str, env: dict[str, str], limits: Limits) -> Any:
+    def start_candidate(
+        self, image: str, env: dict[str, str], limits: Limits, command: list[str] | None = None
+    ) -> Any:
         config_user = (self.client.images.get(image).attrs.get("Config") or {}).get("User") or ""
         user = config_user if config_user not in ("", "root", "0", "0:0") else "65534:65534"
         mem = f"{limits.memory_mb}m"
         candidate = self._run(
-            "candidate", image, network_mode=self.netns, environment=env,
+            "candidate", image, command=command, network_mode=self.netns, environment=env,
             mem_limit=mem, memswap_limit=mem, nano_cpus=int(limits.cpus * 1e9),
             pids_limit=limits.pids, read_only=True,
             tmpfs={"/tmp": f"rw,nosuid,nodev,size={limits.tmpfs_mb}m,mode=1777"},

@@ -104,15 +104,10 @@ def test_candidate_has_only_loopback_and_no_route(client: Any, no_leaks: None) -
     with Pod(client) as pod:
         pod.start_holder()
         image = client.images.get(PYTHON_TAG).id
-        # start_candidate's flags, but with the probe as the command
-        pod.start_candidate(image, {}, Limits(memory_mb=64)).remove(force=True)
-        pod.containers.pop("candidate")
-        probe = pod._run("candidate", PYTHON_TAG, command=["python3", "-c", code],
-                         network_mode=pod.netns, read_only=True, cap_drop=["ALL"],
-                         user="65534:65534", security_opt=["no-new-privileges"])
-        probe.start()
-        assert probe.wait(timeout=30)["StatusCode"] == 0
+        probe = pod.start_candidate(image, {}, Limits(memory_mb=64), ["python3", "-c", code])
+        status = probe.wait(timeout=30)["StatusCode"]
         out = probe.logs().decode()
+        assert status == 0, out
     assert "NET ['lo']" in out
     assert "ROUTES 0" in out
     assert "UID 65534" in out
