@@ -39,7 +39,7 @@ class Expectation:
     ) -> Expectation:
         got = self.r.headers.get(name)
         if got is None:
-            self._fail(f"a {name} header")
+            self._fail(f"the {name} header")
         if value is not None and got.strip() != value:
             self._fail(f"{name}: {value} (header was {got!r})")
         if contains is not None and contains.lower() not in got.lower():

@@ -163,28 +163,36 @@ class AssessPlugin:
             if self.events is not None:
                 self.events.check(meta)
 
-    # -- fixtures -------------------------------------------------------------------------
-    @pytest.fixture(scope="session")
-    def service_url(self, pytestconfig: pytest.Config) -> str:
-        return str(pytestconfig.getoption("--service-url")).rstrip("/")
 
-    @pytest.fixture
-    def api(self, service_url: str) -> Client:
-        return Client(service_url)
+# -- fixtures (module level: a plugin module's fixtures are registered with it) ------------
+@pytest.fixture(scope="session")
+def service_url(pytestconfig: pytest.Config) -> str:
+    """Base URL of the service under test."""
+    return str(pytestconfig.getoption("--service-url")).rstrip("/")
 
-    @pytest.fixture(scope="session")
-    def seed(self, pytestconfig: pytest.Config) -> int:
-        return int(pytestconfig.getoption("--assess-seed"))
 
-    @pytest.fixture(scope="session")
-    def sidecars(self, pytestconfig: pytest.Config) -> dict[str, Client]:
-        out: dict[str, Client] = {}
-        for spec in pytestconfig.getoption("--assess-sidecar"):
-            name, _, rest = spec.partition("=")
-            url, _, token = rest.partition(",")
-            headers = {"Authorization": f"Bearer {token}"} if token else {}
-            out[name] = Client(url, headers=headers)
-        return out
+@pytest.fixture
+def api(service_url: str) -> Client:
+    """A client for the service: timeouts and size caps on every request."""
+    return Client(service_url)
+
+
+@pytest.fixture(scope="session")
+def seed(pytestconfig: pytest.Config) -> int:
+    """The run's random seed."""
+    return int(pytestconfig.getoption("--assess-seed"))
+
+
+@pytest.fixture(scope="session")
+def sidecars(pytestconfig: pytest.Config) -> dict[str, Client]:
+    """Control clients of the challenge's sidecars, by name, already authorised."""
+    out: dict[str, Client] = {}
+    for spec in pytestconfig.getoption("--assess-sidecar"):
+        name, _, rest = spec.partition("=")
+        url, _, token = rest.partition(",")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        out[name] = Client(url, headers=headers)
+    return out
 
 
 def _skip_reason(report: pytest.TestReport) -> str:

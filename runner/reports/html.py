@@ -169,8 +169,7 @@ def line_chart(
                    f"{escape(_tick_label(t, x_step))}</text>")
     out.append(f'<line class="axis" x1="{left}" x2="{left + pw}" y1="{top + ph}" y2="{top + ph}"/>')
     out.append(f'<line class="axis" x1="{left}" x2="{left}" y1="{top}" y2="{top + ph}"/>')
-    out.append(f'<text class="unit" x="{left - 7}" y="{top - 12}" text-anchor="end">'
-               f"{escape(y_unit)}</text>")
+    out.append(f'<text class="unit" x="4" y="{top - 15}">{escape(y_unit)}</text>')
     out.append(f'<text class="unit" x="{left + pw}" y="{height - 3}" text-anchor="end">'
                f"time (s)</text>")
     if threshold is not None and y0 <= threshold[0] <= y1:
@@ -372,6 +371,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["clean"] = clean_text
     return env
 
 

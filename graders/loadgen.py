@@ -1,0 +1,228 @@
+"""Locust as a library, in its own process: ``python -m graders.loadgen CONFIG.json``.
+
+gevent monkey-patches the process, so this never runs in the process that runs pytest.
+Prints events (see :mod:`graders.events`): a ``load_sample`` per second, a ``load_result`` at
+the end.
+
+Pacing: each user runs its tasks at a fixed interval (users x per-user rate = offered rate),
+rather than as fast as the service answers. It is closed-loop per user: a user waits for its
+answer, so a service slower than the interval receives fewer requests, which ``achieved_rps``
+shows. Latency is Locust's response time: from sending a request to its last byte.
+"""
+
+from __future__ import annotations
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import importlib.util  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import math  # noqa: E402
+import random  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import gevent  # noqa: E402
+from locust import User, events  # noqa: E402
+from locust.env import Environment  # noqa: E402
+
+from graders.events import EventWriter  # noqa: E402
+
+SATURATION_CPU = 0.90  # share of one core above which the generator, not the service, limits
+RATE_TOLERANCE = 0.95  # achieved >= 95% of offered counts as keeping up
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
+    return round(ordered[k], 2)
+
+
+class Pace:
+    """The shared, adjustable per-user interval between task starts."""
+
+    interval_s = 1.0
+
+
+def paced_wait(user: Any) -> float:
+    """Every user's wait_time: start tasks on a fixed schedule, never bursting to catch up."""
+    now = time.monotonic()
+    last = getattr(user, "_assess_last", None)
+    if last is None:  # spread the users over the first interval
+        last = now - random.random() * Pace.interval_s
+    start = max(last + Pace.interval_s, now)
+    user._assess_last = start
+    return max(0.0, start - now)
+
+
+@dataclass
+class Window:
+    """Requests of one stage, and per-second buckets for the time series."""
+
+    times: list[float] = field(default_factory=list)
+    failures: int = 0
+    count: int = 0
+    cpu: list[float] = field(default_factory=list)
+
+    def add(self, response_time: float, failed: bool) -> None:
+        self.count += 1
+        self.times.append(response_time)
+        self.failures += failed
+
+
+def load_user_class(path: Path) -> type[User]:
+    spec = importlib.util.spec_from_file_location("assess_locustfile", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["assess_locustfile"] = module
+    spec.loader.exec_module(module)
+    classes = [v for v in vars(module).values()
+               if isinstance(v, type) and issubclass(v, User) and v.__module__ == module.__name__
+               and not getattr(v, "abstract", False)]
+    if len(classes) != 1:
+        raise SystemExit(f"{path}: define exactly one Locust User class (found {len(classes)})")
+    return classes[0]
+
+
+def stage_summary(name: str, offered: float, seconds: float, w: Window) -> dict[str, Any]:
+    achieved = w.count / seconds if seconds > 0 else 0.0
+    return {
+        "stage": name,
+        "rps_offered": round(offered, 2),
+        "achieved_rps": round(achieved, 2),
+        "requests": w.count,
+        "p50_ms": percentile(w.times, 50),
+        "p95_ms": percentile(w.times, 95),
+        "p99_ms": percentile(w.times, 99),
+        "error_rate": round(w.failures / w.count, 4) if w.count else 1.0,
+        "generator_cpu": round(sum(w.cpu) / len(w.cpu), 3) if w.cpu else 0.0,
+    }
+
+
+def meets(stage: dict[str, Any], slo: dict[str, float]) -> dict[str, bool]:
+    return {
+        "rate_met": stage["achieved_rps"] >= RATE_TOLERANCE * stage["rps_offered"],
+        "p95_met": stage["p95_ms"] is not None and stage["p95_ms"] <= slo["p95_ms"],
+        "p99_met": stage["p99_ms"] is not None and stage["p99_ms"] <= slo["p99_ms"],
+        "errors_met": stage["error_rate"] <= slo["max_error_rate"],
+    }
+
+
+def score(met: dict[str, bool], capacity: float, target: float, saturated: bool) -> float:
+    """70 points for the SLOs at the target rate (17.5 each), 30 for capacity up to 2x target."""
+    slo_part = 70.0 * sum(met.values()) / len(met)
+    cap_part = 30.0 if saturated else 30.0 * min(1.0, capacity / (2 * target))
+    return round(slo_part + cap_part, 2)
+
+
+def run(config: dict[str, Any], writer: EventWriter) -> dict[str, Any]:
+    load = config["load"]
+    users = int(load["users"])
+    target = float(load["target_rps"])
+    slo = load["slo"]
+    user_class = load_user_class(Path(config["challenge_dir"]) / load["locustfile"])
+    user_class.host = config["service_url"]
+    user_class.wait_time = paced_wait  # type: ignore[assignment]
+    for attr, value in (("network_timeout", 5.0), ("connection_timeout", 5.0)):
+        setattr(user_class, attr, value)
+    random.seed(int(config.get("seed", 1)))
+
+    window = Window()
+
+    def on_request(response_time: float, exception: Any = None, **_: Any) -> None:
+        window.add(float(response_time), exception is not None)
+
+    events.request.add_listener(on_request)
+    env = Environment(user_classes=[user_class], events=events)
+    runner = env.create_local_runner()
+    series: list[dict[str, Any]] = []
+    t0 = time.monotonic()
+
+    def run_stage(name: str, rps: float, seconds: float) -> dict[str, Any]:
+        nonlocal window
+        Pace.interval_s = users / rps
+        stage_window = Window()
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            window = Window()
+            cpu0, wall0 = time.process_time(), time.monotonic()
+            gevent.sleep(min(1.0, max(0.0, end - time.monotonic())))
+            wall = time.monotonic() - wall0
+            cpu = (time.process_time() - cpu0) / wall if wall > 0 else 0.0
+            sample = {
+                "t": round(time.monotonic() - t0, 2), "stage": name,
+                "rps": round(window.count / wall, 2) if wall > 0 else 0.0,
+                "p50_ms": percentile(window.times, 50), "p95_ms": percentile(window.times, 95),
+                "errors": window.failures, "users": runner.user_count,
+                "generator_cpu": round(cpu, 3),
+            }
+            series.append(sample)
+            writer.emit("load_sample", **sample)
+            stage_window.times += window.times
+            stage_window.count += window.count
+            stage_window.failures += window.failures
+            stage_window.cpu.append(cpu)
+        return stage_summary(name, rps, seconds, stage_window)
+
+    Pace.interval_s = users / target
+    runner.start(users, spawn_rate=max(users, 1))
+    try:
+        if float(load.get("warmup_s", 0)) > 0:
+            run_stage("warmup", target, float(load["warmup_s"]))
+        measured = run_stage("measured", target, float(load["duration_s"]))
+        met = meets(measured, slo)
+        saturated = measured["generator_cpu"] >= SATURATION_CPU
+        steps: list[dict[str, Any]] = []
+        capacity = measured["achieved_rps"] if all(met.values()) else 0.0
+        if all(met.values()):
+            rps = target
+            for k in range(int(load.get("max_steps", 0))):
+                rps *= float(load.get("step_factor", 1.5))
+                step = run_stage(f"step{k + 1}", rps, float(load.get("step_s", 5)))
+                step_ok = all(meets(step, slo).values())
+                steps.append({**step, "ok": step_ok})
+                if step["generator_cpu"] >= SATURATION_CPU:
+                    saturated = True
+                if not step_ok:
+                    break
+                capacity = step["achieved_rps"]
+                if saturated:
+                    break
+    finally:
+        runner.quit()
+    return {
+        **measured,
+        "target_rps": target,
+        "users": users,
+        "slo": slo,
+        **met,
+        "slo_met": all(met.values()),
+        "capacity_rps": round(capacity, 2),
+        "generator_saturated": saturated,
+        "steps": steps,
+        "series": series,
+        "score": score(met, capacity, target, saturated),
+        "seed": int(config.get("seed", 1)),
+        "duration_s": float(load["duration_s"]),
+    }
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    config = json.loads(Path(argv[0]).read_text())
+    writer = EventWriter(sys.stdout)
+    result = run(config, writer)
+    writer.emit("load_result", **result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

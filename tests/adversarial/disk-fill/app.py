@@ -1,0 +1,52 @@
+"""Fills /tmp (a small tmpfs) and tries to write to the read-only root, then serves."""
+
+import json, os, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
+
+
+class Base(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def send(self, status, body, ctype="application/json"):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def normal(self):
+        if self.path == "/healthz":
+            self.send(200, {"ok": True})
+        elif self.path == "/hello":
+            self.send(200, {"hello": "world"})
+        else:
+            self.send(404, {"title": "not found"}, "application/problem+json")
+
+    do_GET = normal
+
+    def log_message(self, *args):
+        pass
+
+
+def serve(handler=Base, threading=True):
+    cls = ThreadingHTTPServer if threading else HTTPServer
+    cls.allow_reuse_address = True
+    cls(("0.0.0.0", int(os.environ.get("PORT", "8080"))), handler).serve_forever()
+
+
+def attempt(path, size):
+    try:
+        with open(path, "wb") as fh:
+            for _ in range(size):
+                fh.write(b"x" * (1 << 20))
+        print(f"wrote {path}", flush=True)
+    except OSError as exc:
+        print(f"denied: {path}: {exc}", flush=True)
+
+
+if __name__ == "__main__":
+    attempt("/tmp/fill", 10_000)
+    for path in ("/app/evil", "/etc/evil", "/evil", "/usr/bin/evil"):
+        attempt(path, 1)
+    serve()

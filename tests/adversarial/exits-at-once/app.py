@@ -1,0 +1,4 @@
+import sys
+
+print("bye", flush=True)
+sys.exit(3)

@@ -1,0 +1,67 @@
+"""Tries to find a way out WITHOUT sending a packet: interfaces, routes, name lookup.
+
+It never connects anywhere: it lists /sys/class/net, reads /proc/net/route and asks the resolver
+for a name under .invalid (reserved, never resolvable). With only lo and no route, the lookup
+fails at once, inside this kernel.
+"""
+
+import json, os, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
+
+
+class Base(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def send(self, status, body, ctype="application/json"):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def normal(self):
+        if self.path == "/healthz":
+            self.send(200, {"ok": True})
+        elif self.path == "/hello":
+            self.send(200, {"hello": "world"})
+        else:
+            self.send(404, {"title": "not found"}, "application/problem+json")
+
+    do_GET = normal
+
+    def log_message(self, *args):
+        pass
+
+
+def serve(handler=Base, threading=True):
+    cls = ThreadingHTTPServer if threading else HTTPServer
+    cls.allow_reuse_address = True
+    cls(("0.0.0.0", int(os.environ.get("PORT", "8080"))), handler).serve_forever()
+import socket
+import time
+
+
+def probe():
+    ifaces = sorted(os.listdir("/sys/class/net"))
+    with open("/proc/net/route") as fh:
+        routes = [line for line in fh.read().splitlines()[1:] if line.strip()]
+    with open("/proc/net/ipv6_route") as fh:
+        routes6 = [line for line in fh.read().splitlines() if line.strip() and not line.split()[-1] == "lo"]
+    start = time.monotonic()
+    try:
+        socket.getaddrinfo("example.invalid", 80)
+        dns = "resolved"
+    except socket.gaierror as exc:
+        dns = f"failed ({exc.strerror})"
+    took = time.monotonic() - start
+    print(f"ifaces={','.join(ifaces)} routes={len(routes)} routes6={len(routes6)} dns={dns} in {took:.2f}s", flush=True)
+    if ifaces == ["lo"] and not routes and not routes6 and dns.startswith("failed") and took < 2:
+        print("ISOLATED", flush=True)
+    else:
+        print("LEAK", flush=True)
+
+
+if __name__ == "__main__":
+    probe()
+    serve()

@@ -1,0 +1,6 @@
+"""Never opens a socket."""
+import time
+
+print("thinking...", flush=True)
+while True:
+    time.sleep(60)

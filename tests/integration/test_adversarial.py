@@ -1,0 +1,140 @@
+"""Hostile submissions, graded through the real sandbox: each must end in its expected verdict,
+in bounded time, with partial results kept, without a traceback, and with nothing left behind.
+
+The cases live in tests/adversarial/<case>/ (a submission plus case.toml); see its README.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.challenges import load_challenge
+from runner.grading import RunOptions, grade
+from runner.results import Results, Verdict
+from runner.sandbox import LABEL_HOST, LABEL_PID, LABEL_RUN, docker_client
+from runner.submissions import load_submission
+
+from ..conftest import validate_results_json
+
+pytestmark = pytest.mark.docker
+
+ROOT = Path(__file__).resolve().parent.parent / "adversarial"
+CHALLENGES = ROOT / "_challenges"
+CASES = sorted(p.parent for p in ROOT.glob("*/case.toml"))
+KNOWN_FIELDS = {
+    "verdict", "max_seconds", "challenge", "detail_contains", "passed_checks", "failed_checks",
+    "message_contains", "log_contains", "log_excludes", "exit_code", "min_peak_pids",
+    "min_dropped_bytes",
+}
+# Verdicts for which the service answered /healthz, so the checks ran and must be reported.
+CHECKS_RAN = {Verdict.GRADED, Verdict.TAMPERED, Verdict.RESOURCE_LIMIT}
+
+
+def load_case(case_dir: Path) -> dict[str, Any]:
+    case = tomllib.loads((case_dir / "case.toml").read_text())
+    unknown = set(case) - KNOWN_FIELDS
+    assert not unknown, f"{case_dir.name}/case.toml: unknown fields {sorted(unknown)}"
+    assert Verdict(case["verdict"])
+    assert case["max_seconds"] > 0
+    return case
+
+
+@pytest.fixture(scope="module")
+def client() -> Any:
+    try:
+        return docker_client()
+    except Exception as exc:
+        pytest.skip(f"no Docker engine: {exc}")
+
+
+def ours(client: Any) -> list[Any]:
+    """Containers started by this process (concurrent runs of others are left alone)."""
+    return client.containers.list(all=True, filters={"label": [
+        f"{LABEL_PID}={os.getpid()}", f"{LABEL_HOST}={socket.gethostname()}",
+    ]})
+
+
+def test_corpus_is_complete() -> None:
+    assert len(CASES) >= 20, [c.name for c in CASES]
+    for case_dir in CASES:
+        load_case(case_dir)
+        assert (case_dir / "assess.toml").is_file() or (case_dir / "Dockerfile").is_file()
+
+
+@pytest.mark.parametrize("case_dir", CASES, ids=[c.name for c in CASES])
+def test_hostile_submission(client: Any, case_dir: Path) -> None:
+    case = load_case(case_dir)
+    challenge = load_challenge(CHALLENGES / case.get("challenge", "adv"))
+    submission = load_submission(case_dir)
+    events: list[dict[str, Any]] = []
+    start = time.monotonic()
+    try:
+        results = grade(client, challenge, submission, RunOptions(skip_load=True,
+                                                                  listener=events.append))
+    finally:
+        elapsed = time.monotonic() - start
+        left = ours(client)
+        for c in left:  # never leak into the next case, even when failing
+            c.remove(force=True, v=True)
+    assert not left, f"containers left behind: {[c.name for c in left]}"
+    assert isinstance(results, Results)
+    run_label = f"{LABEL_RUN}={results.manifest.run_id}"
+    assert not client.containers.list(all=True, filters={"label": run_label})
+    validate_results_json(results.to_json())
+    summary = (f"{case_dir.name}: verdict {results.verdict.value} ({results.verdict_detail}) "
+               f"in {elapsed:.1f} s; checks "
+               + ", ".join(f"{c.id}={c.outcome}" for c in results.checks))
+    print(summary)
+
+    assert results.verdict == Verdict(case["verdict"]), summary
+    assert elapsed <= case["max_seconds"], summary
+    if "detail_contains" in case:
+        assert case["detail_contains"] in results.verdict_detail, summary
+
+    # No traceback anywhere: the runner and the grader handled the hostility themselves.
+    texts = [results.verdict_detail, results.build_log_tail] + [c.message for c in results.checks]
+    assert not any("Traceback" in t for t in texts), summary
+    errored = [c.id for c in results.checks if c.outcome == "error"]
+    assert not errored, f"checks raised instead of failing: {errored}; {summary}"
+    assert not [e for e in events if e.get("event") == "error"], summary
+
+    # Partial results are kept: checks that ran keep their outcome.
+    outcomes = {c.id: c.outcome for c in results.checks}
+    if results.verdict in CHECKS_RAN or case.get("passed_checks"):
+        assert outcomes, f"no check outcomes kept; {summary}"
+    for cid in case.get("passed_checks", []):
+        assert outcomes.get(cid) == "passed", f"{cid} should pass; {summary}"
+    for cid in case.get("failed_checks", []):
+        assert outcomes.get(cid) == "failed", f"{cid} should fail; {summary}"
+    messages = {c.id: c.message for c in results.checks}
+    for cid, needle in case.get("message_contains", {}).items():
+        assert needle in messages.get(cid, ""), f"{cid}: {messages.get(cid)!r}"
+
+    resources = results.resources
+    if results.verdict != Verdict.BUILD_FAILED:
+        assert resources is not None
+        if "exit_code" in case:
+            assert resources.exit_code == case["exit_code"], summary
+        if "min_peak_pids" in case:
+            assert resources.peak_pids >= case["min_peak_pids"], resources.peak_pids
+        if results.verdict == Verdict.RESOURCE_LIMIT and "memory" in results.verdict_detail:
+            assert resources.oom_killed
+    else:
+        assert results.build_log_tail, summary
+
+    log = results.service_log
+    for needle in case.get("log_contains", []):
+        assert needle in log.text, f"service log lacks {needle!r}: {log.text[-2000:]!r}"
+    for needle in case.get("log_excludes", []):
+        assert needle not in log.text, f"service log holds {needle!r}: {log.text[-2000:]!r}"
+    assert len(log.text) <= 64 * 1024, "the captured service log must stay capped"
+    if "min_dropped_bytes" in case:
+        assert log.dropped_bytes >= case["min_dropped_bytes"], (log.total_bytes, log.dropped_bytes)
+        assert "bytes dropped" in log.text
