@@ -27,7 +27,9 @@ class Expectation:
         self.r = response
 
     def _fail(self, expected: str) -> NoReturn:
-        fail(f"{self.r.request_line}: expected {expected}; got {self.r.describe().split(' -> ', 1)[1]}")
+        fail(
+            f"{self.r.request_line}: expected {expected}; got {self.r.describe().split(' -> ', 1)[1]}"
+        )
 
     def status(self, *codes: int) -> Expectation:
         if self.r.status not in codes:

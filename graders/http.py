@@ -83,7 +83,9 @@ class Response:
         try:
             return jsonlib.loads(self.body)
         except ValueError:
-            fail(f"{self.request_line}: expected a JSON body, got {excerpt(self.body) or 'nothing'}")
+            fail(
+                f"{self.request_line}: expected a JSON body, got {excerpt(self.body) or 'nothing'}"
+            )
 
     def __repr__(self) -> str:
         return f"<Response {self.describe()}>"
@@ -169,11 +171,19 @@ class Client:
         except requests.Timeout:
             fail(f"{method} {shown_path}: no response within {deadline_s:g} s")
         except requests.ConnectionError as exc:
-            fail(f"{method} {shown_path}: connection failed ({type(exc).__name__}: {excerpt(str(exc), 160)})")
+            fail(
+                f"{method} {shown_path}: connection failed ({type(exc).__name__}: {excerpt(str(exc), 160)})"
+            )
         except requests.RequestException as exc:
             fail(f"{method} {shown_path}: invalid HTTP response ({excerpt(str(exc), 160)})")
         return Response(
-            method, shown_path, body, status, resp_headers, b"".join(chunks), time.monotonic() - start
+            method,
+            shown_path,
+            body,
+            status,
+            resp_headers,
+            b"".join(chunks),
+            time.monotonic() - start,
         )
 
     def get(self, path: str, **kw: Any) -> Response:

@@ -17,7 +17,6 @@ from typing import Any
 
 from graders.events import EventWriter, parse_event
 
-
 # gevent must patch before anything imports ssl (the graders package imports requests).
 BOOTSTRAP = (
     "from gevent import monkey; monkey.patch_all(); import runpy, sys; "
@@ -37,7 +36,9 @@ def run_load_phase(plan: dict[str, Any], events: EventWriter) -> dict[str, Any] 
         config_path = fh.name
     proc = subprocess.Popen(
         [sys.executable, "-c", BOOTSTRAP, config_path],
-        stdout=subprocess.PIPE, stderr=sys.stderr, text=True,
+        stdout=subprocess.PIPE,
+        stderr=sys.stderr,
+        text=True,
         env={**os.environ, "ASSESS_SEED": str(plan.get("seed", 1))},
     )
     killer = threading.Timer(time_budget_s(load), proc.kill)
@@ -63,6 +64,9 @@ def run_load_phase(plan: dict[str, Any], events: EventWriter) -> dict[str, Any] 
             proc.wait()
         os.unlink(config_path)
     if result is None:
-        events.emit("error", message=f"the load generator stopped after "
-                                     f"{time.monotonic() - start:.0f} s without a result")
+        events.emit(
+            "error",
+            message=f"the load generator stopped after "
+            f"{time.monotonic() - start:.0f} s without a result",
+        )
     return result

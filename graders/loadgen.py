@@ -84,9 +84,14 @@ def load_user_class(path: Path) -> type[User]:
     module = importlib.util.module_from_spec(spec)
     sys.modules["assess_locustfile"] = module
     spec.loader.exec_module(module)
-    classes = [v for v in vars(module).values()
-               if isinstance(v, type) and issubclass(v, User) and v.__module__ == module.__name__
-               and not getattr(v, "abstract", False)]
+    classes = [
+        v
+        for v in vars(module).values()
+        if isinstance(v, type)
+        and issubclass(v, User)
+        and v.__module__ == module.__name__
+        and not getattr(v, "abstract", False)
+    ]
     if len(classes) != 1:
         raise SystemExit(f"{path}: define exactly one Locust User class (found {len(classes)})")
     return classes[0]
@@ -130,7 +135,7 @@ def run(config: dict[str, Any], writer: EventWriter) -> dict[str, Any]:
     slo = load["slo"]
     user_class = load_user_class(Path(config["challenge_dir"]) / load["locustfile"])
     user_class.host = config["service_url"]
-    user_class.wait_time = paced_wait  # type: ignore[assignment]
+    user_class.wait_time = paced_wait
     for attr, value in (("network_timeout", 5.0), ("connection_timeout", 5.0)):
         setattr(user_class, attr, value)
     random.seed(int(config.get("seed", 1)))
@@ -140,7 +145,7 @@ def run(config: dict[str, Any], writer: EventWriter) -> dict[str, Any]:
     def on_request(response_time: float, exception: Any = None, **_: Any) -> None:
         window.add(float(response_time), exception is not None)
 
-    events.request.add_listener(on_request)
+    events.request.add_listener(on_request)  # type: ignore[no-untyped-call]
     env = Environment(user_classes=[user_class], events=events)
     runner = env.create_local_runner()
     series: list[dict[str, Any]] = []
@@ -158,10 +163,13 @@ def run(config: dict[str, Any], writer: EventWriter) -> dict[str, Any]:
             wall = time.monotonic() - wall0
             cpu = (time.process_time() - cpu0) / wall if wall > 0 else 0.0
             sample = {
-                "t": round(time.monotonic() - t0, 2), "stage": name,
+                "t": round(time.monotonic() - t0, 2),
+                "stage": name,
                 "rps": round(window.count / wall, 2) if wall > 0 else 0.0,
-                "p50_ms": percentile(window.times, 50), "p95_ms": percentile(window.times, 95),
-                "errors": window.failures, "users": runner.user_count,
+                "p50_ms": percentile(window.times, 50),
+                "p95_ms": percentile(window.times, 95),
+                "errors": window.failures,
+                "users": runner.user_count,
                 "generator_cpu": round(cpu, 3),
             }
             series.append(sample)

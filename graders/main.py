@@ -65,17 +65,30 @@ class _EventsBridge:
 def run_checks(plan: dict[str, Any], phase: str, events: EventWriter) -> list[CheckResult]:
     args = [
         str(Path(plan["challenge_dir"]) / "checks"),
-        "-p", "graders.plugin",
-        "-p", "no:cacheprovider",
-        "-q", "--no-header", "-rN", "--color=no",
-        "--service-url", plan["service_url"],
-        "--assess-mode", plan.get("mode", "interviewer"),
-        "--assess-phase", phase,
-        "--assess-seed", str(plan.get("seed", 1)),
-        "--assess-default-points", str(plan.get("default_points", 1)),
-        "--assess-check-timeout", str(plan.get("check_timeout_s", 20)),
-        "-o", "console_output_style=classic",
-        "-W", "ignore",
+        "-p",
+        "graders.plugin",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--no-header",
+        "-rN",
+        "--color=no",
+        "--service-url",
+        plan["service_url"],
+        "--assess-mode",
+        plan.get("mode", "interviewer"),
+        "--assess-phase",
+        phase,
+        "--assess-seed",
+        str(plan.get("seed", 1)),
+        "--assess-default-points",
+        str(plan.get("default_points", 1)),
+        "--assess-check-timeout",
+        str(plan.get("check_timeout_s", 20)),
+        "-o",
+        "console_output_style=classic",
+        "-W",
+        "ignore",
     ]
     for s in plan.get("sidecars", []):
         args += ["--assess-sidecar", f"{s['name']}={s['url']},{s.get('token', '')}"]
@@ -87,7 +100,11 @@ def run_checks(plan: dict[str, Any], phase: str, events: EventWriter) -> list[Ch
         code = pytest.main(args, plugins=[bridge])
     finally:
         sys.stdout = saved
-    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
+    if code not in (
+        pytest.ExitCode.OK,
+        pytest.ExitCode.TESTS_FAILED,
+        pytest.ExitCode.NO_TESTS_COLLECTED,
+    ):
         events.emit("error", message=f"pytest could not run the {phase} checks (exit {int(code)})")
     return list(events.checks)
 
@@ -112,7 +129,9 @@ def main(argv: list[str]) -> int:
 
     phases = plan.get("phases", ["ready", "checks"])
     events.emit("phase", phase="ready", state="start")
-    outcome["ready"] = wait_ready(plan["service_url"], float(plan.get("ready_timeout_s", 30)), events)
+    outcome["ready"] = wait_ready(
+        plan["service_url"], float(plan.get("ready_timeout_s", 30)), events
+    )
     events.emit("phase", phase="ready", state="end")
     if not outcome["ready"]["ok"]:
         save()

@@ -7,8 +7,7 @@ Loaded by the grader entry point (in-process ``pytest.main``) or by hand for aut
 from __future__ import annotations
 
 import signal
-import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 import pytest
@@ -25,14 +24,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--service-url", default="http://127.0.0.1:8080", help="service under test")
     group.addoption("--assess-mode", default="interviewer", choices=["interviewer", "candidate"])
     group.addoption(
-        "--assess-phase", default="checks", choices=["checks", "after_load", "all"],
+        "--assess-phase",
+        default="checks",
+        choices=["checks", "after_load", "all"],
         help="which checks to run: before load, after load, or both",
     )
     group.addoption("--assess-seed", type=int, default=1)
     group.addoption("--assess-default-points", type=float, default=1.0)
     group.addoption("--assess-check-timeout", type=float, default=30.0)
     group.addoption(
-        "--assess-sidecar", action="append", default=[],
+        "--assess-sidecar",
+        action="append",
+        default=[],
         help="NAME=URL[,TOKEN]: control endpoint of a challenge sidecar",
     )
 
@@ -94,7 +97,9 @@ class AssessPlugin:
                 continue
             cid = check_id(item)
             if cid in seen:
-                raise pytest.UsageError(f"duplicate check id {cid!r}: {seen[cid]} and {item.nodeid}")
+                raise pytest.UsageError(
+                    f"duplicate check id {cid!r}: {seen[cid]} and {item.nodeid}"
+                )
             seen[cid] = item.nodeid
             doc = getattr(item.obj, "__doc__", None) if hasattr(item, "obj") else None
             title = (doc or "").strip().splitlines()[0] if doc and doc.strip() else cid
@@ -104,7 +109,9 @@ class AssessPlugin:
                 skill=str(_marker_arg(item, "skill", "general")),
                 outcome="skipped",
                 points=0.0,
-                max_points=float(_marker_arg(item, "points", config.getoption("--assess-default-points"))),
+                max_points=float(
+                    _marker_arg(item, "points", config.getoption("--assess-default-points"))
+                ),
                 hidden=hidden,
                 phase="after_load" if after else "checks",
             )
@@ -115,7 +122,7 @@ class AssessPlugin:
 
     # -- per-check timeout: SIGALRM interrupts even a blocked socket read ----------------
     @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
         limit = float(self.config.getoption("--assess-check-timeout"))
         if limit <= 0 or not hasattr(signal, "SIGALRM"):
             return (yield)
@@ -134,7 +141,7 @@ class AssessPlugin:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Iterator[pytest.TestReport]:
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
         if call.excinfo is not None:
             self._excinfo[f"{item.nodeid}:{call.when}"] = call.excinfo.value
@@ -211,5 +218,3 @@ def _message(exc: BaseException | None, report: pytest.TestReport) -> str:
     else:
         text = str(report.longrepr)
     return excerpt(text, MESSAGE_CHARS)
-
-

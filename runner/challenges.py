@@ -149,7 +149,9 @@ def load_challenge(root: Path) -> Challenge:
     try:
         raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ChallengeError(f"{root}: no challenge.toml; a challenge directory needs one") from None
+        raise ChallengeError(
+            f"{root}: no challenge.toml; a challenge directory needs one"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ChallengeError(f"{path}: invalid TOML: {exc}") from None
     try:
@@ -157,7 +159,9 @@ def load_challenge(root: Path) -> Challenge:
     except ValidationError as exc:
         raise ChallengeError(_format_validation(path, exc)) from None
     if config.id != root.name:
-        raise ChallengeError(f"{path}: field 'id' is {config.id!r} but the directory is {root.name!r}")
+        raise ChallengeError(
+            f"{path}: field 'id' is {config.id!r} but the directory is {root.name!r}"
+        )
     if not (root / "checks").is_dir():
         raise ChallengeError(f"{root}: no checks/ directory")
     if config.load and not (root / config.load.locustfile).is_file():

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -48,8 +47,12 @@ def run(
     submission: Annotated[
         Path | None, typer.Argument(help="submission directory (Dockerfile or assess.toml)")
     ] = None,
-    url: Annotated[str | None, typer.Option(help="grade a service already running on loopback")] = None,
-    json_path: Annotated[Path | None, typer.Option("--json", help="write results JSON here")] = None,
+    url: Annotated[
+        str | None, typer.Option(help="grade a service already running on loopback")
+    ] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="write results JSON here")
+    ] = None,
     html: Annotated[Path | None, typer.Option(help="write a self-contained HTML report")] = None,
     junit: Annotated[Path | None, typer.Option(help="write JUnit XML")] = None,
     markdown: Annotated[Path | None, typer.Option(help="write a Markdown summary")] = None,
@@ -79,9 +82,16 @@ def run(
     previous = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
     try:
         results = core.run(
-            challenge, submission, url=url, candidate=candidate, skip_load=skip_load,
-            load_duration=load_duration, load_workers=load_workers, seed=seed,
-            docker_runtime=docker_runtime, console=console,
+            challenge,
+            submission,
+            url=url,
+            candidate=candidate,
+            skip_load=skip_load,
+            load_duration=load_duration,
+            load_workers=load_workers,
+            seed=seed,
+            docker_runtime=docker_runtime,
+            console=console,
             outputs={"json": json_path, "html": html, "junit": junit, "markdown": markdown},
             show_passed=show_passed,
         )

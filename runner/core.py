@@ -45,9 +45,18 @@ def write_reports(results: Results, outputs: dict[str, Path | None]) -> list[Pat
 
 
 def run(
-    challenge_id: str, submission_dir: Path | None, *, url: str | None, candidate: bool,
-    skip_load: bool, load_duration: float | None, load_workers: int, seed: int,
-    docker_runtime: str | None, console: Console, outputs: dict[str, Path | None],
+    challenge_id: str,
+    submission_dir: Path | None,
+    *,
+    url: str | None,
+    candidate: bool,
+    skip_load: bool,
+    load_duration: float | None,
+    load_workers: int,
+    seed: int,
+    docker_runtime: str | None,
+    console: Console,
+    outputs: dict[str, Path | None],
     show_passed: bool = False,
 ) -> Results:
     from runner.grading import RunOptions, grade, grade_url
@@ -63,10 +72,13 @@ def run(
             raise UsageError(f"--{kind} {path} is a directory; give a file path")
     with Progress(console) as progress:
         opts = RunOptions(
-            mode="candidate" if candidate else "interviewer", seed=seed,
+            mode="candidate" if candidate else "interviewer",
+            seed=seed,
             skip_load=skip_load or challenge.config.load is None,
-            load_duration_s=load_duration, load_workers=load_workers,
-            docker_runtime=docker_runtime, listener=progress,
+            load_duration_s=load_duration,
+            load_workers=load_workers,
+            docker_runtime=docker_runtime,
+            listener=progress,
         )
         if url is not None:
             _check_loopback(url)

@@ -53,5 +53,7 @@ class InfraError(AssessError):
 class Interrupted(AssessError):
     exit_code = ExitCode.INTERRUPTED
 
-    def __init__(self, message: str = "interrupted; everything the run created was removed") -> None:
+    def __init__(
+        self, message: str = "interrupted; everything the run created was removed"
+    ) -> None:
         super().__init__(message)

@@ -7,6 +7,7 @@ candidate's container (exit, OOM) and enforces each phase's wall-time limit.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -23,17 +24,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import graders
 import runner
+from graders.events import parse_event
 from runner.challenges import Challenge
 from runner.images import GRADER_TAG, RUNTIME_TAGS, Images, stream_build
 from runner.results import (
     CapturedOutput,
     CheckOutcome,
     Manifest,
-    ResourceSample,
     Resources,
+    ResourceSample,
     Results,
     Timings,
     Verdict,
@@ -43,9 +46,6 @@ from runner.results import (
 )
 from runner.sandbox import Limits, Pod, StatsSampler, capture_logs
 from runner.submissions import Submission
-
-import graders
-from graders.events import parse_event
 
 Listener = Callable[[dict[str, Any]], None]
 SUBMISSION_REPO = "assess-sub"
@@ -120,8 +120,12 @@ def sidecar_archive(challenge: Challenge, path: str) -> bytes:
 
 
 def make_plan(
-    challenge: Challenge, opts: RunOptions, service_url: str, challenge_dir: str,
-    results_path: str, sidecars: list[dict[str, str]],
+    challenge: Challenge,
+    opts: RunOptions,
+    service_url: str,
+    challenge_dir: str,
+    results_path: str,
+    sidecars: list[dict[str, str]],
 ) -> dict[str, Any]:
     cfg = challenge.config
     phases = ["ready", "checks", "after_load"]
@@ -136,7 +140,7 @@ def make_plan(
         "service_url": service_url,
         "challenge_dir": challenge_dir,
         "results_path": results_path,
-        "mode": opts.mode,
+        "mode": _mode(opts),
         "seed": opts.seed,
         "phases": phases,
         "default_points": cfg.scoring.default_points,
@@ -147,14 +151,22 @@ def make_plan(
     }
 
 
+def _mode(opts: RunOptions) -> Literal["interviewer", "candidate"]:
+    return "candidate" if opts.mode == "candidate" else "interviewer"
+
+
 # -- the run --------------------------------------------------------------------------------
 class _Watch:
     """Phase bookkeeping from the grader's events."""
 
     def __init__(self, challenge: Challenge, load_s: float) -> None:
         lim = challenge.config.limits
-        self.limits = {"ready": lim.ready_s, "checks": lim.checks_s, "load": load_s,
-                       "after_load": lim.checks_s}
+        self.limits = {
+            "ready": lim.ready_s,
+            "checks": lim.checks_s,
+            "load": load_s,
+            "after_load": lim.checks_s,
+        }
         self.phase = "starting"
         self.phase_start = time.monotonic()
         self.durations: dict[str, float] = {}
@@ -162,12 +174,28 @@ class _Watch:
         self.ready: dict[str, Any] | None = None
         self.load: dict[str, Any] | None = None
         self.tampered: str | None = None
+        self.phase_log: list[tuple[float, str]] = []  # (wall clock, phase) of each phase start
+
+    def phase_at(self, finished_at: str | None) -> str:
+        """The phase running at Docker's ``FinishedAt`` time (the host may notice an exit late)."""
+        try:
+            stamp, _, frac = str(finished_at).rstrip("Z").partition(".")
+            when = datetime.fromisoformat(stamp).replace(tzinfo=UTC).timestamp()
+            when += float("0." + frac) if frac.isdigit() else 0.0
+        except ValueError:
+            return self.phase
+        phase = "starting"
+        for t, name in self.phase_log:
+            if t <= when:
+                phase = name
+        return phase
 
     def on(self, ev: dict[str, Any]) -> None:
         self.events.append(ev)
         kind = ev["event"]
         if kind == "phase" and ev.get("state") == "start":
             self.phase, self.phase_start = str(ev["phase"]), time.monotonic()
+            self.phase_log.append((time.time(), self.phase))
         elif kind == "phase" and ev.get("state") == "end":
             self.durations[str(ev["phase"])] = time.monotonic() - self.phase_start
         elif kind == "ready":
@@ -186,8 +214,11 @@ class _Watch:
         return None
 
     def checks(self) -> list[CheckOutcome]:
-        return [CheckOutcome.model_validate({k: v for k, v in e.items() if k not in ("event", "t")})
-                for e in self.events if e["event"] == "check"]
+        return [
+            CheckOutcome.model_validate({k: v for k, v in e.items() if k not in ("event", "t")})
+            for e in self.events
+            if e["event"] == "check"
+        ]
 
 
 def _follow(container: Any, sink: queue.Queue[str | None]) -> None:
@@ -233,8 +264,13 @@ def host_fingerprint() -> dict[str, Any]:
                 mem_mb = int(line.split()[1]) // 1024
     except OSError:
         pass
-    return {"cpu_model": cpu, "cores": os.cpu_count() or 0, "memory_mb": mem_mb,
-            "os": platform.platform(), "machine": platform.machine()}
+    return {
+        "cpu_model": cpu,
+        "cores": os.cpu_count() or 0,
+        "memory_mb": mem_mb,
+        "os": platform.platform(),
+        "machine": platform.machine(),
+    }
 
 
 def tool_versions(client: Any | None) -> dict[str, str]:
@@ -242,20 +278,20 @@ def tool_versions(client: Any | None) -> dict[str, str]:
 
     tools = {"python": platform.python_version()}
     for name in ("pytest", "locust", "docker"):
-        try:
+        with contextlib.suppress(md.PackageNotFoundError):
             tools[name] = md.version(name)
-        except md.PackageNotFoundError:
-            pass
     if client is not None:
-        try:
+        with contextlib.suppress(Exception):
             tools["docker_engine"] = str(client.version().get("Version", "?"))
-        except Exception:
-            pass
     return tools
 
 
 def build_submission(
-    client: Any, images: Images, challenge: Challenge, submission: Submission, opts: RunOptions,
+    client: Any,
+    images: Images,
+    challenge: Challenge,
+    submission: Submission,
+    opts: RunOptions,
 ) -> tuple[bool, str | None, str, float]:
     """Build (or reuse) the submission's image: (ok, image id, log tail, seconds)."""
     import docker.errors
@@ -273,7 +309,9 @@ def build_submission(
     except docker.errors.ImageNotFound:
         pass
     result = stream_build(
-        client, submission.context_tar(RUNTIME_TAGS), tag=tag,
+        client,
+        submission.context_tar(RUNTIME_TAGS),
+        tag=tag,
         dockerfile=submission.dockerfile_name,
         labels={"assess.inputs": digest, "assess.kind": "submission"},
         timeout_s=challenge.config.limits.build_s,
@@ -283,7 +321,10 @@ def build_submission(
 
 
 def grade(
-    client: Any, challenge: Challenge, submission: Submission, opts: RunOptions,
+    client: Any,
+    challenge: Challenge,
+    submission: Submission,
+    opts: RunOptions,
 ) -> Results:
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     t0 = time.monotonic()
@@ -292,44 +333,86 @@ def grade(
     _emit(opts, "phase", phase="images", state="start")
     grader_image = images.ensure_grader()
     _emit(opts, "phase", phase="build", state="start")
-    ok, cand_image, build_log, build_s = build_submission(client, images, challenge, submission, opts)
+    ok, cand_image, build_log, build_s = build_submission(
+        client, images, challenge, submission, opts
+    )
     _emit(opts, "phase", phase="build", state="end", ok=ok, seconds=round(build_s, 2))
     pod = Pod(client, runtime=opts.docker_runtime)
     manifest = Manifest(
-        assess_version=runner.__version__, run_id=pod.run_id, started_at=started_at,
-        challenge_version=cfg.version, seed=opts.seed, candidate_image=cand_image,
-        grader_image=grader_image, grader_code_sha256=graders_code_hash(),
-        tools=tool_versions(client), host=host_fingerprint(),
+        assess_version=runner.__version__,
+        run_id=pod.run_id,
+        started_at=started_at,
+        challenge_version=cfg.version,
+        seed=opts.seed,
+        candidate_image=cand_image,
+        grader_image=grader_image,
+        grader_code_sha256=graders_code_hash(),
+        tools=tool_versions(client),
+        host=host_fingerprint(),
     )
-    base = {
-        "challenge": challenge.id, "challenge_title": cfg.title, "submission": str(submission.root),
-        "mode": opts.mode, "manifest": manifest,
+    base: dict[str, Any] = {
+        "challenge": challenge.id,
+        "challenge_title": cfg.title,
+        "submission": str(submission.root),
+        "mode": _mode(opts),
+        "manifest": manifest,
     }
     if not ok or cand_image is None:
         return Results(
-            **base, verdict=Verdict.BUILD_FAILED, verdict_detail="the image did not build",
-            score=0.0, build_log_tail=build_log,
+            **base,
+            verdict=Verdict.BUILD_FAILED,
+            verdict_detail="the image did not build",
+            score=0.0,
+            build_log_tail=build_log,
             timings=Timings(build_s=round(build_s, 3), total_s=round(time.monotonic() - t0, 3)),
         )
     sb = cfg.sandbox
     limits = Limits(cpus=sb.cpus, memory_mb=sb.memory_mb, pids=sb.pids, tmpfs_mb=sb.tmpfs_mb)
     load_s = cfg.limits.load_s
     with pod:
-        return _run_pod(pod, challenge, opts, cand_image, grader_image, limits, load_s, base,
-                        build_s, build_log, t0)
+        return _run_pod(
+            pod,
+            challenge,
+            opts,
+            cand_image,
+            grader_image,
+            limits,
+            load_s,
+            base,
+            build_s,
+            build_log,
+            t0,
+        )
 
 
 def _start_sidecars(pod: Pod, challenge: Challenge, opts: RunOptions) -> list[dict[str, str]]:
     specs = []
     for sc in challenge.config.sidecars:
         token = secrets.token_hex(16)
-        env = {"PORT": str(sc.port), "CONTROL_PORT": str(sc.control_port),
-               "ASSESS_CONTROL_TOKEN": token, **sc.env}
-        pod.start_helper(f"sidecar-{sc.name}", GRADER_TAG, command=list(sc.command),
-                         archive=sidecar_archive(challenge, sc.path), env=env, cpus=0.5,
-                         memory_mb=256)
-        specs.append({"name": sc.name, "url": f"http://127.0.0.1:{sc.control_port}",
-                      "token": token, "port": str(sc.port), "control_port": str(sc.control_port)})
+        env = {
+            "PORT": str(sc.port),
+            "CONTROL_PORT": str(sc.control_port),
+            "ASSESS_CONTROL_TOKEN": token,
+            **sc.env,
+        }
+        pod.start_helper(
+            f"sidecar-{sc.name}",
+            GRADER_TAG,
+            command=list(sc.command),
+            archive=sidecar_archive(challenge, sc.path),
+            env=env,
+            cpus=0.5,
+            memory_mb=256,
+        )
+        specs.append(
+            {
+                "name": sc.name,
+                "url": f"http://127.0.0.1:{sc.control_port}",
+                "token": token,
+                "port": str(sc.port),
+                "control_port": str(sc.control_port),
+            }
+        )
     deadline = time.monotonic() + 20
     wanted = {int(s["port"]) for s in specs} | {int(s["control_port"]) for s in specs}
     while wanted and not wanted <= pod.listening_ports():
@@ -343,8 +426,16 @@ def _start_sidecars(pod: Pod, challenge: Challenge, opts: RunOptions) -> list[di
 
 
 def _run_pod(
-    pod: Pod, challenge: Challenge, opts: RunOptions, cand_image: str, grader_image: str,
-    limits: Limits, load_s: float, base: dict[str, Any], build_s: float, build_log: str,
+    pod: Pod,
+    challenge: Challenge,
+    opts: RunOptions,
+    cand_image: str,
+    grader_image: str,
+    limits: Limits,
+    load_s: float,
+    base: dict[str, Any],
+    build_s: float,
+    build_log: str,
     t0: float,
 ) -> Results:
     cfg = challenge.config
@@ -355,13 +446,23 @@ def _run_pod(
     candidate = pod.start_candidate(cand_image, env, limits)
     sampler = StatsSampler(candidate)
     sampler.start_thread()
-    plan = make_plan(challenge, opts, "http://127.0.0.1:8080", "/assess/challenge",
-                     "/assess/out/grader.json", sidecars)
+    plan = make_plan(
+        challenge,
+        opts,
+        "http://127.0.0.1:8080",
+        "/assess/challenge",
+        "/assess/out/grader.json",
+        sidecars,
+    )
     grader_cpus = max(1.0, float(opts.load_workers or 1))
     grader = pod.start_helper(
-        "grader", grader_image, command=["python", "-m", "graders.main", "/assess/plan.json"],
-        archive=grader_archive(challenge, plan), env={"ASSESS_SEED": str(opts.seed)},
-        cpus=grader_cpus, memory_mb=1024,
+        "grader",
+        grader_image,
+        command=["python", "-m", "graders.main", "/assess/plan.json"],
+        archive=grader_archive(challenge, plan),
+        env={"ASSESS_SEED": str(opts.seed)},
+        cpus=grader_cpus,
+        memory_mb=1024,
     )
     lines: queue.Queue[str | None] = queue.Queue()
     threading.Thread(target=_follow, args=(grader, lines), daemon=True).start()
@@ -386,14 +487,21 @@ def _run_pod(
             state = pod.state("candidate")
             if state.get("Status") in ("exited", "dead", "removed"):
                 crash_state = state
-                _emit(opts, "candidate_exit", phase=watch.phase, exit_code=state.get("ExitCode"),
-                      oom=state.get("OOMKilled", False))
+                _emit(
+                    opts,
+                    "candidate_exit",
+                    phase=watch.phase,
+                    exit_code=state.get("ExitCode"),
+                    oom=state.get("OOMKilled", False),
+                )
                 if watch.ready is None or watch.phase in ("ready", "starting"):
                     break  # nothing left to grade: stop at once
         overdue = watch.overdue()
         if overdue:
             verdict = Verdict.TIMEOUT
-            detail = f"the {overdue} phase exceeded its limit of {watch.limits.get(overdue, 60):g} s"
+            detail = (
+                f"the {overdue} phase exceeded its limit of {watch.limits.get(overdue, 60):g} s"
+            )
             break
     sampler.stop()
     final = _fetch_results(grader)
@@ -408,12 +516,16 @@ def _run_pod(
     if verdict == Verdict.GRADED:
         if oom:
             verdict = Verdict.RESOURCE_LIMIT
-            detail = f"memory: the OOM killer stopped the service at its {limits.memory_mb} MiB limit"
+            detail = (
+                f"memory: the OOM killer stopped the service at its {limits.memory_mb} MiB limit"
+            )
         elif crash_state is not None:
             verdict = Verdict.CRASHED
             sig = _signal_name(exit_code)
-            detail = (f"the service exited with code {exit_code}{f' ({sig})' if sig else ''} "
-                      f"during the {watch.phase} phase")
+            detail = (
+                f"the service exited with code {exit_code}{f' ({sig})' if sig else ''} "
+                f"during the {watch.phase_at(crash_state.get('FinishedAt'))} phase"
+            )
         elif watch.ready is not None and not watch.ready.get("ok"):
             verdict, detail = Verdict.NOT_READY, str(watch.ready.get("message"))
         elif watch.ready is None:
@@ -424,18 +536,30 @@ def _run_pod(
     correct = correctness(skills)
     load_score = watch.load.get("score") if watch.load else None
     resources = Resources(
-        cpus=limits.cpus, memory_limit_mb=limits.memory_mb, pids_limit=limits.pids,
-        cpu_s=round(sampler.cpu_s, 3), peak_memory_mb=round(sampler.peak_mem_mb, 2),
-        peak_pids=sampler.peak_pids, oom_killed=oom, exit_code=exit_code,
+        cpus=limits.cpus,
+        memory_limit_mb=limits.memory_mb,
+        pids_limit=limits.pids,
+        cpu_s=round(sampler.cpu_s, 3),
+        peak_memory_mb=round(sampler.peak_mem_mb, 2),
+        peak_pids=sampler.peak_pids,
+        oom_killed=oom,
+        exit_code=exit_code,
         signal=_signal_name(exit_code),
-        samples=[ResourceSample(t=s.t, cpu_s=round(s.cpu_s, 3), mem_mb=s.mem_mb, pids=s.pids)
-                 for s in sampler.samples],
+        samples=[
+            ResourceSample(t=s.t, cpu_s=round(s.cpu_s, 3), mem_mb=s.mem_mb, pids=s.pids)
+            for s in sampler.samples
+        ],
     )
     d = watch.durations
     return Results(
-        **base, verdict=verdict, verdict_detail=detail,
+        **base,
+        verdict=verdict,
+        verdict_detail=detail,
         score=combine(correct, load_score, cfg.scoring.correctness_weight, cfg.scoring.load_weight),
-        correctness_score=correct, load_score=load_score, checks=checks, skills=skills,
+        correctness_score=correct,
+        load_score=load_score,
+        checks=checks,
+        skills=skills,
         timings=Timings(
             build_s=round(build_s, 3),
             ready_s=round(float(watch.ready.get("ready_s", 0)) if watch.ready else 0.0, 3),
@@ -443,19 +567,21 @@ def _run_pod(
             load_s=round(d.get("load", 0.0), 3),
             total_s=round(time.monotonic() - t0, 3),
         ),
-        resources=resources, build_log_tail=build_log,
-        service_log=CapturedOutput(text=service_log.text, total_bytes=service_log.total_bytes,
-                                   dropped_bytes=service_log.dropped_bytes),
+        resources=resources,
+        build_log_tail=build_log,
+        service_log=CapturedOutput(
+            text=service_log.text,
+            total_bytes=service_log.total_bytes,
+            dropped_bytes=service_log.dropped_bytes,
+        ),
         load=watch.load,
     )
 
 
 def _fetch_results(grader: Any) -> dict[str, Any] | None:
     """The grader's results file, read out of its container (the candidate cannot reach it)."""
-    try:
+    with contextlib.suppress(Exception):
         grader.kill()
-    except Exception:
-        pass
     try:
         stream, _ = grader.get_archive("/assess/out/grader.json")
         data = b"".join(stream)
@@ -479,10 +605,18 @@ def grade_url(challenge: Challenge, url: str, opts: RunOptions, workdir: Path) -
     plan_path = workdir / "plan.json"
     plan_path.write_text(json.dumps(plan))
     watch = _Watch(challenge, cfg.limits.load_s)
-    env = {**os.environ, "ASSESS_SEED": str(opts.seed),
-           "PYTHONPATH": str(Path(graders.__file__).parent.parent)}
-    proc = subprocess.Popen([sys.executable, "-m", "graders.main", str(plan_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    env = {
+        **os.environ,
+        "ASSESS_SEED": str(opts.seed),
+        "PYTHONPATH": str(Path(graders.__file__).parent.parent),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "graders.main", str(plan_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -508,17 +642,32 @@ def grade_url(challenge: Challenge, url: str, opts: RunOptions, workdir: Path) -
     load_score = watch.load.get("score") if watch.load else None
     d = watch.durations
     return Results(
-        challenge=challenge.id, challenge_title=cfg.title, submission=url, mode=opts.mode,
-        verdict=verdict, verdict_detail=detail,
+        challenge=challenge.id,
+        challenge_title=cfg.title,
+        submission=url,
+        mode=_mode(opts),
+        verdict=verdict,
+        verdict_detail=detail,
         score=combine(correct, load_score, cfg.scoring.correctness_weight, cfg.scoring.load_weight),
-        correctness_score=correct, load_score=load_score, checks=checks, skills=skills,
-        timings=Timings(ready_s=float(watch.ready.get("ready_s", 0)) if watch.ready else 0.0,
-                        checks_s=round(d.get("checks", 0.0) + d.get("after_load", 0.0), 3),
-                        load_s=round(d.get("load", 0.0), 3),
-                        total_s=round(time.monotonic() - t0, 3)),
+        correctness_score=correct,
+        load_score=load_score,
+        checks=checks,
+        skills=skills,
+        timings=Timings(
+            ready_s=float(watch.ready.get("ready_s", 0)) if watch.ready else 0.0,
+            checks_s=round(d.get("checks", 0.0) + d.get("after_load", 0.0), 3),
+            load_s=round(d.get("load", 0.0), 3),
+            total_s=round(time.monotonic() - t0, 3),
+        ),
         load=watch.load,
-        manifest=Manifest(assess_version=runner.__version__, run_id="url", started_at=started_at,
-                          challenge_version=cfg.version, seed=opts.seed,
-                          grader_code_sha256=graders_code_hash(), tools=tool_versions(None),
-                          host=host_fingerprint()),
+        manifest=Manifest(
+            assess_version=runner.__version__,
+            run_id="url",
+            started_at=started_at,
+            challenge_version=cfg.version,
+            seed=opts.seed,
+            grader_code_sha256=graders_code_hash(),
+            tools=tool_versions(None),
+            host=host_fingerprint(),
+        ),
     )

@@ -218,20 +218,27 @@ class Images:
             self.progress(f"importing the rootfs as {BASE_TAG}")
             repo, tag = BASE_TAG.split(":")
             self.client.api.import_image_from_file(
-                str(tar_path), repository=repo, tag=tag,
+                str(tar_path),
+                repository=repo,
+                tag=tag,
                 changes=[f"LABEL {LABEL_MANAGED}=true", 'CMD ["/bin/bash"]'],
             )
 
     # -- derived images -------------------------------------------------------------------
-    def _ensure_derived(self, tag: str, dockerfile: str, files: dict[str, bytes], force: bool) -> str:
+    def _ensure_derived(
+        self, tag: str, dockerfile: str, files: dict[str, bytes], force: bool
+    ) -> str:
         inputs = _hash(dockerfile, *[k.encode() + v for k, v in sorted(files.items())])
         labels = _image_labels(self.client, tag)
         if not force and labels is not None and labels.get(LABEL_INPUTS) == inputs:
             return image_id(self.client, tag)
         self.progress(f"building {tag}")
         result = stream_build(
-            self.client, _context(dockerfile, files), tag=tag,
-            labels={LABEL_INPUTS: inputs}, progress=self.progress,
+            self.client,
+            _context(dockerfile, files),
+            tag=tag,
+            labels={LABEL_INPUTS: inputs},
+            progress=self.progress,
         )
         if not result.ok or result.image_id is None:
             raise InfraError(f"building {tag} failed: {result.log[-1] if result.log else '?'}")
@@ -242,12 +249,15 @@ class Images:
         text = (DOCKERFILES / f"{runtime}.Dockerfile").read_text().replace("{base}", BASE_TAG)
         files = {"host-ca.pem": host_ca_bytes()}
         # The parent's id is an input: a rebuilt base rebuilds its children.
-        return self._ensure_derived(RUNTIME_TAGS[runtime], text + f"# parent {base_id}\n", files, force)
+        return self._ensure_derived(
+            RUNTIME_TAGS[runtime], text + f"# parent {base_id}\n", files, force
+        )
 
     def ensure_grader(self, *, force: bool = False) -> str:
         parent = self.ensure_runtime("python")
         text = (
-            (DOCKERFILES / "grader.Dockerfile").read_text()
+            (DOCKERFILES / "grader.Dockerfile")
+            .read_text()
             .replace("{python}", PYTHON_TAG)
             .replace("{pins}", grader_pins())
         )

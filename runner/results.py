@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "results.schema.json"
 
 
@@ -176,7 +176,9 @@ def correctness(skills: list[SkillScore]) -> float:
     return round(sum(s.percent * s.weight for s in skills) / total_weight, 2)
 
 
-def combine(correct: float, load: float | None, correctness_weight: float, load_weight: float) -> float:
+def combine(
+    correct: float, load: float | None, correctness_weight: float, load_weight: float
+) -> float:
     if load is None or load_weight <= 0:
         return correct
     total = correctness_weight + load_weight

@@ -13,6 +13,7 @@ removed on every exit path; :func:`collect_garbage` removes what a killed run le
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import socket
 import threading
@@ -35,11 +36,12 @@ LOG_KEEP_BYTES = 16 * 1024
 
 def docker_client() -> Any:
     """A docker-py client, or InfraError saying how to get an engine."""
-    import docker
     import docker.errors
 
+    import docker
+
     try:
-        client = docker.from_env(timeout=120)
+        client = docker.from_env(timeout=120)  # type: ignore[attr-defined]
         client.ping()
     except docker.errors.DockerException as exc:
         raise InfraError(
@@ -138,7 +140,9 @@ class StatsSampler:
         self.peak_mem_mb = max(self.peak_mem_mb, peak / 2**20)
         self.peak_pids = max(self.peak_pids, pids)
         self.samples.append(
-            Sample(round(time.monotonic() - self.start, 2), cpu / 1e9, round(usage / 2**20, 2), pids)
+            Sample(
+                round(time.monotonic() - self.start, 2), cpu / 1e9, round(usage / 2**20, 2), pids
+            )
         )
 
     def stop(self) -> None:
@@ -160,7 +164,9 @@ class Limits:
 class Pod:
     """The sandbox of one run. Use as a context manager: teardown happens on every exit."""
 
-    def __init__(self, client: Any, run_id: str | None = None, *, runtime: str | None = None) -> None:
+    def __init__(
+        self, client: Any, run_id: str | None = None, *, runtime: str | None = None
+    ) -> None:
         self.client = client
         self.run_id = run_id or new_run_id()
         self.runtime = runtime
@@ -184,18 +190,26 @@ class Pod:
     def _run(self, role: str, image: str, **kw: Any) -> Any:
         import docker.errors
 
-        kw.setdefault("log_config", {"type": "json-file", "config": {"max-size": LOG_MAX_SIZE, "max-file": "1"}})
+        kw.setdefault(
+            "log_config",
+            {"type": "json-file", "config": {"max-size": LOG_MAX_SIZE, "max-file": "1"}},
+        )
         if self.runtime:
             kw.setdefault("runtime", self.runtime)
         try:
             container = self.client.containers.create(
-                image, name=f"assess-{self.run_id}-{role}", labels=self.labels(role),
-                detach=True, **kw,
+                image,
+                name=f"assess-{self.run_id}-{role}",
+                labels=self.labels(role),
+                detach=True,
+                **kw,
             )
         except docker.errors.ImageNotFound:
             raise InfraError(f"image {image} is missing; run `assess images build`") from None
         except docker.errors.APIError as exc:
-            raise InfraError(f"cannot create the {role} container: {exc.explanation or exc}") from None
+            raise InfraError(
+                f"cannot create the {role} container: {exc.explanation or exc}"
+            ) from None
         self.containers[role] = container
         return container
 
@@ -205,9 +219,16 @@ class Pod:
 
     def start_holder(self) -> Any:
         holder = self._run(
-            "holder", BASE_TAG, command=["sleep", "infinity"], network_mode="none",
-            mem_limit="16m", pids_limit=8, cap_drop=["ALL"], read_only=True,
-            security_opt=["no-new-privileges"], user="65534:65534",
+            "holder",
+            BASE_TAG,
+            command=["sleep", "infinity"],
+            network_mode="none",
+            mem_limit="16m",
+            pids_limit=8,
+            cap_drop=["ALL"],
+            read_only=True,
+            security_opt=["no-new-privileges"],
+            user="65534:65534",
         )
         holder.start()
         return holder
@@ -219,25 +240,49 @@ class Pod:
         user = config_user if config_user not in ("", "root", "0", "0:0") else "65534:65534"
         mem = f"{limits.memory_mb}m"
         candidate = self._run(
-            "candidate", image, command=command, network_mode=self.netns, environment=env,
-            mem_limit=mem, memswap_limit=mem, nano_cpus=int(limits.cpus * 1e9),
-            pids_limit=limits.pids, read_only=True,
+            "candidate",
+            image,
+            command=command,
+            network_mode=self.netns,
+            environment=env,
+            mem_limit=mem,
+            memswap_limit=mem,
+            nano_cpus=int(limits.cpus * 1e9),
+            pids_limit=limits.pids,
+            read_only=True,
             tmpfs={"/tmp": f"rw,nosuid,nodev,size={limits.tmpfs_mb}m,mode=1777"},
-            cap_drop=["ALL"], security_opt=["no-new-privileges"], user=user,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            user=user,
             ulimits=[{"Name": "nofile", "Soft": 4096, "Hard": 4096}],
         )
         candidate.start()
         return candidate
 
     def start_helper(
-        self, role: str, image: str, *, command: list[str], archive: bytes, env: dict[str, str],
-        cpus: float = 1.0, memory_mb: int = 1024,
+        self,
+        role: str,
+        image: str,
+        *,
+        command: list[str],
+        archive: bytes,
+        env: dict[str, str],
+        cpus: float = 1.0,
+        memory_mb: int = 1024,
     ) -> Any:
         """Start a grader or sidecar: our code, copied in before start (no host mounts)."""
         container = self._run(
-            role, image, command=command, network_mode=self.netns, environment=env,
-            mem_limit=f"{memory_mb}m", memswap_limit=f"{memory_mb}m", nano_cpus=int(cpus * 1e9),
-            pids_limit=512, cap_drop=["ALL"], security_opt=["no-new-privileges"],
+            role,
+            image,
+            command=command,
+            network_mode=self.netns,
+            environment=env,
+            mem_limit=f"{memory_mb}m",
+            memswap_limit=f"{memory_mb}m",
+            nano_cpus=int(cpus * 1e9),
+            pids_limit=512,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
         )
         container.put_archive("/", archive)
         container.start()
@@ -286,15 +331,11 @@ def remove_by_label(client: Any, label: str) -> int:
         except Exception:
             pass
     for network in client.networks.list(filters={"label": label}):
-        try:
+        with contextlib.suppress(Exception):
             network.remove()
-        except Exception:
-            pass
     for volume in client.volumes.list(filters={"label": label}):
-        try:
+        with contextlib.suppress(Exception):
             volume.remove(force=True)
-        except Exception:
-            pass
     return removed
 
 

@@ -162,5 +162,5 @@ def load_submission(path: Path) -> Submission:
         return Submission(root, "dockerfile", None, _list_files(root))
     raise SubmissionError(
         f"{root}: no Dockerfile and no assess.toml; add one "
-        "(see docs/submissions.md: runtime = \"python\" | \"node\" and a start command)"
+        '(see docs/submissions.md: runtime = "python" | "node" and a start command)'
     )

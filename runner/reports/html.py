@@ -41,6 +41,8 @@ VERDICT_HINT = {
     Verdict.TAMPERED: "The service tried to impersonate the grader or a sidecar.",
     Verdict.ERROR: "The grader itself failed; this is not the candidate's fault.",
 }
+# verdicts where the service's own output explains the result: its log goes right under the verdict
+LOG_FIRST = {Verdict.NOT_READY, Verdict.CRASHED, Verdict.RESOURCE_LIMIT, Verdict.TAMPERED}
 OUTCOME_ORDER = {"error": 0, "failed": 1, "skipped": 2, "passed": 3}
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]")
@@ -68,6 +70,14 @@ def num(value: Any) -> float | None:
 
 def flag(value: Any) -> bool | None:
     return value if isinstance(value, bool) else None
+
+
+def short_id(value: str, keep: int = 16) -> str:
+    """``sha256:0123456789abcdef…`` for long digests (the full value goes in a tooltip)."""
+    algo, sep, digest = value.rpartition(":")
+    if len(digest) <= keep + 4:
+        return value
+    return f"{algo}{sep}{digest[:keep]}…"
 
 
 def score_tone(score: float) -> str:
@@ -158,26 +168,35 @@ def line_chart(
     for t in y_ticks:
         y = sy(t)
         out.append(f'<line class="grid" x1="{left}" x2="{left + pw}" y1="{y:.1f}" y2="{y:.1f}"/>')
-        out.append(f'<text class="tick" x="{left - 7}" y="{y + 3.5:.1f}" text-anchor="end">'
-                   f"{escape(_tick_label(t, y_step))}</text>")
+        out.append(
+            f'<text class="tick" x="{left - 7}" y="{y + 3.5:.1f}" text-anchor="end">'
+            f"{escape(_tick_label(t, y_step))}</text>"
+        )
     x_step = x_ticks[1] - x_ticks[0] if len(x_ticks) > 1 else 1.0
     for t in x_ticks:
         x = sx(t)
-        out.append(f'<line class="axis" x1="{x:.1f}" x2="{x:.1f}" y1="{top + ph}" '
-                   f'y2="{top + ph + 4}"/>')
-        out.append(f'<text class="tick" x="{x:.1f}" y="{top + ph + 16}" text-anchor="middle">'
-                   f"{escape(_tick_label(t, x_step))}</text>")
+        out.append(
+            f'<line class="axis" x1="{x:.1f}" x2="{x:.1f}" y1="{top + ph}" y2="{top + ph + 4}"/>'
+        )
+        out.append(
+            f'<text class="tick" x="{x:.1f}" y="{top + ph + 16}" text-anchor="middle">'
+            f"{escape(_tick_label(t, x_step))}</text>"
+        )
     out.append(f'<line class="axis" x1="{left}" x2="{left + pw}" y1="{top + ph}" y2="{top + ph}"/>')
     out.append(f'<line class="axis" x1="{left}" x2="{left}" y1="{top}" y2="{top + ph}"/>')
     out.append(f'<text class="unit" x="4" y="{top - 15}">{escape(y_unit)}</text>')
-    out.append(f'<text class="unit" x="{left + pw}" y="{height - 3}" text-anchor="end">'
-               f"time (s)</text>")
+    out.append(
+        f'<text class="unit" x="{left + pw}" y="{height - 3}" text-anchor="end">time (s)</text>'
+    )
     if threshold is not None and y0 <= threshold[0] <= y1:
         y = sy(threshold[0])
-        out.append(f'<line class="threshold" x1="{left}" x2="{left + pw}" y1="{y:.1f}" '
-                   f'y2="{y:.1f}"/>')
-        out.append(f'<text class="threshold-label" x="{left + pw - 4}" y="{y - 5:.1f}" '
-                   f'text-anchor="end">{escape(threshold[1])}</text>')
+        out.append(
+            f'<line class="threshold" x1="{left}" x2="{left + pw}" y1="{y:.1f}" y2="{y:.1f}"/>'
+        )
+        out.append(
+            f'<text class="threshold-label" x="{left + pw - 4}" y="{y - 5:.1f}" '
+            f'text-anchor="end">{escape(threshold[1])}</text>'
+        )
     for line in lines:
         segments: list[list[tuple[float, float]]] = [[]]
         for x, yv in line.points:
@@ -188,19 +207,25 @@ def line_chart(
         dash = ' stroke-dasharray="5 4"' if line.dashed else ""
         for seg in segments:
             if len(seg) == 1:
-                out.append(f'<circle cx="{seg[0][0]:.1f}" cy="{seg[0][1]:.1f}" r="3" '
-                           f'fill="{escape(line.color)}"/>')
+                out.append(
+                    f'<circle cx="{seg[0][0]:.1f}" cy="{seg[0][1]:.1f}" r="3" '
+                    f'fill="{escape(line.color)}"/>'
+                )
             elif seg:
                 coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in seg)
-                out.append(f'<polyline class="series" points="{coords}" '
-                           f'stroke="{escape(line.color)}"{dash}/>')
+                out.append(
+                    f'<polyline class="series" points="{coords}" '
+                    f'stroke="{escape(line.color)}"{dash}/>'
+                )
     # legend, right-aligned above the plot
     lx = left + pw
     for line in reversed(lines):
         w = 7 * len(line.label) + 22
         lx -= w
-        out.append(f'<rect x="{lx}" y="{top - 20}" width="12" height="3" rx="1.5" '
-                   f'fill="{escape(line.color)}"/>')
+        out.append(
+            f'<rect x="{lx}" y="{top - 20}" width="12" height="3" rx="1.5" '
+            f'fill="{escape(line.color)}"/>'
+        )
         out.append(f'<text class="legend" x="{lx + 17}" y="{top - 15}">{escape(line.label)}</text>')
     out.append("</svg>")
     return Markup("".join(out))
@@ -210,7 +235,9 @@ BLUE, TEAL, VIOLET, AMBER = "#2563eb", "#0d9488", "#7c3aed", "#d97706"
 
 
 def load_charts(load: dict[str, Any]) -> list[dict[str, Any]]:
-    series = [p for p in load.get("series") or [] if isinstance(p, dict) and num(p.get("t")) is not None]
+    series = [
+        p for p in load.get("series") or [] if isinstance(p, dict) and num(p.get("t")) is not None
+    ]
     if not series:
         return []
     t = [num(p.get("t")) or 0.0 for p in series]
@@ -223,16 +250,21 @@ def load_charts(load: dict[str, Any]) -> list[dict[str, Any]]:
     charts = []
     target = num(load.get("target_rps"))
     rps = line_chart(
-        [Line("achieved", col("rps"), BLUE)], title="Throughput over time", y_unit="req/s",
-        threshold=(target, f"target {target:g} req/s") if target else None, chart_id="rps",
+        [Line("achieved", col("rps"), BLUE)],
+        title="Throughput over time",
+        y_unit="req/s",
+        threshold=(target, f"target {target:g} req/s") if target else None,
+        chart_id="rps",
     )
     if rps:
         charts.append({"title": "Throughput", "sub": "requests per second", "svg": rps})
     p95_slo = num(slo.get("p95_ms"))
     latency = line_chart(
         [Line("p50", col("p50_ms"), TEAL, dashed=True), Line("p95", col("p95_ms"), VIOLET)],
-        title="Latency over time", y_unit="ms",
-        threshold=(p95_slo, f"p95 SLO {p95_slo:g} ms") if p95_slo else None, chart_id="latency",
+        title="Latency over time",
+        y_unit="ms",
+        threshold=(p95_slo, f"p95 SLO {p95_slo:g} ms") if p95_slo else None,
+        chart_id="latency",
     )
     if latency:
         charts.append({"title": "Latency", "sub": "p50 and p95, milliseconds", "svg": latency})
@@ -250,13 +282,22 @@ def resource_charts(r: Results) -> list[dict[str, Any]]:
         cpu.append((b.t, max(0.0, 100 * (b.cpu_s - a.cpu_s) / dt) if dt > 0 else None))
     mem: list[tuple[float, float | None]] = [(s.t, s.mem_mb) for s in samples]
     charts = []
-    c = line_chart([Line("cpu", cpu, AMBER)], title="Service CPU over time", y_unit="% of a core",
-                   threshold=(100 * res.cpus, f"limit {res.cpus:g} cpu"), chart_id="cpu")
+    c = line_chart(
+        [Line("cpu", cpu, AMBER)],
+        title="Service CPU over time",
+        y_unit="% of a core",
+        threshold=(100 * res.cpus, f"limit {res.cpus:g} cpu"),
+        chart_id="cpu",
+    )
     if c:
         charts.append({"title": "CPU", "sub": "percent of one core", "svg": c})
-    m = line_chart([Line("memory", mem, TEAL)], title="Service memory over time", y_unit="MiB",
-                   threshold=(float(res.memory_limit_mb), f"limit {res.memory_limit_mb} MiB"),
-                   chart_id="memory")
+    m = line_chart(
+        [Line("memory", mem, TEAL)],
+        title="Service memory over time",
+        y_unit="MiB",
+        threshold=(float(res.memory_limit_mb), f"limit {res.memory_limit_mb} MiB"),
+        chart_id="memory",
+    )
     if m:
         charts.append({"title": "Memory", "sub": "resident, MiB", "svg": m})
     return charts
@@ -275,19 +316,36 @@ def slo_rows(load: dict[str, Any]) -> list[dict[str, Any]]:
     err, max_err = num(load.get("error_rate")), num(slo.get("max_error_rate"))
     target = num(load.get("target_rps"))
     rows = [
-        {"name": "Throughput", "measured": f(num(load.get("achieved_rps")), " req/s"),
-         "target": "" if target is None else f"≥ {target:g} req/s", "met": flag(load.get("rate_met"))},
-        {"name": "Latency p50", "measured": f(num(load.get("p50_ms")), " ms"), "target": "",
-         "met": None},
-        {"name": "Latency p95", "measured": f(num(load.get("p95_ms")), " ms"),
-         "target": "" if num(slo.get("p95_ms")) is None else f"≤ {num(slo.get('p95_ms')):g} ms",
-         "met": flag(load.get("p95_met"))},
-        {"name": "Latency p99", "measured": f(num(load.get("p99_ms")), " ms"),
-         "target": "" if num(slo.get("p99_ms")) is None else f"≤ {num(slo.get('p99_ms')):g} ms",
-         "met": flag(load.get("p99_met"))},
-        {"name": "Error rate", "measured": f(None if err is None else 100 * err, " %", 2),
-         "target": "" if max_err is None else f"≤ {100 * max_err:g} %",
-         "met": flag(load.get("errors_met"))},
+        {
+            "name": "Throughput",
+            "measured": f(num(load.get("achieved_rps")), " req/s"),
+            "target": "" if target is None else f"≥ {target:g} req/s",
+            "met": flag(load.get("rate_met")),
+        },
+        {
+            "name": "Latency p50",
+            "measured": f(num(load.get("p50_ms")), " ms"),
+            "target": "",
+            "met": None,
+        },
+        {
+            "name": "Latency p95",
+            "measured": f(num(load.get("p95_ms")), " ms"),
+            "target": "" if num(slo.get("p95_ms")) is None else f"≤ {num(slo.get('p95_ms')):g} ms",
+            "met": flag(load.get("p95_met")),
+        },
+        {
+            "name": "Latency p99",
+            "measured": f(num(load.get("p99_ms")), " ms"),
+            "target": "" if num(slo.get("p99_ms")) is None else f"≤ {num(slo.get('p99_ms')):g} ms",
+            "met": flag(load.get("p99_met")),
+        },
+        {
+            "name": "Error rate",
+            "measured": f(None if err is None else 100 * err, " %", 2),
+            "target": "" if max_err is None else f"≤ {100 * max_err:g} %",
+            "met": flag(load.get("errors_met")),
+        },
     ]
     return rows
 
@@ -298,11 +356,15 @@ def load_view(load: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(s, dict):
             continue
         err = num(s.get("error_rate"))
-        steps.append({
-            "offered": num(s.get("rps_offered")), "achieved": num(s.get("achieved_rps")),
-            "p95": num(s.get("p95_ms")), "errors": None if err is None else 100 * err,
-            "ok": flag(s.get("ok")),
-        })
+        steps.append(
+            {
+                "offered": num(s.get("rps_offered")),
+                "achieved": num(s.get("achieved_rps")),
+                "p95": num(s.get("p95_ms")),
+                "errors": None if err is None else 100 * err,
+                "ok": flag(s.get("ok")),
+            }
+        )
     score = num(load.get("score"))
     return {
         "rows": slo_rows(load),
@@ -323,11 +385,18 @@ def visible_checks(r: Results) -> list[CheckOutcome]:
 
 def timing_segments(r: Results) -> list[dict[str, Any]]:
     t = r.timings
-    parts = [("build", t.build_s, "#64748b"), ("ready", t.ready_s, "#0ea5e9"),
-             ("checks", t.checks_s, "#6366f1"), ("load", t.load_s, "#d97706")]
+    parts = [
+        ("build", t.build_s, "#64748b"),
+        ("ready", t.ready_s, "#0ea5e9"),
+        ("checks", t.checks_s, "#6366f1"),
+        ("load", t.load_s, "#d97706"),
+    ]
     total = max(t.total_s, sum(v for _, v, _ in parts), 1e-9)
-    return [{"name": n, "s": v, "label": seconds(v), "pct": 100 * v / total, "color": c}
-            for n, v, c in parts if v > 0]
+    return [
+        {"name": n, "s": v, "label": seconds(v), "pct": 100 * v / total, "color": c}
+        for n, v, c in parts
+        if v > 0
+    ]
 
 
 def context(r: Results) -> dict[str, Any]:
@@ -346,18 +415,23 @@ def context(r: Results) -> dict[str, Any]:
         "visible_passed": sum(c.outcome == "passed" for c in checks),
         "hidden_total": sum(c.hidden for c in r.checks),
         "hidden_omitted": len(r.checks) - len(checks),
-        "counts": {o: sum(c.outcome == o for c in checks)
-                   for o in ("passed", "failed", "error", "skipped")},
+        "counts": {
+            o: sum(c.outcome == o for c in checks) for o in ("passed", "failed", "error", "skipped")
+        },
         "load": load_view(r.load) if r.load else None,
         "resource_charts": resource_charts(r),
         "timings": timing_segments(r),
         "total_time": seconds(r.timings.total_s),
         "service_log": service_log,
+        "log_first": r.verdict in LOG_FIRST and bool(service_log),
         "service_log_dropped_lines": service_dropped_lines,
         "build_log": build_log if r.verdict == Verdict.BUILD_FAILED else "",
         "build_log_dropped_lines": build_dropped_lines,
-        "images": [("candidate image", m.candidate_image), ("grader image", m.grader_image),
-                   ("grader code sha256", m.grader_code_sha256)],
+        "images": [
+            ("candidate image", m.candidate_image),
+            ("grader image", m.grader_image),
+            ("grader code sha256", m.grader_code_sha256),
+        ],
         "score_tone": score_tone,
         "seconds": seconds,
     }
@@ -372,6 +446,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["clean"] = clean_text
+    env.filters["short_id"] = short_id
     return env
 
 

@@ -11,8 +11,12 @@ from rich.text import Text
 
 from runner.results import Results, Verdict
 
-OUTCOME_STYLE = {"passed": ("✓", "green"), "failed": ("✗", "red"), "error": ("!", "magenta"),
-                 "skipped": ("-", "yellow")}
+OUTCOME_STYLE = {
+    "passed": ("✓", "green"),
+    "failed": ("✗", "red"),
+    "error": ("!", "magenta"),
+    "skipped": ("-", "yellow"),
+}
 VERDICT_STYLE = {Verdict.GRADED: "green"}
 
 
@@ -42,22 +46,32 @@ def render(results: Results, *, show_passed: bool = False) -> RenderableType:
         for col in ("skill", "weight", "passed", "points", "%"):
             skills.add_column(col, justify="left" if col == "skill" else "right")
         for s in r.skills:
-            skills.add_row(s.skill, f"{s.weight:g}", f"{s.passed}/{s.total}",
-                           f"{s.points:g}/{s.max_points:g}",
-                           Text(f"{s.percent:.0f}", style=_score_style(s.percent)))
+            skills.add_row(
+                s.skill,
+                f"{s.weight:g}",
+                f"{s.passed}/{s.total}",
+                f"{s.points:g}/{s.max_points:g}",
+                Text(f"{s.percent:.0f}", style=_score_style(s.percent)),
+            )
         parts.append(skills)
 
     shown = [c for c in r.checks if show_passed or c.outcome != "passed"]
     if shown:
-        checks = Table(title="checks" if show_passed else "checks not passed",
-                       title_justify="left", box=None, pad_edge=False, show_header=False)
+        checks = Table(
+            title="checks" if show_passed else "checks not passed",
+            title_justify="left",
+            box=None,
+            pad_edge=False,
+            show_header=False,
+        )
         checks.add_column(width=1)
         checks.add_column(ratio=1)
         for c in shown:
             mark, style = OUTCOME_STYLE[c.outcome]
             line = Text(f"{c.id}", style="bold")
-            line.append(f"  {c.skill}, {c.max_points:g} pt" + (", hidden" if c.hidden else ""),
-                        style="dim")
+            line.append(
+                f"  {c.skill}, {c.max_points:g} pt" + (", hidden" if c.hidden else ""), style="dim"
+            )
             if c.message:
                 line.append(f"\n{c.message}")
             checks.add_row(Text(mark, style=style), line)
@@ -73,14 +87,20 @@ def render(results: Results, *, show_passed: bool = False) -> RenderableType:
         parts.append(Panel(Text(tail), title="service log (tail)", title_align="left"))
 
     t = r.timings
-    foot = Text(f"build {t.build_s:.1f}s · ready {t.ready_s:.1f}s · checks {t.checks_s:.1f}s"
-                + (f" · load {t.load_s:.1f}s" if t.load_s else "") + f" · total {t.total_s:.1f}s",
-                style="dim")
+    foot = Text(
+        f"build {t.build_s:.1f}s · ready {t.ready_s:.1f}s · checks {t.checks_s:.1f}s"
+        + (f" · load {t.load_s:.1f}s" if t.load_s else "")
+        + f" · total {t.total_s:.1f}s",
+        style="dim",
+    )
     if r.resources:
         x = r.resources
-        foot.append(f"\nservice: cpu {x.cpu_s:.1f}s · peak mem {x.peak_memory_mb:.0f}/"
-                    f"{x.memory_limit_mb} MiB · peak pids {x.peak_pids}/{x.pids_limit}"
-                    + (" · OOM killed" if x.oom_killed else ""), style="dim")
+        foot.append(
+            f"\nservice: cpu {x.cpu_s:.1f}s · peak mem {x.peak_memory_mb:.0f}/"
+            f"{x.memory_limit_mb} MiB · peak pids {x.peak_pids}/{x.pids_limit}"
+            + (" · OOM killed" if x.oom_killed else ""),
+            style="dim",
+        )
     parts.append(foot)
     return Panel(Group(*parts), title="assess", title_align="left", expand=True)
 
@@ -91,21 +111,29 @@ def render_load(load: dict[str, Any]) -> RenderableType:
         table.add_column(col, justify="left" if col == "figure" else "right")
     slo = load.get("slo", {})
 
-    def row(name: str, value: float | None, bound: float | None, unit: str, ok: bool | None) -> None:
+    def row(
+        name: str, value: float | None, bound: float | None, unit: str, ok: bool | None
+    ) -> None:
         mark = "" if ok is None else ("✓" if ok else "✗")
-        table.add_row(name, "-" if value is None else f"{value:.1f}{unit}",
-                      "" if bound is None else f"{bound:g}{unit}",
-                      Text(mark, style="green" if ok else "red"))
+        table.add_row(
+            name,
+            "-" if value is None else f"{value:.1f}{unit}",
+            "" if bound is None else f"{bound:g}{unit}",
+            Text(mark, style="green" if ok else "red"),
+        )
 
-    row("rate (req/s)", load.get("achieved_rps"), load.get("target_rps"), "",
-        load.get("rate_met"))
+    row("rate (req/s)", load.get("achieved_rps"), load.get("target_rps"), "", load.get("rate_met"))
     row("p50", load.get("p50_ms"), None, " ms", None)
     row("p95", load.get("p95_ms"), slo.get("p95_ms"), " ms", load.get("p95_met"))
     row("p99", load.get("p99_ms"), slo.get("p99_ms"), " ms", load.get("p99_met"))
     err = load.get("error_rate")
-    row("errors (%)", None if err is None else 100 * err,
-        None if slo.get("max_error_rate") is None else 100 * slo["max_error_rate"], "",
-        load.get("errors_met"))
+    row(
+        "errors (%)",
+        None if err is None else 100 * err,
+        None if slo.get("max_error_rate") is None else 100 * slo["max_error_rate"],
+        "",
+        load.get("errors_met"),
+    )
     cap = load.get("capacity_rps")
     if cap is not None:
         label = "capacity (req/s)" + (" ≥" if load.get("generator_saturated") else "")
@@ -137,7 +165,9 @@ class Progress:
         elif kind == "build" and ev.get("state") == "cached":
             self.console.print("[dim]build: unchanged submission, image reused[/]")
         elif kind == "ready":
-            msg = f"ready in {ev['ready_s']:.1f}s" if ev.get("ok") else f"not ready: {ev['message']}"
+            msg = (
+                f"ready in {ev['ready_s']:.1f}s" if ev.get("ok") else f"not ready: {ev['message']}"
+            )
             self.console.print(f"[dim]{msg}[/]")
         elif kind == "check":
             self.checks += 1
@@ -150,5 +180,6 @@ class Progress:
                 f"p95 {ev.get('p95_ms') or 0:.0f} ms · errors {ev.get('errors', 0)}"
             )
         elif kind == "candidate_exit":
-            self.console.print(f"[red]service exited (code {ev.get('exit_code')}) during "
-                               f"{ev.get('phase')}[/]")
+            self.console.print(
+                f"[red]service exited (code {ev.get('exit_code')}) during {ev.get('phase')}[/]"
+            )

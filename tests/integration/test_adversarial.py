@@ -29,8 +29,17 @@ ROOT = Path(__file__).resolve().parent.parent / "adversarial"
 CHALLENGES = ROOT / "_challenges"
 CASES = sorted(p.parent for p in ROOT.glob("*/case.toml"))
 KNOWN_FIELDS = {
-    "verdict", "max_seconds", "challenge", "detail_contains", "passed_checks", "failed_checks",
-    "message_contains", "log_contains", "log_excludes", "exit_code", "min_peak_pids",
+    "verdict",
+    "max_seconds",
+    "challenge",
+    "detail_contains",
+    "passed_checks",
+    "failed_checks",
+    "message_contains",
+    "log_contains",
+    "log_excludes",
+    "exit_code",
+    "min_peak_pids",
     "min_dropped_bytes",
 }
 # Verdicts for which the service answered /healthz, so the checks ran and must be reported.
@@ -56,9 +65,15 @@ def client() -> Any:
 
 def ours(client: Any) -> list[Any]:
     """Containers started by this process (concurrent runs of others are left alone)."""
-    return client.containers.list(all=True, filters={"label": [
-        f"{LABEL_PID}={os.getpid()}", f"{LABEL_HOST}={socket.gethostname()}",
-    ]})
+    return client.containers.list(
+        all=True,
+        filters={
+            "label": [
+                f"{LABEL_PID}={os.getpid()}",
+                f"{LABEL_HOST}={socket.gethostname()}",
+            ]
+        },
+    )
 
 
 def test_corpus_is_complete() -> None:
@@ -76,8 +91,9 @@ def test_hostile_submission(client: Any, case_dir: Path) -> None:
     events: list[dict[str, Any]] = []
     start = time.monotonic()
     try:
-        results = grade(client, challenge, submission, RunOptions(skip_load=True,
-                                                                  listener=events.append))
+        results = grade(
+            client, challenge, submission, RunOptions(skip_load=True, listener=events.append)
+        )
     finally:
         elapsed = time.monotonic() - start
         left = ours(client)
@@ -88,9 +104,10 @@ def test_hostile_submission(client: Any, case_dir: Path) -> None:
     run_label = f"{LABEL_RUN}={results.manifest.run_id}"
     assert not client.containers.list(all=True, filters={"label": run_label})
     validate_results_json(results.to_json())
-    summary = (f"{case_dir.name}: verdict {results.verdict.value} ({results.verdict_detail}) "
-               f"in {elapsed:.1f} s; checks "
-               + ", ".join(f"{c.id}={c.outcome}" for c in results.checks))
+    summary = (
+        f"{case_dir.name}: verdict {results.verdict.value} ({results.verdict_detail}) "
+        f"in {elapsed:.1f} s; checks " + ", ".join(f"{c.id}={c.outcome}" for c in results.checks)
+    )
     print(summary)
 
     assert results.verdict == Verdict(case["verdict"]), summary

@@ -35,10 +35,12 @@ def test_reference_scores_full_marks(graded: Grader) -> None:
     assert r.verdict == Verdict.GRADED
     assert r.score == 100.0
     assert {c.id for c in r.checks} == {"hello", "unknown_is_404", "healthz"}
-    assert r.manifest.candidate_image and r.manifest.grader_image
+    assert r.manifest.candidate_image
+    assert r.manifest.grader_image
     assert r.manifest.tools["docker_engine"]
     assert r.manifest.host["cores"] >= 1
-    assert r.resources is not None and r.resources.memory_limit_mb == 128
+    assert r.resources is not None
+    assert r.resources.memory_limit_mb == 128
 
 
 def test_candidate_mode_runs_visible_checks_only(graded: Grader) -> None:
@@ -82,7 +84,8 @@ def test_a_service_that_exits_at_once_crashed(graded: Grader, tmp_path: Path) ->
     r = graded(str(TINY), d)
     assert r.verdict == Verdict.CRASHED
     assert "code 3" in r.verdict_detail
-    assert r.resources is not None and r.resources.exit_code == 3
+    assert r.resources is not None
+    assert r.resources.exit_code == 3
 
 
 def test_candidate_has_only_loopback_and_no_route(client: Any, no_leaks: None) -> None:
@@ -135,7 +138,10 @@ def test_interrupted_run_cleans_up_and_exits_130(
     slow = submission(tmp_path, "import time\ntime.sleep(3600)\n")
     proc = subprocess.Popen(
         [sys.executable, "-m", "runner.cli", "run", str(TINY), str(slow)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
     )
     _wait_for_candidate(client, proc.pid)
     proc.send_signal(sig)
@@ -148,14 +154,23 @@ def test_interrupted_run_cleans_up_and_exits_130(
 
 def test_gc_removes_what_a_killed_run_left(client: Any, tmp_path: Path, no_leaks: None) -> None:
     slow = submission(tmp_path, "import time\ntime.sleep(3600)\n")
-    proc = subprocess.Popen([sys.executable, "-m", "runner.cli", "run", str(TINY), str(slow)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner.cli", "run", str(TINY), str(slow)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
     _wait_for_candidate(client, proc.pid)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert managed_containers(client, proc.pid), "SIGKILL leaves the pod behind: gc must find it"
-    result = subprocess.run([sys.executable, "-m", "runner.cli", "gc"], capture_output=True,
-                            text=True, cwd=ROOT, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "runner.cli", "gc"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
     assert result.returncode == 0
     assert "removed" in result.stdout
     assert managed_containers(client, proc.pid) == []
@@ -167,14 +182,32 @@ def test_url_mode_grades_a_local_service(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, str(REFERENCE / "app.py")],
-                              env={**os.environ, "PORT": str(port)}, cwd=REFERENCE)
+    server = subprocess.Popen(
+        [sys.executable, str(REFERENCE / "app.py")],
+        env={**os.environ, "PORT": str(port)},
+        cwd=REFERENCE,
+    )
     try:
         out = tmp_path / "r.json"
         result = subprocess.run(
-            [sys.executable, "-m", "runner.cli", "run", str(TINY), "--url",
-             f"http://127.0.0.1:{port}", "--json", str(out), "--fail-under", "100"],
-            capture_output=True, text=True, cwd=ROOT, check=False, timeout=120,
+            [
+                sys.executable,
+                "-m",
+                "runner.cli",
+                "run",
+                str(TINY),
+                "--url",
+                f"http://127.0.0.1:{port}",
+                "--json",
+                str(out),
+                "--fail-under",
+                "100",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=False,
+            timeout=120,
         )
         assert result.returncode == 0, result.stdout + result.stderr
         from tests.conftest import validate_results_json
@@ -193,7 +226,11 @@ def test_fail_under_exits_1(tmp_path: Path) -> None:
     sub = load_solution(load_challenge(TINY), "wrong-hello").materialize(tmp_path)
     result = subprocess.run(
         [sys.executable, "-m", "runner.cli", "run", str(TINY), str(sub), "--fail-under", "90"],
-        capture_output=True, text=True, cwd=ROOT, check=False, timeout=180,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        timeout=180,
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "below --fail-under 90" in result.stdout

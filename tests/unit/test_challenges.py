@@ -47,7 +47,9 @@ def test_a_directory_path_is_accepted() -> None:
         (('id = "tiny"', 'id = "tiny'), "invalid TOML"),
     ],
 )
-def test_invalid_config_names_file_and_field(tmp_path: Path, patch: tuple[str, str], fragment: str) -> None:
+def test_invalid_config_names_file_and_field(
+    tmp_path: Path, patch: tuple[str, str], fragment: str
+) -> None:
     root = copy_tiny(tmp_path)
     toml = root / "challenge.toml"
     toml.write_text(toml.read_text().replace(*patch))

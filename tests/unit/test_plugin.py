@@ -86,7 +86,13 @@ def collect(pytester: pytest.Pytester, service: str, *args: str) -> dict[str, di
     pytester.makepyfile(test_checks=CHECKS)
     stream = io.StringIO()
     pytester.runpytest_inprocess(
-        "-p", "graders.plugin", "--service-url", service, "-p", "no:cacheprovider", *args,
+        "-p",
+        "graders.plugin",
+        "--service-url",
+        service,
+        "-p",
+        "no:cacheprovider",
+        *args,
         plugins=[_EventsBridge(EventWriter(stream))],
     )
     events = [parse_event(line) for line in stream.getvalue().splitlines()]
@@ -117,7 +123,9 @@ def test_candidate_mode_drops_hidden_checks(pytester: pytest.Pytester, service: 
     assert "ok" in checks
 
 
-def test_after_load_phase_runs_only_after_load_checks(pytester: pytest.Pytester, service: str) -> None:
+def test_after_load_phase_runs_only_after_load_checks(
+    pytester: pytest.Pytester, service: str
+) -> None:
     checks = collect(pytester, service, "--assess-phase", "after_load")
     assert set(checks) == {"after"}
     assert checks["after"]["phase"] == "after_load"
@@ -129,20 +137,31 @@ def test_default_points_apply_without_a_marker(pytester: pytest.Pytester, servic
     assert checks["ok"]["max_points"] == 3
 
 
-def test_a_slow_service_fails_the_check_in_bounded_time(pytester: pytest.Pytester, service: str) -> None:
-    pytester.makepyfile(test_slow='''
+def test_a_slow_service_fails_the_check_in_bounded_time(
+    pytester: pytest.Pytester, service: str
+) -> None:
+    pytester.makepyfile(
+        test_slow="""
 from graders import Client, expect
 def test_slow(service_url):
     expect(Client(service_url, timeout_s=0.5).get("/slow")).status(200)
-''')
+"""
+    )
     import io
 
     from graders.events import EventWriter
     from graders.main import _EventsBridge
 
     stream = io.StringIO()
-    pytester.runpytest_inprocess("-p", "graders.plugin", "--service-url", service, "-p",
-                                 "no:cacheprovider", plugins=[_EventsBridge(EventWriter(stream))])
+    pytester.runpytest_inprocess(
+        "-p",
+        "graders.plugin",
+        "--service-url",
+        service,
+        "-p",
+        "no:cacheprovider",
+        plugins=[_EventsBridge(EventWriter(stream))],
+    )
     events = [parse_event(line) for line in stream.getvalue().splitlines()]
     slow = next(e for e in events if e and e["event"] == "check")
     assert slow["outcome"] == "failed"

@@ -6,12 +6,26 @@ import json
 
 import pytest
 
-from runner.results import SCHEMA_PATH, CheckOutcome, combine, correctness, json_schema, score_skills
+from runner.results import (
+    SCHEMA_PATH,
+    CheckOutcome,
+    combine,
+    correctness,
+    json_schema,
+    score_skills,
+)
 
 
 def check(cid: str, skill: str, passed: bool, points: float = 1.0) -> CheckOutcome:
-    return CheckOutcome(id=cid, title=cid, skill=skill, outcome="passed" if passed else "failed",
-                        points=points if passed else 0.0, max_points=points, hidden=False)
+    return CheckOutcome(
+        id=cid,
+        title=cid,
+        skill=skill,
+        outcome="passed" if passed else "failed",
+        points=points if passed else 0.0,
+        max_points=points,
+        hidden=False,
+    )
 
 
 def test_skill_percentages_are_weighted_by_the_challenge() -> None:

@@ -61,13 +61,18 @@ def test_invalid_assess_toml_names_file_and_field(tmp_path: Path, text: str, fra
 
 
 def test_python_preset_dockerfile_installs_requirements_first(tmp_path: Path) -> None:
-    write(tmp_path / "assess.toml", 'runtime = "python"\nstart = "python3 app.py --fast"\n[env]\nA = "b c"\n')
+    write(
+        tmp_path / "assess.toml",
+        'runtime = "python"\nstart = "python3 app.py --fast"\n[env]\nA = "b c"\n',
+    )
     write(tmp_path / "requirements.txt", "fastapi\n")
     write(tmp_path / "app.py", "")
     text = load_submission(tmp_path).dockerfile_text(IMAGES)
     lines = text.splitlines()
     assert lines[0] == "FROM assess/python:3.11"
-    assert lines.index("RUN pip install --no-cache-dir -r requirements.txt") < lines.index("COPY . /app")
+    assert lines.index("RUN pip install --no-cache-dir -r requirements.txt") < lines.index(
+        "COPY . /app"
+    )
     assert 'ENV A="b c"' in lines
     assert lines[-1] == 'CMD ["python3", "app.py", "--fast"]'
 

@@ -1,0 +1,146 @@
+"""JUnit XML for CI: one test suite per run, one test case per check, per SLO and for the verdict.
+
+Layout (``<testsuites>`` around one ``<testsuite>``, which GitHub, GitLab, Jenkins and Azure all
+read)::
+
+    <testsuite name="assess.<challenge>" tests= failures= errors= skipped= time= timestamp=>
+      <properties> score, verdict, ... </properties>
+      <testcase classname="<challenge>.<skill>" name="<check id>" time=> [<failure>|<error>|<skipped>]
+      <testcase classname="<challenge>.slo" name="p95|p99|error_rate|rate">        (with a load phase)
+      <testcase classname="<challenge>.run" name="verdict">   fails unless the verdict is graded
+
+Service output is attacker-controlled and may hold characters XML 1.0 cannot carry; they are
+dropped so the file always parses.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from runner.results import Results, Verdict
+
+# everything XML 1.0 allows, negated (plus ANSI escapes, which are noise in a CI log)
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+MESSAGE_CHARS = 500
+LOG_LINES = 60
+
+
+def xml_text(text: str) -> str:
+    return _NOT_XML.sub("", _ANSI.sub("", text))
+
+
+def _attr(text: str, limit: int = MESSAGE_CHARS) -> str:
+    """A one-line attribute value, cut to ``limit`` characters."""
+    one = " ".join(xml_text(text).split())
+    return one if len(one) <= limit else one[: limit - 1] + "…"
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _tail(text: str, lines: int = LOG_LINES) -> str:
+    return "\n".join(xml_text(text).rstrip("\n").splitlines()[-lines:])
+
+
+def _case(suite: ET.Element, classname: str, name: str, time: float = 0.0) -> ET.Element:
+    return ET.SubElement(suite, "testcase",
+                         {"classname": classname, "name": name, "time": f"{max(time, 0.0):.3f}"})
+
+
+def _fail(case: ET.Element, message: str, body: str = "", kind: str = "failure",
+          type_: str = "AssertionError") -> None:
+    el = ET.SubElement(case, kind, {"message": _attr(message), "type": type_})
+    el.text = xml_text(body or message)
+
+
+def _slo_cases(suite: ET.Element, challenge: str, load: dict[str, Any]) -> None:
+    slo = load.get("slo") if isinstance(load.get("slo"), dict) else {}
+    assert isinstance(slo, dict)
+    err, max_err = _num(load.get("error_rate")), _num(slo.get("max_error_rate"))
+    specs: list[tuple[str, str, float | None, float | None, str, str]] = [
+        ("p95", "p95_met", _num(load.get("p95_ms")), _num(slo.get("p95_ms")), "<=", " ms"),
+        ("p99", "p99_met", _num(load.get("p99_ms")), _num(slo.get("p99_ms")), "<=", " ms"),
+        ("error_rate", "errors_met", None if err is None else 100 * err,
+         None if max_err is None else 100 * max_err, "<=", "%"),
+        ("rate", "rate_met", _num(load.get("achieved_rps")), _num(load.get("target_rps")), ">=",
+         " req/s"),
+    ]
+    for name, key, measured, bound, op, unit in specs:
+        case = _case(suite, f"{challenge}.slo", name)
+        met = load.get(key)
+        shown = "n/a" if measured is None else f"{measured:.2f}{unit}"
+        want = "n/a" if bound is None else f"{op} {bound:g}{unit}"
+        line = f"{name} {shown}, SLO {want}"
+        if met is False:
+            _fail(case, line)
+        elif met is not True:
+            ET.SubElement(case, "skipped", {"message": _attr(f"{line} (not judged)")})
+        ET.SubElement(case, "system-out").text = line
+
+
+def build(results: Results) -> ET.ElementTree:
+    r = results
+    suites = ET.Element("testsuites", {"name": "assess"})
+    suite = ET.SubElement(suites, "testsuite", {
+        "name": f"assess.{r.challenge}",
+        "timestamp": r.manifest.started_at[:19],
+        "hostname": _attr(str(r.manifest.host.get("hostname", "localhost")), 100),
+        "time": f"{r.timings.total_s:.3f}",
+    })
+    props = ET.SubElement(suite, "properties")
+    for name, value in (
+        ("score", f"{r.score:.2f}"), ("verdict", r.verdict.value),
+        ("correctness_score", f"{r.correctness_score:.2f}"),
+        ("load_score", "" if r.load_score is None else f"{r.load_score:.2f}"),
+        ("challenge_version", r.manifest.challenge_version), ("run_id", r.manifest.run_id),
+        ("seed", str(r.manifest.seed)), ("mode", r.mode),
+        ("assess_version", r.manifest.assess_version),
+    ):
+        ET.SubElement(props, "property", {"name": name, "value": _attr(value)})
+
+    for c in r.checks:
+        if r.mode == "candidate" and c.hidden:
+            continue  # candidates do not learn what the hidden checks are
+        case = _case(suite, f"{r.challenge}.{c.skill}", c.id, c.duration_s)
+        detail = f"{c.title}\n\n{c.message}".strip()
+        if c.outcome == "failed":
+            _fail(case, c.message or c.title, detail)
+        elif c.outcome == "error":
+            _fail(case, c.message or "the check errored", detail, kind="error", type_="CheckError")
+        elif c.outcome == "skipped":
+            ET.SubElement(case, "skipped", {"message": _attr(c.message or "skipped")})
+
+    if r.load:
+        _slo_cases(suite, r.challenge, r.load)
+
+    verdict = _case(suite, f"{r.challenge}.run", "verdict",
+                    r.timings.build_s + r.timings.ready_s)
+    if r.verdict != Verdict.GRADED:
+        head = r.verdict.value + (f": {r.verdict_detail}" if r.verdict_detail else "")
+        log = r.build_log_tail if r.verdict == Verdict.BUILD_FAILED else r.service_log.text
+        body = head + ("\n\n" + _tail(log) if log.strip() else "")
+        _fail(verdict, head, body, kind="error" if r.verdict == Verdict.ERROR else "failure",
+              type_=r.verdict.value)
+    if r.service_log.text:
+        ET.SubElement(verdict, "system-out").text = _tail(r.service_log.text)
+
+    cases = suite.findall("testcase")
+    suite.set("tests", str(len(cases)))
+    for kind, attr in (("failure", "failures"), ("error", "errors"), ("skipped", "skipped")):
+        suite.set(attr, str(sum(case.find(kind) is not None for case in cases)))
+    for attr in ("tests", "failures", "errors", "skipped", "time"):
+        suites.set(attr, suite.get(attr, "0"))
+    ET.indent(suites)
+    return ET.ElementTree(suites)
+
+
+def write(results: Results, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    build(results).write(path, encoding="utf-8", xml_declaration=True)
