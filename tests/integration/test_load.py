@@ -1,0 +1,35 @@
+"""The load phase for real: Locust in the grader container, against the rest-api reference in
+the sandbox. Short (a few seconds) but real; speed figures live in bench/, not here."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.integration.conftest import Grader
+
+pytestmark = pytest.mark.docker
+REFERENCE = ROOT / "challenges" / "rest-api" / "solutions" / "reference"
+
+
+def test_load_phase_measures_the_reference(graded: Grader) -> None:
+    r = graded("rest-api", REFERENCE, skip_load=False, load_duration_s=3)
+    load = r.load
+    assert load is not None
+    assert load["target_rps"] == 150
+    assert load["requests"] > 0
+    assert load["achieved_rps"] > 0.8 * load["target_rps"]  # paced near the target
+    assert load["error_rate"] < 0.05  # wrong answers would count here
+    assert load["p95_ms"] is not None
+    assert load["slo"]["p95_ms"] == 150
+    stages = {s["stage"] for s in load["series"]}
+    assert {"warmup", "measured"} <= stages
+    assert all(s["rps_offered"] > load["target_rps"] for s in load["steps"])
+    assert load["capacity_rps"] >= 0
+    assert r.load_score is not None
+    assert 0 <= r.score <= 100
+    assert r.timings.load_s > 3
+    # the candidate's resource timeline covers the run
+    assert r.resources is not None
+    assert r.resources.cpu_s > 0
+    assert len(r.resources.samples) >= 3
