@@ -64,7 +64,6 @@ def run(
     load_duration: Annotated[
         float | None, typer.Option(help="seconds of measured load (overrides the challenge)")
     ] = None,
-    load_workers: Annotated[int, typer.Option(help="Locust workers (0: one local runner)")] = 0,
     seed: Annotated[int, typer.Option(help="random seed for checks and load")] = 1,
     docker_runtime: Annotated[
         str | None, typer.Option("--runtime", help="Docker runtime for the sandbox, e.g. runsc")
@@ -88,7 +87,6 @@ def run(
             candidate=candidate,
             skip_load=skip_load,
             load_duration=load_duration,
-            load_workers=load_workers,
             seed=seed,
             docker_runtime=docker_runtime,
             console=console,

@@ -6,6 +6,7 @@ is rendered with autoescaping on and the charts are drawn here with every label 
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -277,7 +278,7 @@ def resource_charts(r: Results) -> list[dict[str, Any]]:
         return []
     samples = sorted(res.samples, key=lambda s: s.t)
     cpu: list[tuple[float, float | None]] = []
-    for a, b in zip(samples, samples[1:], strict=False):
+    for a, b in itertools.pairwise(samples):
         dt = b.t - a.t
         cpu.append((b.t, max(0.0, 100 * (b.cpu_s - a.cpu_s) / dt) if dt > 0 else None))
     mem: list[tuple[float, float | None]] = [(s.t, s.mem_mb) for s in samples]
@@ -311,11 +312,11 @@ def slo_rows(load: dict[str, Any]) -> list[dict[str, Any]]:
     assert isinstance(slo, dict)
 
     def f(v: float | None, unit: str, digits: int = 1) -> str:
-        return "–" if v is None else f"{v:,.{digits}f}{unit}"
+        return "\N{EN DASH}" if v is None else f"{v:,.{digits}f}{unit}"
 
     err, max_err = num(load.get("error_rate")), num(slo.get("max_error_rate"))
     target = num(load.get("target_rps"))
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": "Throughput",
             "measured": f(num(load.get("achieved_rps")), " req/s"),

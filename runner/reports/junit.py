@@ -50,12 +50,18 @@ def _tail(text: str, lines: int = LOG_LINES) -> str:
 
 
 def _case(suite: ET.Element, classname: str, name: str, time: float = 0.0) -> ET.Element:
-    return ET.SubElement(suite, "testcase",
-                         {"classname": classname, "name": name, "time": f"{max(time, 0.0):.3f}"})
+    return ET.SubElement(
+        suite, "testcase", {"classname": classname, "name": name, "time": f"{max(time, 0.0):.3f}"}
+    )
 
 
-def _fail(case: ET.Element, message: str, body: str = "", kind: str = "failure",
-          type_: str = "AssertionError") -> None:
+def _fail(
+    case: ET.Element,
+    message: str,
+    body: str = "",
+    kind: str = "failure",
+    type_: str = "AssertionError",
+) -> None:
     el = ET.SubElement(case, kind, {"message": _attr(message), "type": type_})
     el.text = xml_text(body or message)
 
@@ -67,10 +73,22 @@ def _slo_cases(suite: ET.Element, challenge: str, load: dict[str, Any]) -> None:
     specs: list[tuple[str, str, float | None, float | None, str, str]] = [
         ("p95", "p95_met", _num(load.get("p95_ms")), _num(slo.get("p95_ms")), "<=", " ms"),
         ("p99", "p99_met", _num(load.get("p99_ms")), _num(slo.get("p99_ms")), "<=", " ms"),
-        ("error_rate", "errors_met", None if err is None else 100 * err,
-         None if max_err is None else 100 * max_err, "<=", "%"),
-        ("rate", "rate_met", _num(load.get("achieved_rps")), _num(load.get("target_rps")), ">=",
-         " req/s"),
+        (
+            "error_rate",
+            "errors_met",
+            None if err is None else 100 * err,
+            None if max_err is None else 100 * max_err,
+            "<=",
+            "%",
+        ),
+        (
+            "rate",
+            "rate_met",
+            _num(load.get("achieved_rps")),
+            _num(load.get("target_rps")),
+            ">=",
+            " req/s",
+        ),
     ]
     for name, key, measured, bound, op, unit in specs:
         case = _case(suite, f"{challenge}.slo", name)
@@ -88,19 +106,26 @@ def _slo_cases(suite: ET.Element, challenge: str, load: dict[str, Any]) -> None:
 def build(results: Results) -> ET.ElementTree:
     r = results
     suites = ET.Element("testsuites", {"name": "assess"})
-    suite = ET.SubElement(suites, "testsuite", {
-        "name": f"assess.{r.challenge}",
-        "timestamp": r.manifest.started_at[:19],
-        "hostname": _attr(str(r.manifest.host.get("hostname", "localhost")), 100),
-        "time": f"{r.timings.total_s:.3f}",
-    })
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        {
+            "name": f"assess.{r.challenge}",
+            "timestamp": r.manifest.started_at[:19],
+            "hostname": _attr(str(r.manifest.host.get("hostname", "localhost")), 100),
+            "time": f"{r.timings.total_s:.3f}",
+        },
+    )
     props = ET.SubElement(suite, "properties")
     for name, value in (
-        ("score", f"{r.score:.2f}"), ("verdict", r.verdict.value),
+        ("score", f"{r.score:.2f}"),
+        ("verdict", r.verdict.value),
         ("correctness_score", f"{r.correctness_score:.2f}"),
         ("load_score", "" if r.load_score is None else f"{r.load_score:.2f}"),
-        ("challenge_version", r.manifest.challenge_version), ("run_id", r.manifest.run_id),
-        ("seed", str(r.manifest.seed)), ("mode", r.mode),
+        ("challenge_version", r.manifest.challenge_version),
+        ("run_id", r.manifest.run_id),
+        ("seed", str(r.manifest.seed)),
+        ("mode", r.mode),
         ("assess_version", r.manifest.assess_version),
     ):
         ET.SubElement(props, "property", {"name": name, "value": _attr(value)})
@@ -120,14 +145,18 @@ def build(results: Results) -> ET.ElementTree:
     if r.load:
         _slo_cases(suite, r.challenge, r.load)
 
-    verdict = _case(suite, f"{r.challenge}.run", "verdict",
-                    r.timings.build_s + r.timings.ready_s)
+    verdict = _case(suite, f"{r.challenge}.run", "verdict", r.timings.build_s + r.timings.ready_s)
     if r.verdict != Verdict.GRADED:
         head = r.verdict.value + (f": {r.verdict_detail}" if r.verdict_detail else "")
         log = r.build_log_tail if r.verdict == Verdict.BUILD_FAILED else r.service_log.text
         body = head + ("\n\n" + _tail(log) if log.strip() else "")
-        _fail(verdict, head, body, kind="error" if r.verdict == Verdict.ERROR else "failure",
-              type_=r.verdict.value)
+        _fail(
+            verdict,
+            head,
+            body,
+            kind="error" if r.verdict == Verdict.ERROR else "failure",
+            type_=r.verdict.value,
+        )
     if r.service_log.text:
         ET.SubElement(verdict, "system-out").text = _tail(r.service_log.text)
 
