@@ -392,6 +392,9 @@ def timing_segments(r: Results) -> list[dict[str, Any]]:
         ("checks", t.checks_s, "#6366f1"),
         ("load", t.load_s, "#d97706"),
     ]
+    other = t.total_s - sum(v for _, v, _ in parts)
+    if other >= 0.05:  # set-up and tear-down: images, network, sidecars, cleanup
+        parts.append(("other", other, "#cbd5e1"))
     total = max(t.total_s, sum(v for _, v, _ in parts), 1e-9)
     return [
         {"name": n, "s": v, "label": seconds(v), "pct": 100 * v / total, "color": c}

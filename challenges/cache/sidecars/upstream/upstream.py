@@ -1,0 +1,496 @@
+#!/usr/bin/env python3
+"""The slow upstream of the ``cache`` challenge: a synthetic product catalogue.
+
+Python standard library only, one asyncio event loop, HTTP/1.1 keep-alive, no thread per
+request: it must never be the bottleneck of a load test.
+
+Public port (``PORT``, default 9090), what the candidate's cache talks to:
+
+    GET /healthz            200 {"status": "ok"}
+    GET /products/{id}      200 {"id", "name", "price", "version"} after the delay (default
+                            ``UPSTREAM_DELAY_MS`` = 100 ms), with ``Cache-Control: max-age=N``
+                            (default ``UPSTREAM_MAX_AGE_S`` = 60) and an ``ETag``.
+                            ``If-None-Match`` with the current ETag -> 304, no body.
+                            Ids outside 1..``UPSTREAM_CATALOGUE_SIZE`` (default 100000), or
+                            marked missing -> 404 application/problem+json.
+
+Control port (``CONTROL_PORT``, default 9091), for the grader. Every endpoint except
+``/healthz`` needs ``Authorization: Bearer $ASSESS_CONTROL_TOKEN`` (401 otherwise, and always
+401 when the token is not set):
+
+    GET    /healthz
+    GET    /control/stats                 totals over all keys
+    GET    /control/stats/{key}           {"key", "total", "conditional", "not_modified",
+                                           "ok", "not_found", "errors", "hung", "in_flight"}
+    POST   /control/reset                 zero the counters; {"state": true} also restores
+                                           products, failure and config to their defaults
+    GET    /control/products/{id}         the product as served now, its overrides
+    PATCH  /control/products/{id}         {"max_age_s": int|null, "delay_ms": int|null,
+                                           "missing": bool, "bump": bool}
+    POST   /control/products/{id}/bump    new version -> new ETag (and a new price)
+    GET    /control/failure
+    PUT    /control/failure               {"mode": "error"|"hang", "status": 503,
+                                           "duration_s": float|null (null: until cleared),
+                                           "ids": [int]|null (null: every product)}
+    DELETE /control/failure               clear it
+    GET    /control/config
+    PATCH  /control/config                {"delay_ms": int, "max_age_s": int}
+
+Counters are keyed by the raw ``{id}`` path segment and count a request when it arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_HEAD_BYTES = 16 * 1024
+MAX_BODY_BYTES = 64 * 1024
+MAX_HANG_S = 120.0
+IDLE_TIMEOUT_S = 120.0
+
+REASONS = {
+    200: "OK", 204: "No Content", 304: "Not Modified", 400: "Bad Request",
+    401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed", 413: "Content Too Large",
+    431: "Request Header Fields Too Large", 500: "Internal Server Error", 502: "Bad Gateway",
+    503: "Service Unavailable", 504: "Gateway Timeout",
+}
+
+ADJECTIVES = ("Quiet", "Sturdy", "Bright", "Compact", "Classic", "Swift", "Gentle", "Bold",
+              "Modern", "Rustic", "Nimble", "Solid", "Polished", "Vivid", "Humble", "Grand")
+NOUNS = ("Kettle", "Lamp", "Chair", "Backpack", "Notebook", "Headphones", "Mug", "Blanket",
+         "Toaster", "Umbrella", "Bicycle", "Clock", "Pillow", "Skillet", "Speaker", "Desk")
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        sys.exit(f"upstream: {name} must be an integer, got {raw!r}")
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    version: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        if not self.body.strip():
+            return {}
+        try:
+            return json.loads(self.body)
+        except ValueError as exc:
+            raise HttpError(400, f"body is not JSON: {exc}") from None
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes = b""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    content_type: str | None = None
+
+
+def json_reply(status: int, obj: Any, headers: list[tuple[str, str]] | None = None) -> Reply:
+    return Reply(status, json.dumps(obj).encode(), headers or [], "application/json")
+
+
+def problem(status: int, detail: str) -> Reply:
+    body = {"type": "about:blank", "title": REASONS.get(status, "Error"), "status": status,
+            "detail": detail}
+    return Reply(status, json.dumps(body).encode(), [], "application/problem+json")
+
+
+# -- HTTP/1.1 plumbing ------------------------------------------------------------------------
+
+async def read_request(reader: asyncio.StreamReader) -> Request | None:
+    """One request, or None when the peer closed the connection between requests."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as exc:
+        if exc.partial.strip():
+            raise HttpError(400, "incomplete request head") from None
+        return None
+    except asyncio.LimitOverrunError:
+        raise HttpError(431, "request head too large") from None
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        raise HttpError(400, "malformed request line")
+    method, target, version = parts
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise HttpError(400, "malformed header line")
+        key = name.strip().lower()
+        value = value.strip()
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        raise HttpError(400, "chunked request bodies are not supported; send Content-Length")
+    try:
+        length = int(headers.get("content-length", "0") or "0")
+    except ValueError:
+        raise HttpError(400, "bad Content-Length") from None
+    if length < 0 or length > MAX_BODY_BYTES:
+        raise HttpError(413, "request body too large")
+    body = await reader.readexactly(length) if length else b""
+    path = target.split("?", 1)[0]
+    return Request(method, path, version, headers, body)
+
+
+def encode_reply(reply: Reply, keep_alive: bool) -> bytes:
+    lines = [f"HTTP/1.1 {reply.status} {REASONS.get(reply.status, 'Unknown')}"]
+    if reply.content_type:
+        lines.append(f"Content-Type: {reply.content_type}")
+    for name, value in reply.headers:
+        lines.append(f"{name}: {value}")
+    if reply.status != 304:
+        lines.append(f"Content-Length: {len(reply.body)}")
+    if not keep_alive:
+        lines.append("Connection: close")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return head if reply.status == 304 else head + reply.body
+
+
+def serve(handler: Any) -> Any:
+    async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    request = await asyncio.wait_for(read_request(reader), IDLE_TIMEOUT_S)
+                except HttpError as exc:
+                    writer.write(encode_reply(problem(exc.status, exc.detail), False))
+                    await writer.drain()
+                    return
+                if request is None:
+                    return
+                conn = request.headers.get("connection", "").lower()
+                keep_alive = "close" not in conn and (request.version == "HTTP/1.1"
+                                                      or "keep-alive" in conn)
+                try:
+                    reply = await handler(request)
+                except HttpError as exc:
+                    reply = problem(exc.status, exc.detail)
+                except Exception as exc:  # a bug here must not kill the connection silently
+                    print(f"upstream: internal error: {exc!r}", file=sys.stderr, flush=True)
+                    reply, keep_alive = problem(500, "internal error"), False
+                writer.write(encode_reply(reply, keep_alive))
+                await writer.drain()
+                if not keep_alive:
+                    return
+        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
+            return
+        finally:
+            writer.close()
+
+    return on_connection
+
+
+# -- the catalogue ------------------------------------------------------------------------------
+
+@dataclass
+class Overrides:
+    version: int = 1
+    max_age_s: int | None = None
+    delay_ms: int | None = None
+    missing: bool = False
+
+
+@dataclass
+class Failure:
+    mode: str  # "error" or "hang"
+    status: int
+    until: float | None  # monotonic deadline; None: until cleared
+    ids: frozenset[int] | None
+    generation: int
+
+    def active(self, now: float) -> bool:
+        return self.until is None or now < self.until
+
+    def applies(self, pid: int | None, now: float) -> bool:
+        return self.active(now) and (self.ids is None or (pid is not None and pid in self.ids))
+
+    def describe(self, now: float) -> dict[str, Any]:
+        return {"mode": self.mode, "status": self.status,
+                "remaining_s": None if self.until is None else round(max(0.0, self.until - now), 3),
+                "ids": None if self.ids is None else sorted(self.ids)}
+
+
+COUNTERS = ("total", "conditional", "not_modified", "ok", "not_found", "errors", "hung",
+            "in_flight")
+
+
+class Upstream:
+    def __init__(self) -> None:
+        self.catalogue_size = env_int("UPSTREAM_CATALOGUE_SIZE", 100_000)
+        self.default_delay_ms = env_int("UPSTREAM_DELAY_MS", 100)
+        self.default_max_age_s = env_int("UPSTREAM_MAX_AGE_S", 60)
+        self.token = os.environ.get("ASSESS_CONTROL_TOKEN", "")
+        self.reset_state()
+        self.reset_counters()
+
+    def reset_state(self) -> None:
+        self.delay_ms = self.default_delay_ms
+        self.max_age_s = self.default_max_age_s
+        self.products: dict[int, Overrides] = {}
+        self.failure: Failure | None = None
+        self.failure_generation = 0
+
+    def reset_counters(self) -> None:
+        self.stats: dict[str, dict[str, int]] = {}
+
+    # -- products
+    def parse_id(self, raw: str) -> int | None:
+        if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
+            return None
+        return int(raw)
+
+    def exists(self, pid: int | None) -> bool:
+        if pid is None or not 1 <= pid <= self.catalogue_size:
+            return False
+        o = self.products.get(pid)
+        return not (o and o.missing)
+
+    def product(self, pid: int) -> tuple[dict[str, Any], str, int]:
+        o = self.products.get(pid) or Overrides()
+        name = f"{ADJECTIVES[pid % 16]} {NOUNS[(pid // 16) % 16]} {pid}"
+        cents = (pid * 7919 + o.version * 104729) % 99_000 + 1_000
+        body = {"id": pid, "name": name, "price": cents / 100, "version": o.version}
+        etag = f'"{pid:x}-{o.version}"'
+        max_age = o.max_age_s if o.max_age_s is not None else self.max_age_s
+        return body, etag, max_age
+
+    def delay_for(self, pid: int | None) -> float:
+        o = self.products.get(pid) if pid is not None else None
+        ms = o.delay_ms if o and o.delay_ms is not None else self.delay_ms
+        return max(0, ms) / 1000.0
+
+    def active_failure(self, pid: int | None) -> Failure | None:
+        f = self.failure
+        now = time.monotonic()
+        if f is None:
+            return None
+        if not f.active(now):
+            self.failure = None
+            return None
+        return f if f.applies(pid, now) else None
+
+    def counters(self, key: str) -> dict[str, int]:
+        st = self.stats.get(key)
+        if st is None:
+            st = self.stats[key] = dict.fromkeys(COUNTERS, 0)
+        return st
+
+    # -- public port
+    async def public(self, req: Request) -> Reply:
+        if req.path == "/healthz":
+            return json_reply(200, {"status": "ok"})
+        if not req.path.startswith("/products/") or req.path.count("/") != 2:
+            return problem(404, f"no route for {req.path}")
+        if req.method != "GET":
+            return Reply(405, b"", [("Allow", "GET")])
+        key = req.path[len("/products/"):]
+        st = self.counters(key)
+        st["total"] += 1
+        inm = req.headers.get("if-none-match")
+        if inm is not None:
+            st["conditional"] += 1
+        st["in_flight"] += 1
+        try:
+            return await self._product(key, inm, st)
+        finally:
+            st["in_flight"] -= 1
+
+    async def _product(self, key: str, inm: str | None, st: dict[str, int]) -> Reply:
+        pid = self.parse_id(key)
+        failure = self.active_failure(pid)
+        if failure is not None and failure.mode == "hang":
+            st["hung"] += 1
+            deadline = time.monotonic() + MAX_HANG_S
+            while time.monotonic() < deadline and self.active_failure(pid) is failure:
+                await asyncio.sleep(0.05)
+            failure = None
+        delay = self.delay_for(pid)
+        if delay:
+            await asyncio.sleep(delay)
+        if failure is not None:
+            st["errors"] += 1
+            return problem(failure.status, "the upstream is failing (injected)")
+        if not self.exists(pid):
+            st["not_found"] += 1
+            return problem(404, f"no product with id {key}")
+        assert pid is not None
+        body, etag, max_age = self.product(pid)
+        headers = [("ETag", etag), ("Cache-Control", f"max-age={max_age}")]
+        if inm is not None and etag_matches(inm, etag):
+            st["not_modified"] += 1
+            return Reply(304, b"", headers)
+        st["ok"] += 1
+        return json_reply(200, body, headers)
+
+    # -- control port
+    async def control(self, req: Request) -> Reply:
+        if req.path == "/healthz":
+            return json_reply(200, {"status": "ok"})
+        auth = req.headers.get("authorization", "")
+        expected = f"Bearer {self.token}"
+        if not self.token or not hmac.compare_digest(auth.encode(), expected.encode()):
+            return Reply(401, b'{"title": "Unauthorized", "status": 401}',
+                         [("WWW-Authenticate", "Bearer")], "application/problem+json")
+        parts = [p for p in req.path.split("/") if p]
+        if len(parts) < 2 or parts[0] != "control":
+            return problem(404, f"no route for {req.path}")
+        route, rest, m = parts[1], parts[2:], req.method
+        now = time.monotonic()
+        if route == "stats" and m == "GET" and not rest:
+            totals = dict.fromkeys(COUNTERS, 0)
+            for st in self.stats.values():
+                for k, v in st.items():
+                    totals[k] += v
+            return json_reply(200, {**totals, "keys": len(self.stats)})
+        if route == "stats" and m == "GET" and len(rest) == 1:
+            return json_reply(200, {"key": rest[0], **self.stats.get(rest[0], dict.fromkeys(
+                COUNTERS, 0))})
+        if route == "reset" and m == "POST" and not rest:
+            body = req.json()
+            if isinstance(body, dict) and body.get("state"):
+                self.reset_state()
+            self.reset_counters()
+            return Reply(204)
+        if route == "products" and rest:
+            pid = self.parse_id(rest[0])
+            if pid is None or pid < 1:
+                return problem(400, "product ids are positive integers")
+            if m == "POST" and rest[1:] == ["bump"]:
+                self.products.setdefault(pid, Overrides()).version += 1
+                return json_reply(200, self.describe_product(pid))
+            if len(rest) == 1 and m == "GET":
+                return json_reply(200, self.describe_product(pid))
+            if len(rest) == 1 and m == "PATCH":
+                return json_reply(200, self.patch_product(pid, req.json()))
+        if route == "failure" and not rest:
+            if m == "GET":
+                f = self.failure if self.failure and self.failure.active(now) else None
+                return json_reply(200, {"failure": f.describe(now) if f else None})
+            if m == "DELETE":
+                self.failure = None
+                return Reply(204)
+            if m == "PUT":
+                self.failure = self.parse_failure(req.json(), now)
+                return json_reply(200, {"failure": self.failure.describe(now)})
+        if route == "config" and not rest:
+            if m == "PATCH":
+                body = req.json()
+                if not isinstance(body, dict):
+                    raise HttpError(400, "expected a JSON object")
+                if "delay_ms" in body:
+                    self.delay_ms = non_negative_int(body["delay_ms"], "delay_ms")
+                if "max_age_s" in body:
+                    self.max_age_s = non_negative_int(body["max_age_s"], "max_age_s")
+            if m in ("GET", "PATCH"):
+                return json_reply(200, {"delay_ms": self.delay_ms, "max_age_s": self.max_age_s,
+                                        "catalogue_size": self.catalogue_size})
+        return problem(404, f"no route for {m} {req.path}")
+
+    def describe_product(self, pid: int) -> dict[str, Any]:
+        o = self.products.get(pid) or Overrides()
+        out: dict[str, Any] = {"id": pid, "exists": self.exists(pid), "missing": o.missing,
+                               "max_age_s_override": o.max_age_s, "delay_ms_override": o.delay_ms}
+        if 1 <= pid <= self.catalogue_size:
+            body, etag, max_age = self.product(pid)
+            out.update(product=body, etag=etag, max_age_s=max_age)
+        return out
+
+    def patch_product(self, pid: int, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise HttpError(400, "expected a JSON object")
+        o = self.products.setdefault(pid, Overrides())
+        if "max_age_s" in body:
+            v = body["max_age_s"]
+            o.max_age_s = None if v is None else non_negative_int(v, "max_age_s")
+        if "delay_ms" in body:
+            v = body["delay_ms"]
+            o.delay_ms = None if v is None else non_negative_int(v, "delay_ms")
+        if "missing" in body:
+            o.missing = bool(body["missing"])
+        if body.get("bump"):
+            o.version += 1
+        return self.describe_product(pid)
+
+    def parse_failure(self, body: Any, now: float) -> Failure:
+        if not isinstance(body, dict) or body.get("mode") not in ("error", "hang"):
+            raise HttpError(400, 'expected {"mode": "error" | "hang", ...}')
+        status = body.get("status", 503)
+        if not isinstance(status, int) or not 500 <= status <= 599:
+            raise HttpError(400, "status must be a 5xx integer")
+        duration = body.get("duration_s")
+        if duration is not None and (not isinstance(duration, (int, float)) or duration <= 0):
+            raise HttpError(400, "duration_s must be a positive number or null")
+        ids = body.get("ids")
+        if ids is not None and (not isinstance(ids, list)
+                                or not all(isinstance(i, int) for i in ids)):
+            raise HttpError(400, "ids must be a list of integers or null")
+        self.failure_generation += 1
+        return Failure(body["mode"], status, None if duration is None else now + duration,
+                       None if ids is None else frozenset(ids), self.failure_generation)
+
+
+def non_negative_int(value: Any, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise HttpError(400, f"{name} must be a non-negative integer")
+    return value
+
+
+def etag_matches(header: str, etag: str) -> bool:
+    if header.strip() == "*":
+        return True
+    bare = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == bare for tag in header.split(","))
+
+
+async def main() -> None:
+    up = Upstream()
+    host = os.environ.get("HOST", "0.0.0.0")
+    port = env_int("PORT", 9090)
+    control_port = env_int("CONTROL_PORT", 9091)
+    if not up.token:
+        print("upstream: ASSESS_CONTROL_TOKEN is not set; control endpoints will answer 401",
+              file=sys.stderr)
+    public = await asyncio.start_server(serve(up.public), host, port, limit=MAX_HEAD_BYTES,
+                                        backlog=1024)
+    control = await asyncio.start_server(serve(up.control), host, control_port,
+                                         limit=MAX_HEAD_BYTES)
+    print(f"upstream: products on {host}:{port}, control on {host}:{control_port}, "
+          f"delay {up.delay_ms} ms, max-age {up.max_age_s} s, catalogue {up.catalogue_size}",
+          flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with public, control:
+        await stop.wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
