@@ -34,7 +34,7 @@ def test_file_is_not_a_submission(tmp_path: Path) -> None:
 
 def test_neither_dockerfile_nor_assess_toml(tmp_path: Path) -> None:
     write(tmp_path / "app.py", "")
-    with pytest.raises(SubmissionError, match="no Dockerfile and no assess.toml"):
+    with pytest.raises(SubmissionError, match=r"no Dockerfile and no assess\.toml"):
         load_submission(tmp_path)
 
 
