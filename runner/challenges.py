@@ -50,6 +50,15 @@ class Slo(_Strict):
     max_error_rate: float = Field(0.01, ge=0, le=1)
 
 
+class LoadCounter(_Strict):
+    """A sidecar figure read before and after the measured phase (e.g. upstream requests)."""
+
+    sidecar: str
+    path: str = Field(pattern=r"^/")
+    field: str
+    label: str
+
+
 class Load(_Strict):
     locustfile: str = "load/locustfile.py"
     users: int = Field(10, ge=1, le=1000)
@@ -60,6 +69,7 @@ class Load(_Strict):
     max_steps: int = Field(3, ge=0, le=10)
     step_s: float = Field(5, gt=0)
     slo: Slo
+    counter: LoadCounter | None = None
 
 
 class Sidecar(_Strict):
@@ -166,6 +176,11 @@ def load_challenge(root: Path) -> Challenge:
         raise ChallengeError(f"{root}: no checks/ directory")
     if config.load and not (root / config.load.locustfile).is_file():
         raise ChallengeError(f"{path}: field 'load.locustfile': {config.load.locustfile} not found")
+    counter = config.load.counter if config.load else None
+    if counter and counter.sidecar not in {s.name for s in config.sidecars}:
+        raise ChallengeError(
+            f"{path}: field 'load.counter.sidecar': no sidecar {counter.sidecar!r}"
+        )
     for s in config.sidecars:
         if not (root / s.path).is_dir():
             raise ChallengeError(f"{path}: sidecar {s.name!r}: path {s.path} not found")

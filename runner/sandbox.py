@@ -36,12 +36,11 @@ LOG_KEEP_BYTES = 16 * 1024
 
 def docker_client() -> Any:
     """A docker-py client, or InfraError saying how to get an engine."""
+    import docker
     import docker.errors
 
-    import docker
-
     try:
-        client = docker.from_env(timeout=120)  # type: ignore[attr-defined]
+        client = docker.from_env(timeout=120)
         client.ping()
     except docker.errors.DockerException as exc:
         raise InfraError(

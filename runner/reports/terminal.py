@@ -134,6 +134,14 @@ def render_load(load: dict[str, Any]) -> RenderableType:
         "",
         load.get("errors_met"),
     )
+    counter = load.get("counter")
+    if counter:
+        table.add_row(
+            str(counter["label"]),
+            f"{counter['value']:g} of {counter['requests']}",
+            f"saved {100 * counter['saved']:.0f}%",
+            "",
+        )
     cap = load.get("capacity_rps")
     if cap is not None:
         label = "capacity (req/s)" + (" ≥" if load.get("generator_saturated") else "")
