@@ -26,7 +26,8 @@ BOOTSTRAP = (
 
 def time_budget_s(load: dict[str, Any]) -> float:
     steps = int(load.get("max_steps", 0)) * float(load.get("step_s", 5))
-    return float(load.get("warmup_s", 0)) + float(load["duration_s"]) + steps + 30.0
+    startup = 30.0 + 10.0 * int(load.get("workers", 0) or 0)
+    return float(load.get("warmup_s", 0)) + float(load["duration_s"]) + steps + startup
 
 
 def run_load_phase(plan: dict[str, Any], events: EventWriter) -> dict[str, Any] | None:

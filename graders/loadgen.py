@@ -4,6 +4,10 @@ gevent monkey-patches the process, so this never runs in the process that runs p
 Prints events (see :mod:`graders.events`): a ``load_sample`` per second, a ``load_result`` at
 the end.
 
+With ``load.workers`` > 0 it runs Locust's distributed mode: a master here and N worker
+processes, all in the sandbox's namespace. Workers send their raw per-second windows (response
+times, failures, own CPU) to the master, so percentiles are exact in both modes.
+
 Pacing: each user runs its tasks at a fixed interval (users x per-user rate = offered rate),
 rather than as fast as the service answers. It is closed-loop per user: a user waits for its
 answer, so a service slower than the interval receives fewer requests, which ``achieved_rps``
@@ -75,6 +79,30 @@ class Window:
         self.count += 1
         self.times.append(response_time)
         self.failures += failed
+
+
+def port_listening(port: int) -> bool:
+    """Whether a TCP port is already listening in this network namespace (from /proc/net)."""
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(name).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            if len(parts) > 3 and parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
+                return True
+    return False
+
+
+def prepare_user_class(config: dict[str, Any]) -> type[User]:
+    load = config["load"]
+    user_class = load_user_class(Path(config["challenge_dir"]) / load["locustfile"])
+    user_class.host = config["service_url"]
+    user_class.wait_time = paced_wait
+    for attr, value in (("network_timeout", 5.0), ("connection_timeout", 5.0)):
+        setattr(user_class, attr, value)
+    return user_class
 
 
 def load_user_class(path: Path) -> type[User]:
@@ -166,27 +194,57 @@ def run(config: dict[str, Any], writer: EventWriter) -> dict[str, Any]:
     users = int(load["users"])
     target = float(load["target_rps"])
     slo = load["slo"]
-    user_class = load_user_class(Path(config["challenge_dir"]) / load["locustfile"])
-    user_class.host = config["service_url"]
-    user_class.wait_time = paced_wait
-    for attr, value in (("network_timeout", 5.0), ("connection_timeout", 5.0)):
-        setattr(user_class, attr, value)
+    user_class = prepare_user_class(config)
     random.seed(int(config.get("seed", 1)))
+    workers = int(load.get("workers", 0) or 0)
 
     window = Window()
+    worker_cpu: dict[str, float] = {}
 
     def on_request(response_time: float, exception: Any = None, **_: Any) -> None:
         window.add(float(response_time), exception is not None)
 
-    events.request.add_listener(on_request)  # type: ignore[no-untyped-call]
     env = Environment(user_classes=[user_class], events=events)
-    runner = env.create_local_runner()
+    procs: list[Any] = []
+    if workers:
+        port = int(load.get("master_port", MASTER_PORT))
+        if port_listening(port):
+            writer.emit(
+                "tampered",
+                message=f"port {port} (the load generator's) was already "
+                "bound inside the sandbox before the grader started it",
+            )
+            raise SystemExit(3)
+        runner: Any = env.create_master_runner("127.0.0.1", port)
+
+        def on_window(msg: Any, **_: Any) -> None:
+            data = msg.data
+            window.times += data["times"]
+            window.count += len(data["times"])
+            window.failures += data["failures"]
+            worker_cpu[msg.node_id] = data["cpu"]
+
+        runner.register_message("assess_window", on_window)
+        procs = spawn_workers(config, workers)
+        deadline = time.monotonic() + 30
+        while len(runner.clients.ready) < workers:
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                raise SystemExit(f"only {len(runner.clients.ready)} of {workers} workers joined")
+            gevent.sleep(0.1)
+    else:
+        events.request.add_listener(on_request)  # type: ignore[no-untyped-call]
+        runner = env.create_local_runner()
     series: list[dict[str, Any]] = []
     t0 = time.monotonic()
 
+    def set_pace(interval: float) -> None:
+        Pace.interval_s = interval
+        if workers:
+            runner.send_message("assess_pace", interval)
+
     def run_stage(name: str, rps: float, seconds: float) -> dict[str, Any]:
         nonlocal window
-        Pace.interval_s = users / rps
+        set_pace(users / rps)
         stage_window = Window()
         end = time.monotonic() + seconds
         while time.monotonic() < end:
@@ -195,6 +253,8 @@ def run(config: dict[str, Any], writer: EventWriter) -> dict[str, Any]:
             gevent.sleep(min(1.0, max(0.0, end - time.monotonic())))
             wall = time.monotonic() - wall0
             cpu = (time.process_time() - cpu0) / wall if wall > 0 else 0.0
+            if workers:  # the generator is as saturated as its busiest worker
+                cpu = max([cpu, *worker_cpu.values()])
             sample = {
                 "t": round(time.monotonic() - t0, 2),
                 "stage": name,
@@ -204,6 +264,7 @@ def run(config: dict[str, Any], writer: EventWriter) -> dict[str, Any]:
                 "errors": window.failures,
                 "users": runner.user_count,
                 "generator_cpu": round(cpu, 3),
+                **({"workers_cpu": [round(c, 3) for c in worker_cpu.values()]} if workers else {}),
             }
             series.append(sample)
             writer.emit("load_sample", **sample)
@@ -213,7 +274,7 @@ def run(config: dict[str, Any], writer: EventWriter) -> dict[str, Any]:
             stage_window.cpu.append(cpu)
         return stage_summary(name, rps, seconds, stage_window)
 
-    Pace.interval_s = users / target
+    set_pace(users / target)
     runner.start(users, spawn_rate=max(users, 1))
     try:
         if float(load.get("warmup_s", 0)) > 0:
@@ -253,6 +314,11 @@ def run(config: dict[str, Any], writer: EventWriter) -> dict[str, Any]:
                     break
     finally:
         runner.quit()
+        for proc in procs:
+            try:
+                proc.wait(timeout=10)
+            except Exception:
+                proc.kill()
     return {
         **measured,
         "target_rps": target,
@@ -267,12 +333,71 @@ def run(config: dict[str, Any], writer: EventWriter) -> dict[str, Any]:
         "score": score(met, capacity, target, saturated, saved),
         **counted,
         "seed": int(config.get("seed", 1)),
+        "workers": workers,
         "duration_s": float(load["duration_s"]),
     }
 
 
+MASTER_PORT = 5557
+
+
+def spawn_workers(config: dict[str, Any], n: int) -> list[Any]:
+    import subprocess
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump(config, fh)
+    bootstrap = (
+        "from gevent import monkey; monkey.patch_all(); import runpy; "
+        "runpy.run_module('graders.loadgen', run_name='__main__')"
+    )
+    return [
+        subprocess.Popen(
+            [sys.executable, "-c", bootstrap, "--worker", fh.name], stdout=subprocess.DEVNULL
+        )
+        for _ in range(n)
+    ]
+
+
+def worker_main(config: dict[str, Any]) -> int:
+    """A distributed-mode worker: runs users, ships each second's window to the master."""
+    load = config["load"]
+    user_class = prepare_user_class(config)
+    window = Window()
+
+    def on_request(response_time: float, exception: Any = None, **_: Any) -> None:
+        window.add(float(response_time), exception is not None)
+
+    events.request.add_listener(on_request)  # type: ignore[no-untyped-call]
+    env = Environment(user_classes=[user_class], events=events)
+    runner = env.create_worker_runner("127.0.0.1", int(load.get("master_port", MASTER_PORT)))
+
+    def on_pace(msg: Any, **_: Any) -> None:
+        Pace.interval_s = float(msg.data)
+
+    runner.register_message("assess_pace", on_pace)
+
+    def ship() -> None:
+        nonlocal window
+        while True:
+            cpu0, wall0 = time.process_time(), time.monotonic()
+            gevent.sleep(1.0)
+            current, window = window, Window()
+            cpu = (time.process_time() - cpu0) / max(time.monotonic() - wall0, 1e-6)
+            runner.send_message(
+                "assess_window",
+                {"times": current.times, "failures": current.failures, "cpu": round(cpu, 3)},
+            )
+
+    gevent.spawn(ship)
+    runner.greenlet.join()
+    return 0
+
+
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if argv and argv[0] == "--worker":
+        return worker_main(json.loads(Path(argv[1]).read_text()))
     config = json.loads(Path(argv[0]).read_text())
     writer = EventWriter(sys.stdout)
     result = run(config, writer)

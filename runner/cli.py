@@ -64,6 +64,9 @@ def run(
     load_duration: Annotated[
         float | None, typer.Option(help="seconds of measured load (overrides the challenge)")
     ] = None,
+    load_workers: Annotated[
+        int, typer.Option(help="Locust workers in distributed mode (0: one local generator)")
+    ] = 0,
     seed: Annotated[int, typer.Option(help="random seed for checks and load")] = 1,
     docker_runtime: Annotated[
         str | None, typer.Option("--runtime", help="Docker runtime for the sandbox, e.g. runsc")
@@ -87,6 +90,7 @@ def run(
             candidate=candidate,
             skip_load=skip_load,
             load_duration=load_duration,
+            load_workers=load_workers,
             seed=seed,
             docker_runtime=docker_runtime,
             console=console,

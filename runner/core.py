@@ -52,6 +52,7 @@ def run(
     candidate: bool,
     skip_load: bool,
     load_duration: float | None,
+    load_workers: int,
     seed: int,
     docker_runtime: str | None,
     console: Console,
@@ -64,6 +65,8 @@ def run(
     challenge = Registry().get(challenge_id)
     if load_duration is not None and load_duration <= 0:
         raise UsageError(f"--load-duration must be positive, not {load_duration:g}")
+    if not 0 <= load_workers <= 8:
+        raise UsageError(f"--load-workers must be between 0 and 8, not {load_workers}")
     for kind, path in outputs.items():
         if path is not None and path.is_dir():
             raise UsageError(f"--{kind} {path} is a directory; give a file path")
@@ -73,6 +76,7 @@ def run(
             seed=seed,
             skip_load=skip_load or challenge.config.load is None,
             load_duration_s=load_duration,
+            load_workers=load_workers,
             docker_runtime=docker_runtime,
             listener=progress,
         )

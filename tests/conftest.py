@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# Challenge checks and submissions live under these folders: they are data, not our tests.
+collect_ignore_glob = ["fixtures/*", "adversarial/*"]
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 TINY = FIXTURES / "tiny"

@@ -3,8 +3,12 @@ the sandbox. Short (a few seconds) but real; speed figures live in bench/, not h
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
+from runner.results import Verdict
 from tests.conftest import ROOT
 from tests.integration.conftest import Grader
 
@@ -33,3 +37,31 @@ def test_load_phase_measures_the_reference(graded: Grader) -> None:
     assert r.resources is not None
     assert r.resources.cpu_s > 0
     assert len(r.resources.samples) >= 3
+
+
+def test_distributed_load_workers_report_their_cpu(graded: Grader) -> None:
+    r = graded("rest-api", REFERENCE, skip_load=False, load_duration_s=3, load_workers=2)
+    load = r.load
+    assert load is not None
+    assert load["workers"] == 2
+    assert load["requests"] > 0
+    assert load["achieved_rps"] > 0.8 * load["target_rps"]
+    measured = [s for s in load["series"] if s["stage"] == "measured"]
+    assert all(len(s["workers_cpu"]) == 2 for s in measured[1:])
+
+
+def test_binding_the_generators_port_is_tampering(graded: Grader, tmp_path: Path) -> None:
+    """A service that grabs Locust's master port to pose as a worker fails the run."""
+    d = tmp_path / "squatter"
+    shutil.copytree(REFERENCE, d)
+    (d / "squat.py").write_text(
+        "import runpy, socket\n"
+        "s = socket.socket(); s.bind(('127.0.0.1', 5557)); s.listen()\n"
+        "runpy.run_path('app.py', run_name='__main__')\n"
+    )
+    (d / "assess.toml").write_text('runtime = "python"\nstart = "python3 squat.py"\n')
+    r = graded("rest-api", d, skip_load=False, load_duration_s=2, load_workers=1)
+    assert r.verdict == Verdict.TAMPERED
+    assert "5557" in r.verdict_detail
+    assert r.load is None
+    assert r.passed > 0  # the checks before the load phase keep their outcomes

@@ -29,6 +29,7 @@ def invoke(*args: str) -> tuple[int, str]:
         (("run", str(TINY), "--url", "http://10.0.0.8:8080"), "not a loopback address"),
         (("run", str(TINY), "--url", "ftp://127.0.0.1"), "must look like http://"),
         (("run", str(TINY), ".", "--load-duration", "0"), "--load-duration must be positive"),
+        (("run", str(TINY), ".", "--load-workers", "99"), "--load-workers must be between 0 and 8"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args: tuple[str, ...], fragment: str) -> None:
