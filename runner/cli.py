@@ -72,6 +72,9 @@ def run(
         str | None, typer.Option("--runtime", help="Docker runtime for the sandbox, e.g. runsc")
     ] = None,
     show_passed: Annotated[bool, typer.Option(help="list passed checks too")] = False,
+    calibrate: Annotated[
+        bool, typer.Option(help="calibrate on this machine first if not done (see `calibrate`)")
+    ] = False,
 ) -> None:
     """Grade one SUBMISSION of CHALLENGE in the sandbox (or a running service with --url)."""
     if fail_under is not None and not 0 <= fail_under <= 100:
@@ -96,6 +99,7 @@ def run(
             console=console,
             outputs={"json": json_path, "html": html, "junit": junit, "markdown": markdown},
             show_passed=show_passed,
+            calibrate=calibrate,
         )
     except KeyboardInterrupt:
         _fail(Interrupted())
@@ -106,6 +110,24 @@ def run(
     if fail_under is not None and results.score < fail_under:
         console.print(f"[red]score {results.score:.1f} is below --fail-under {fail_under:g}[/]")
         raise typer.Exit(int(ExitCode.BELOW_THRESHOLD))
+
+
+@app.command(name="calibrate")
+def calibrate_cmd(
+    challenge: Annotated[str, typer.Argument(help="challenge id or directory")],
+    load_duration: Annotated[
+        float | None, typer.Option(help="seconds of measured load (overrides the challenge)")
+    ] = None,
+) -> None:
+    """Measure the challenge's reference on this machine; later runs report ratios to it."""
+    from runner import core
+
+    try:
+        core.calibrate_challenge(challenge, _console(), load_duration=load_duration)
+    except KeyboardInterrupt:
+        _fail(Interrupted())
+    except AssessError as err:
+        _fail(err)
 
 
 @app.command(name="list")

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from runner.challenges import Registry
-from runner.errors import UsageError
+from runner.errors import InfraError, UsageError
 from runner.results import Results
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds" / "catalogue.toml"
@@ -58,11 +58,15 @@ def run(
     console: Console,
     outputs: dict[str, Path | None],
     show_passed: bool = False,
+    calibrate: bool = False,
 ) -> Results:
-    from runner.grading import RunOptions, grade, grade_url
+    from runner import calibration
+    from runner.grading import RunOptions, grade, grade_url, host_fingerprint
     from runner.reports.terminal import Progress, render
 
     challenge = Registry().get(challenge_id)
+    if calibrate and challenge.config.load and calibration.stored(challenge, host_fingerprint()) is None:
+        calibrate_challenge(challenge.id, console, load_duration=load_duration)
     if load_duration is not None and load_duration <= 0:
         raise UsageError(f"--load-duration must be positive, not {load_duration:g}")
     if not 0 <= load_workers <= 8:
@@ -93,10 +97,47 @@ def run(
             client = docker_client()
             collect_garbage(client)  # what an earlier, killed run left behind
             results = grade(client, challenge, submission, opts)
+    record = calibration.stored(challenge, results.manifest.host)
+    if results.load and record is not None:
+        results.calibration = calibration.compare(results.load, record)
     console.print(render(results, show_passed=show_passed))
     for path in write_reports(results, outputs):
         console.print(f"[dim]wrote {path}[/]")
     return results
+
+
+def calibrate_challenge(
+    challenge_id: str, console: Console, *, load_duration: float | None = None
+) -> dict[str, Any]:
+    """Grade the challenge's reference with load on this machine and store its figures."""
+    from runner import calibration
+    from runner.grading import RunOptions, grade
+    from runner.reports.terminal import Progress
+    from runner.sandbox import docker_client
+    from runner.solutions import load_solution
+    from runner.submissions import load_submission
+
+    challenge = Registry().get(challenge_id)
+    if challenge.config.load is None:
+        raise UsageError(f"challenge {challenge.id} has no load profile: nothing to calibrate")
+    client = docker_client()
+    with tempfile.TemporaryDirectory(prefix="assess-calibrate-") as tmp:
+        sub = load_submission(load_solution(challenge, "reference").materialize(Path(tmp)))
+        with Progress(console) as progress:
+            results = grade(
+                client, challenge, sub,
+                RunOptions(skip_load=False, load_duration_s=load_duration, listener=progress),
+            )
+    if results.load is None or results.verdict != "graded":
+        raise InfraError(
+            f"the reference of {challenge.id} did not grade cleanly ({results.verdict.value}: "
+            f"{results.verdict_detail or 'no load figures'}); cannot calibrate"
+        )
+    path = calibration.save(challenge, results.manifest.host, results.load, results.manifest.run_id)
+    figures = ", ".join(f"{k} {results.load.get(k)}" for k in calibration.FIGURES)
+    console.print(f"calibrated {challenge.id} {challenge.config.version} on this host: {figures}")
+    console.print(f"[dim]stored {path}[/]")
+    return dict(results.load)
 
 
 def list_challenges(console: Console) -> None:

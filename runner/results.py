@@ -132,6 +132,7 @@ class Results(_Model):
     build_log_tail: str = ""
     service_log: CapturedOutput = CapturedOutput()
     load: dict[str, Any] | None = None
+    calibration: dict[str, Any] | None = None  # load figures as ratios to the reference's
     manifest: Manifest
 
     @property

@@ -79,6 +79,10 @@ def render(results: Results, *, show_passed: bool = False) -> RenderableType:
 
     if r.load:
         parts.append(render_load(r.load))
+    if r.calibration:
+        ratios = r.calibration.get("ratios", {})
+        shown = [f"{k} {v:.2f}x" for k, v in ratios.items() if v is not None]
+        parts.append(Text("vs the reference on this host: " + " · ".join(shown), style="dim"))
     if r.verdict == Verdict.BUILD_FAILED and r.build_log_tail:
         tail = "\n".join(r.build_log_tail.splitlines()[-15:])
         parts.append(Panel(tail, title="build log (tail)", title_align="left"))

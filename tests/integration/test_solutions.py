@@ -34,8 +34,7 @@ def test_solution_fails_exactly_its_expected_checks(
     expected = set(solution.expected.fails)
     messages = {c.id: c.message for c in results.checks if c.id in failed ^ expected}
     assert failed == expected, f"unexpected outcomes: {messages}"
-    if solution.name == "reference":
-        assert results.correctness_score == 100.0
-    else:
-        assert expected, "a flawed variant must list the checks it fails"
+    if expected:
         assert results.correctness_score < 100.0
+    else:  # the reference, and independent implementations written from the brief alone
+        assert results.correctness_score == 100.0

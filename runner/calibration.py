@@ -1,0 +1,70 @@
+"""Calibration: the challenge's reference solution measured on this machine.
+
+Load figures depend on the machine. ``assess calibrate CHALLENGE`` grades the reference with its
+load profile and stores its figures, keyed by challenge version and a host fingerprint (CPU
+model, cores, memory). A later run on the same machine reports each load figure also as a
+ratio to the reference's, so grades from a laptop and a CI runner can be compared: "0.8x the
+reference's capacity" means the same on both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from runner.challenges import Challenge
+
+FIGURES = ("achieved_rps", "p50_ms", "p95_ms", "p99_ms", "capacity_rps")
+
+
+def store_dir() -> Path:
+    home = os.environ.get("ASSESS_HOME")
+    base = Path(home) if home else Path.home() / ".cache" / "assess"
+    return base / "calibration"
+
+
+def host_key(host: dict[str, Any]) -> str:
+    ident = f"{host.get('cpu_model')}|{host.get('cores')}|{round(host.get('memory_mb', 0) / 1024)}"
+    return hashlib.sha256(ident.encode()).hexdigest()[:12]
+
+
+def path_for(challenge: Challenge, host: dict[str, Any]) -> Path:
+    return store_dir() / f"{challenge.id}-{challenge.config.version}-{host_key(host)}.json"
+
+
+def save(challenge: Challenge, host: dict[str, Any], load: dict[str, Any], run_id: str) -> Path:
+    path = path_for(challenge, host)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "challenge": challenge.id,
+        "challenge_version": challenge.config.version,
+        "host_key": host_key(host),
+        "host": host,
+        "run_id": run_id,
+        "figures": {k: load.get(k) for k in FIGURES},
+    }
+    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def stored(challenge: Challenge, host: dict[str, Any]) -> dict[str, Any] | None:
+    path = path_for(challenge, host)
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def compare(load: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+    """Each figure as a ratio to the reference's (higher is better for rates, lower for times)."""
+    ratios: dict[str, float | None] = {}
+    for key in FIGURES:
+        mine, ref = load.get(key), record["figures"].get(key)
+        ok = isinstance(mine, int | float) and isinstance(ref, int | float) and ref > 0
+        ratios[key] = round(float(mine) / float(ref), 3) if ok else None  # type: ignore[arg-type]
+    return {"reference": record["figures"], "ratios": ratios, "host_key": record["host_key"],
+            "reference_run_id": record.get("run_id")}
