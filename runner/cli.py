@@ -112,6 +112,41 @@ def run(
         raise typer.Exit(int(ExitCode.BELOW_THRESHOLD))
 
 
+@app.command()
+def batch(
+    challenge: Annotated[str, typer.Argument(help="challenge id or directory")],
+    submissions: Annotated[list[Path], typer.Argument(help="submission directories")],
+    out: Annotated[Path, typer.Option(help="directory for results, reports and the summary")],
+    candidate: Annotated[bool, typer.Option(help="visible checks only")] = False,
+    skip_load: Annotated[bool, typer.Option(help="skip the load phase")] = False,
+    load_duration: Annotated[
+        float | None, typer.Option(help="seconds of measured load (overrides the challenge)")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="random seed for checks and load")] = 1,
+) -> None:
+    """Grade many submissions of CHALLENGE, one after another; a summary ranks them."""
+    from runner import core
+
+    previous = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+    try:
+        core.batch(
+            challenge,
+            submissions,
+            out,
+            _console(),
+            candidate=candidate,
+            skip_load=skip_load,
+            load_duration=load_duration,
+            seed=seed,
+        )
+    except KeyboardInterrupt:
+        _fail(Interrupted("interrupted; finished submissions are kept in the summary"))
+    except AssessError as err:
+        _fail(err)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @app.command(name="calibrate")
 def calibrate_cmd(
     challenge: Annotated[str, typer.Argument(help="challenge id or directory")],

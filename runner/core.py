@@ -65,7 +65,11 @@ def run(
     from runner.reports.terminal import Progress, render
 
     challenge = Registry().get(challenge_id)
-    if calibrate and challenge.config.load and calibration.stored(challenge, host_fingerprint()) is None:
+    if (
+        calibrate
+        and challenge.config.load
+        and calibration.stored(challenge, host_fingerprint()) is None
+    ):
         calibrate_challenge(challenge.id, console, load_duration=load_duration)
     if load_duration is not None and load_duration <= 0:
         raise UsageError(f"--load-duration must be positive, not {load_duration:g}")
@@ -106,6 +110,65 @@ def run(
     return results
 
 
+def batch(
+    challenge_id: str,
+    submissions: list[Path],
+    out: Path,
+    console: Console,
+    *,
+    candidate: bool,
+    skip_load: bool,
+    load_duration: float | None,
+    seed: int,
+) -> list[Any]:
+    """Grade many submissions one after another; summary in OUT, kept if interrupted."""
+    from runner.batch import run_batch
+    from runner.grading import RunOptions, grade
+    from runner.reports.terminal import Progress
+    from runner.sandbox import collect_garbage, docker_client
+
+    challenge = Registry().get(challenge_id)
+    if load_duration is not None and load_duration <= 0:
+        raise UsageError(f"--load-duration must be positive, not {load_duration:g}")
+    client = docker_client()
+    collect_garbage(client)
+
+    def grade_one(submission: Any) -> Results:
+        with Progress(console, per_check=False) as progress:
+            opts = RunOptions(
+                mode="candidate" if candidate else "interviewer",
+                seed=seed,
+                skip_load=skip_load or challenge.config.load is None,
+                load_duration_s=load_duration,
+                listener=progress,
+            )
+            return grade(client, challenge, submission, opts)
+
+    def fmt(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f}"
+
+    def on_row(row: Any) -> None:
+        score = "-" if row.score is None else f"{row.score:.1f}"
+        console.print(f"{row.name}: {row.verdict} {score} {row.error}".rstrip(), highlight=False)
+
+    rows = run_batch(challenge, submissions, out, grade_one, on_row)
+    table = Table(box=None, pad_edge=False, title=f"{challenge.id}: {len(rows)} submissions")
+    for col in ("name", "verdict", "score", "correctness", "load", "checks"):
+        table.add_column(col, justify="left" if col in ("name", "verdict") else "right")
+    for r in sorted(rows, key=lambda r: (r.score is None, -(r.score or 0), r.name)):
+        table.add_row(
+            r.name,
+            r.verdict,
+            fmt(r.score),
+            fmt(r.correctness),
+            fmt(r.load),
+            "-" if r.checks is None else f"{r.passed}/{r.checks}",
+        )
+    console.print(table)
+    console.print(f"[dim]wrote {out / 'summary.csv'} and {out / 'summary.json'}[/]")
+    return rows
+
+
 def calibrate_challenge(
     challenge_id: str, console: Console, *, load_duration: float | None = None
 ) -> dict[str, Any]:
@@ -125,7 +188,9 @@ def calibrate_challenge(
         sub = load_submission(load_solution(challenge, "reference").materialize(Path(tmp)))
         with Progress(console) as progress:
             results = grade(
-                client, challenge, sub,
+                client,
+                challenge,
+                sub,
                 RunOptions(skip_load=False, load_duration_s=load_duration, listener=progress),
             )
     if results.load is None or results.verdict != "graded":

@@ -81,8 +81,8 @@ def render(results: Results, *, show_passed: bool = False) -> RenderableType:
         parts.append(render_load(r.load))
     if r.calibration:
         ratios = r.calibration.get("ratios", {})
-        shown = [f"{k} {v:.2f}x" for k, v in ratios.items() if v is not None]
-        parts.append(Text("vs the reference on this host: " + " · ".join(shown), style="dim"))
+        ratio_text = [f"{k} {v:.2f}x" for k, v in ratios.items() if v is not None]
+        parts.append(Text("vs the reference on this host: " + " · ".join(ratio_text), style="dim"))
     if r.verdict == Verdict.BUILD_FAILED and r.build_log_tail:
         tail = "\n".join(r.build_log_tail.splitlines()[-15:])
         parts.append(Panel(tail, title="build log (tail)", title_align="left"))
@@ -156,8 +156,9 @@ def render_load(load: dict[str, Any]) -> RenderableType:
 class Progress:
     """Turns events into a live status line and one line per finished check."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, *, per_check: bool = True) -> None:
         self.console = console
+        self.per_check = per_check
         self.status = console.status("starting")
         self.checks = 0
 
@@ -184,7 +185,8 @@ class Progress:
         elif kind == "check":
             self.checks += 1
             mark, style = OUTCOME_STYLE.get(str(ev["outcome"]), ("?", "white"))
-            self.console.print(f"[{style}]{mark}[/] {ev['id']}", highlight=False)
+            if self.per_check:
+                self.console.print(f"[{style}]{mark}[/] {ev['id']}", highlight=False)
             self.status.update(f"checks… {self.checks} done")
         elif kind == "load_sample":
             self.status.update(
