@@ -234,3 +234,36 @@ def test_fail_under_exits_1(tmp_path: Path) -> None:
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "below --fail-under 90" in result.stdout
+
+
+def test_batch_grades_each_and_writes_a_summary(tmp_path: Path) -> None:
+    import json
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "runner.cli",
+            "batch",
+            str(TINY),
+            str(REFERENCE),
+            str(bad),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = {row["name"]: row for row in json.loads((out / "summary.json").read_text())}
+    assert summary["reference"]["score"] == 100.0
+    assert summary["bad"]["verdict"] == "invalid"
+    from tests.conftest import validate_results_json
+
+    validate_results_json((out / "reference" / "results.json").read_text())

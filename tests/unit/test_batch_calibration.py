@@ -1,0 +1,99 @@
+"""Batch bookkeeping and calibration arithmetic (grading itself is faked at its one seam)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner import calibration
+from runner.batch import run_batch, unique_names
+from runner.challenges import load_challenge
+from runner.errors import UsageError
+from tests.conftest import TINY
+from tests.unit.conftest import make_sample_results
+
+
+def submission(root: Path, name: str, valid: bool = True) -> Path:
+    d = root / name
+    d.mkdir(parents=True)
+    if valid:
+        (d / "assess.toml").write_text('runtime = "python"\nstart = "python3 app.py"\n')
+    return d
+
+
+def test_names_are_unique_and_safe(tmp_path: Path) -> None:
+    paths = [tmp_path / "a b", tmp_path / "x" / "a b", tmp_path / "c"]
+    assert unique_names(paths) == ["a-b", "a-b-2", "c"]
+
+
+def test_batch_keeps_going_and_ranks(tmp_path: Path) -> None:
+    subs = [
+        submission(tmp_path, "low"),
+        submission(tmp_path, "bad", valid=False),
+        submission(tmp_path, "high"),
+    ]
+    scores = iter([40.0, 90.0])
+
+    def grade_one(sub: Any) -> Any:
+        r = make_sample_results()
+        r.score = next(scores)
+        return r
+
+    rows = run_batch(load_challenge(TINY), subs, tmp_path / "out", grade_one, lambda row: None)
+    assert [r.name for r in rows] == ["low", "bad", "high"]
+    assert "no Dockerfile and no assess.toml" in rows[1].error
+    with open(tmp_path / "out" / "summary.csv") as fh:
+        ranked = [row["name"] for row in csv.DictReader(fh)]
+    assert ranked == ["high", "low", "bad"]
+    assert json.loads((tmp_path / "out" / "high" / "results.json").read_text())["score"] == 90.0
+    assert (tmp_path / "out" / "high" / "report.html").is_file()
+
+
+def test_interrupted_batch_keeps_finished_rows(tmp_path: Path) -> None:
+    subs = [submission(tmp_path, "first"), submission(tmp_path, "second")]
+    calls = []
+
+    def grade_one(sub: Any) -> Any:
+        calls.append(sub)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return make_sample_results()
+
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(load_challenge(TINY), subs, tmp_path / "out", grade_one, lambda row: None)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert [r["name"] for r in summary] == ["first"]
+
+
+def test_batch_needs_submissions(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="no submissions"):
+        run_batch(load_challenge(TINY), [], tmp_path, lambda s: None, lambda r: None)
+
+
+def test_calibration_round_trip_and_ratios(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASSESS_HOME", str(tmp_path))
+    challenge = load_challenge(TINY)
+    host = {"cpu_model": "X", "cores": 2, "memory_mb": 24000}
+    assert calibration.stored(challenge, host) is None
+    ref = {
+        "achieved_rps": 200.0,
+        "p50_ms": 1.0,
+        "p95_ms": 4.0,
+        "p99_ms": 8.0,
+        "capacity_rps": 500.0,
+    }
+    calibration.save(challenge, host, ref, "run-1")
+    record = calibration.stored(challenge, host)
+    assert record is not None
+    other_host = {**host, "cores": 8}
+    assert calibration.stored(challenge, other_host) is None  # keyed by the host fingerprint
+    mine = {"achieved_rps": 100.0, "p95_ms": 8.0, "p99_ms": None, "capacity_rps": 250.0}
+    ratios = calibration.compare(mine, record)["ratios"]
+    assert ratios["achieved_rps"] == 0.5
+    assert ratios["p95_ms"] == 2.0
+    assert ratios["capacity_rps"] == 0.5
+    assert ratios["p99_ms"] is None
