@@ -66,5 +66,9 @@ def compare(load: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
         mine, ref = load.get(key), record["figures"].get(key)
         ok = isinstance(mine, int | float) and isinstance(ref, int | float) and ref > 0
         ratios[key] = round(float(mine) / float(ref), 3) if ok else None  # type: ignore[arg-type]
-    return {"reference": record["figures"], "ratios": ratios, "host_key": record["host_key"],
-            "reference_run_id": record.get("run_id")}
+    return {
+        "reference": record["figures"],
+        "ratios": ratios,
+        "host_key": record["host_key"],
+        "reference_run_id": record.get("run_id"),
+    }

@@ -221,6 +221,32 @@ class _Watch:
         ]
 
 
+def stamp_sample(ev: dict[str, Any], sampler: StatsSampler) -> dict[str, Any]:
+    """Add the candidate's latest CPU seconds and memory to a live load sample."""
+    if not sampler.samples:
+        return ev
+    last = sampler.samples[-1]
+    return {**ev, "cpu_s": round(last.cpu_s, 3), "mem_mb": last.mem_mb}
+
+
+def merge_candidate_usage(load: dict[str, Any], live: list[dict[str, Any]]) -> None:
+    """Give each second of the load series the candidate's CPU (% of a core) and memory.
+
+    The grader's series and the live samples the host stamped are the same seconds in the
+    same order; the grader cannot see the candidate's cgroup, the host can.
+    """
+    series = load.get("series") or []
+    previous: dict[str, Any] | None = None
+    for point, stamped in zip(series, live, strict=False):
+        if "cpu_s" not in stamped:
+            continue
+        point["cpu_s"], point["mem_mb"] = stamped["cpu_s"], stamped["mem_mb"]
+        if previous is not None and point["t"] > previous["t"]:
+            used = point["cpu_s"] - previous["cpu_s"]
+            point["cpu_pct"] = round(max(0.0, 100.0 * used / (point["t"] - previous["t"])), 1)
+        previous = point
+
+
 def _follow(container: Any, sink: queue.Queue[str | None]) -> None:
     buf = b""
     try:
@@ -295,6 +321,7 @@ def build_submission(
 ) -> tuple[bool, str | None, str, float]:
     """Build (or reuse) the submission's image: (ok, image id, log tail, seconds)."""
     import docker.errors
+    import urllib3.exceptions
 
     start = time.monotonic()
     if submission.kind == "preset":
@@ -308,16 +335,38 @@ def build_submission(
             return True, str(image.id), "(image reused: the submission is unchanged)", 0.0
     except docker.errors.ImageNotFound:
         pass
-    result = stream_build(
-        client,
-        submission.context_tar(RUNTIME_TAGS),
-        tag=tag,
-        dockerfile=submission.dockerfile_name,
-        labels={"assess.inputs": digest, "assess.kind": "submission"},
-        timeout_s=challenge.config.limits.build_s,
-        progress=lambda line: _emit(opts, "build_log", line=line),
-    )
+    limit_s = challenge.config.limits.build_s
+    deadline = start + limit_s
+    log: list[str] = []
+
+    def progress(line: str) -> None:
+        # A build that keeps printing never trips the read timeout: enforce the wall time here.
+        log.append(line)
+        _emit(opts, "build_log", line=line)
+        if time.monotonic() > deadline:
+            raise _BuildOverdue
+
+    try:
+        result = stream_build(
+            client,
+            submission.context_tar(RUNTIME_TAGS),
+            tag=tag,
+            dockerfile=submission.dockerfile_name,
+            labels={"assess.inputs": digest, "assess.kind": "submission"},
+            timeout_s=limit_s,
+            progress=progress,
+        )
+    except (_BuildOverdue, urllib3.exceptions.HTTPError):
+        # A silent build ends in urllib3's ReadTimeoutError (raised from the raw stream, so not
+        # wrapped by requests). Leaving stream_build drops its response, closing the
+        # connection: the engine then cancels the build and removes the build step's container.
+        log.append(f"build exceeded its time limit of {limit_s:g} s")
+        return False, None, "\n".join(log[-60:]), time.monotonic() - start
     return result.ok, result.image_id, result.log_tail, time.monotonic() - start
+
+
+class _BuildOverdue(Exception):
+    pass
 
 
 def grade(
@@ -469,6 +518,7 @@ def _run_pod(
     watch = _Watch(challenge, load_s)
     verdict, detail = Verdict.GRADED, ""
     crash_state: dict[str, Any] | None = None
+    next_state_poll = 0.0
     while True:
         try:
             line = lines.get(timeout=0.5)
@@ -478,12 +528,15 @@ def _run_pod(
             break
         ev = parse_event(line) if line else None
         if ev is not None:
+            if ev["event"] == "load_sample":
+                ev = stamp_sample(ev, sampler)
             watch.on(ev)
             opts.listener(ev)
             if watch.tampered:
                 verdict, detail = Verdict.TAMPERED, watch.tampered
                 break
-        if crash_state is None:
+        if crash_state is None and time.monotonic() >= next_state_poll:
+            next_state_poll = time.monotonic() + 0.25
             state = pod.state("candidate")
             if state.get("Status") in ("exited", "dead", "removed"):
                 crash_state = state
@@ -511,6 +564,8 @@ def _run_pod(
     if final is not None:
         checks = [CheckOutcome.model_validate(c) for c in final.get("checks", [])] or checks
         watch.load = final.get("load") or watch.load
+    if watch.load:
+        merge_candidate_usage(watch.load, [e for e in watch.events if e["event"] == "load_sample"])
     oom = bool(cand_state.get("OOMKilled"))
     exit_code = cand_state.get("ExitCode") if cand_state.get("Status") == "exited" else None
     if verdict == Verdict.GRADED:

@@ -33,6 +33,10 @@ def test_load_phase_measures_the_reference(graded: Grader) -> None:
     assert r.load_score is not None
     assert 0 <= r.score <= 100
     assert r.timings.load_s > 3
+    # each second of the series carries the candidate's CPU and memory (Docker's stats API)
+    measured = [s for s in load["series"] if s["stage"] == "measured"]
+    assert all(s["mem_mb"] > 0 for s in measured)
+    assert any(s.get("cpu_pct", 0) > 0 for s in measured)
     # the candidate's resource timeline covers the run
     assert r.resources is not None
     assert r.resources.cpu_s > 0

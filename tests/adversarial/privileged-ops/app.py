@@ -71,7 +71,7 @@ if __name__ == "__main__":
     try_call("setuid 0", lambda: os.setuid(0))
     try_call("setgid 0", lambda: os.setgid(0))
     try_call("chroot", lambda: os.chroot("/tmp"))
-    try_call("unshare user+mount ns", lambda: os.unshare(os.CLONE_NEWUSER | os.CLONE_NEWNS))
+    syscall_ok("unshare user+mount ns", libc.unshare(0x10000000 | 0x00020000))
     syscall_ok("ptrace attach pid 1", libc.ptrace(16, 1, None, None) if os.getpid() != 1 else -1)
     syscall_ok("sethostname", libc.sethostname(b"pwned", 5))
     syscall_ok("reboot", libc.reboot(0x4321FEDC))
