@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import requests
+import urllib3.exceptions
 from requests.structures import CaseInsensitiveDict
 
 DEFAULT_TIMEOUT_S = 5.0
@@ -82,7 +83,7 @@ class Response:
 
         try:
             return jsonlib.loads(self.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             fail(
                 f"{self.request_line}: expected a JSON body, got {excerpt(self.body) or 'nothing'}"
             )
@@ -157,7 +158,12 @@ class Client:
             ) as raw:
                 chunks: list[bytes] = []
                 size = 0
-                for chunk in raw.raw.stream(16384, decode_content=True):
+                while True:
+                    # read1 returns what has arrived (stream() would wait for 16 KiB): a
+                    # dripping body meets the deadline check below after every byte.
+                    chunk = raw.raw.read1(16384, decode_content=True)
+                    if not chunk:
+                        break
                     size += len(chunk)
                     if size > self.max_body:
                         fail(
@@ -168,8 +174,10 @@ class Client:
                         fail(f"{method} {shown_path}: response took longer than {deadline_s:g} s")
                     chunks.append(chunk)
                 status, resp_headers = raw.status_code, dict(raw.headers)
-        except requests.Timeout:
+        except (requests.Timeout, urllib3.exceptions.TimeoutError):
             fail(f"{method} {shown_path}: no response within {deadline_s:g} s")
+        except urllib3.exceptions.HTTPError as exc:  # raised by the raw body reads
+            fail(f"{method} {shown_path}: invalid HTTP response ({excerpt(str(exc), 160)})")
         except requests.ConnectionError as exc:
             fail(
                 f"{method} {shown_path}: connection failed ({type(exc).__name__}: {excerpt(str(exc), 160)})"

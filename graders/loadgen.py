@@ -327,6 +327,8 @@ def run(config: dict[str, Any], writer: EventWriter) -> dict[str, Any]:
         **met,
         "slo_met": all(met.values()),
         "capacity_rps": round(capacity, 2),
+        # every step met the SLOs: the schedule ended before the service did
+        "capacity_is_lower_bound": saturated or (bool(steps) and all(s["ok"] for s in steps)),
         "generator_saturated": saturated,
         "steps": steps,
         "series": series,

@@ -493,6 +493,7 @@ def _run_pod(
     env = {"PORT": "8080", **cfg.env}
     _emit(opts, "phase", phase="start", state="start")
     candidate = pod.start_candidate(cand_image, env, limits)
+    candidate_started = time.monotonic()
     sampler = StatsSampler(candidate)
     sampler.start_thread()
     plan = make_plan(
@@ -530,6 +531,9 @@ def _run_pod(
         if ev is not None:
             if ev["event"] == "load_sample":
                 ev = stamp_sample(ev, sampler)
+            elif ev["event"] == "ready" and ev.get("ok"):
+                # from the candidate's start (the grader's own clock starts later)
+                ev = {**ev, "ready_s": round(time.monotonic() - candidate_started, 3)}
             watch.on(ev)
             opts.listener(ev)
             if watch.tampered:

@@ -373,6 +373,7 @@ def load_view(load: dict[str, Any]) -> dict[str, Any]:
         "score": score,
         "capacity": num(load.get("capacity_rps")),
         "saturated": load.get("generator_saturated") is True,
+        "schedule_bound": load.get("capacity_is_lower_bound") is True,
         "target": num(load.get("target_rps")),
         "charts": load_charts(load),
         "steps": steps,

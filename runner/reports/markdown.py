@@ -83,10 +83,12 @@ def _load_lines(load: dict[str, Any]) -> list[str]:
     cap = _num(load.get("capacity_rps"))
     if cap is not None:
         sat = load.get("generator_saturated") is True
+        lower = sat or load.get("capacity_is_lower_bound") is True
+        why = "load generator saturated" if sat else "every step met the SLOs"
         lines += [
             "",
-            f"Capacity: **{'≥ ' if sat else ''}{cap:,.0f} req/s**"
-            + (" (lower bound: load generator saturated)" if sat else ""),
+            f"Capacity: **{'≥ ' if lower else ''}{cap:,.0f} req/s**"
+            + (f" (lower bound: {why})" if lower else ""),
         ]
     return lines
 

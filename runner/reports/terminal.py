@@ -148,7 +148,8 @@ def render_load(load: dict[str, Any]) -> RenderableType:
         )
     cap = load.get("capacity_rps")
     if cap is not None:
-        label = "capacity (req/s)" + (" ≥" if load.get("generator_saturated") else "")
+        bounded = load.get("generator_saturated") or load.get("capacity_is_lower_bound")
+        label = "capacity (req/s)" + (" ≥" if bounded else "")
         row(label, cap, None, "", None)
     return table
 

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""How much the score of one unchanged submission moves from run to run.
+
+Grades ``challenges/rest-api/solutions/reference`` ``--runs`` times with the load phase
+(``RunOptions(skip_load=False, load_duration_s=5)``: the challenge's warm-up, a 5 s measured
+stage, then its capacity steps) through ``runner.grading.grade``, as ``assess grade`` does.
+Images are warmed first (untimed), so every run grades the same image.
+
+How to read it: one line per run with the total score, the load score (0-100, its share of the
+total is the challenge's load_weight) and the load figures it comes from: achieved_rps (at the
+target rate, so it should sit near target_rps), p95/p99 latency, capacity_rps (the last step
+that met every SLO; 0 if the target itself missed one; it cannot exceed the last step's offered
+rate, target x step_factor ^ max_steps, and the score credits it only up to 2 x target). The last
+lines give mean, min/max and
+the coefficient of variation (stdev / mean) of each: a score CV of a few percent or less means
+one grading is representative; a large one means the load part is noise-driven on this machine
+(other sessions' containers share its cores, so part of the spread is theirs).
+
+    python bench/score_stability.py [--runs 5] [--load-duration 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from runner.challenges import Registry
+from runner.grading import RunOptions, build_submission, grade
+from runner.images import Images
+from runner.sandbox import docker_client
+from runner.submissions import load_submission
+
+ROOT = Path(__file__).resolve().parent.parent
+CHALLENGE = "rest-api"
+REFERENCE = ROOT / "challenges" / CHALLENGE / "solutions" / "reference"
+FIGURES = ("score", "load_score", "achieved_rps", "p95_ms", "p99_ms", "capacity_rps")
+
+
+def machine_facts() -> None:
+    model = "?"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    print(f"date:   {datetime.now().astimezone().isoformat(timespec='seconds')}")
+    print(f"cores:  {os.cpu_count()}  cpu: {model}")
+    print(f"load:   {Path('/proc/loadavg').read_text().strip()}  (shared machine)")
+
+
+def one_run(client: Any, challenge: Any, duration: float) -> dict[str, Any]:
+    t0 = time.monotonic()
+    opts = RunOptions(skip_load=False, load_duration_s=duration)
+    res = grade(client, challenge, load_submission(REFERENCE), opts)
+    load = res.load or {}
+    return {
+        "score": res.score,
+        "load_score": res.load_score,
+        "achieved_rps": load.get("achieved_rps"),
+        "p95_ms": load.get("p95_ms"),
+        "p99_ms": load.get("p99_ms"),
+        "capacity_rps": load.get("capacity_rps"),
+        "correctness": res.correctness_score,
+        "steps": len(load.get("steps", [])),
+        "saturated": load.get("generator_saturated"),
+        "gen_cpu": load.get("generator_cpu"),
+        "error_rate": load.get("error_rate"),
+        "verdict": str(res.verdict),
+        "wall_s": time.monotonic() - t0,
+    }
+
+
+def describe(values: list[float]) -> str:
+    if len(values) < 2:
+        return "(needs 2 runs)"
+    mean = statistics.mean(values)
+    cv = statistics.stdev(values) / mean if mean else float("nan")
+    return f"mean {mean:9.2f}  min {min(values):9.2f}  max {max(values):9.2f}  cv {cv:6.1%}"
+
+
+def cell(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return f"{value!s:>9}"
+    return f"{value:>9}" if isinstance(value, int) else f"{value:>9.2f}"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=5, help="gradings with load (default 5)")
+    ap.add_argument("--load-duration", type=float, default=5.0, help="measured seconds")
+    args = ap.parse_args()
+    if not 2 <= args.runs <= 20 or not 1 <= args.load_duration <= 60:
+        sys.exit("--runs must be 2..20 and --load-duration 1..60")
+    machine_facts()
+    try:
+        client = docker_client()
+        challenge = Registry().get(CHALLENGE)
+        load = challenge.config.load
+        assert load is not None
+        Images(client).ensure_grader()
+        ok, _, _, _ = build_submission(
+            client, Images(client), challenge, load_submission(REFERENCE), RunOptions()
+        )
+        if not ok:
+            sys.exit("setup: the reference did not build")
+    except Exception as exc:  # setup failure: no engine, no images, no challenge
+        sys.exit(f"setup failed: {exc.__class__.__name__}: {exc}")
+    print(
+        f"load: {load.users} users, target {load.target_rps:g} rps, warmup {load.warmup_s:g} s, "
+        f"measured {args.load_duration:g} s, up to {load.max_steps} steps x {load.step_s:g} s "
+        f"(x{load.step_factor:g}); SLO p95 {load.slo.p95_ms:g} ms, p99 {load.slo.p99_ms:g} ms\n"
+    )
+    extra = ("correctness", "steps", "saturated", "gen_cpu", "error_rate")
+    print(f"{'run':>3} " + " ".join(f"{f[:9]:>9}" for f in (*FIGURES, *extra)) + "  verdict, wall")
+    rows = []
+    for k in range(args.runs):
+        row = one_run(client, challenge, args.load_duration)
+        rows.append(row)
+        print(
+            f"{k + 1:>3} "
+            + " ".join(cell(row[f]) for f in (*FIGURES, *extra))
+            + f"  {row['verdict']}, {row['wall_s']:.0f} s",
+            flush=True,
+        )
+    print(f"\nover {len(rows)} runs:")
+    for f in FIGURES:
+        values = [float(r[f]) for r in rows if r[f] is not None]
+        missing = len(rows) - len(values)
+        print(
+            f"  {f:<13} {describe(values)}" + (f"  ({missing} runs without it)" if missing else "")
+        )
+    print(f"\nload at end: {Path('/proc/loadavg').read_text().strip()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
