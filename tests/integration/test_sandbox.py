@@ -267,3 +267,11 @@ def test_batch_grades_each_and_writes_a_summary(tmp_path: Path) -> None:
     from tests.conftest import validate_results_json
 
     validate_results_json((out / "reference" / "results.json").read_text())
+
+
+@pytest.mark.parametrize("preset", ["python", "node"])
+def test_presets_install_dependencies_through_the_host_ca(graded: Grader, preset: str) -> None:
+    """requirements.txt / package.json are installed at build (pip, npm: the host's CA bundle)."""
+    r = graded(str(TINY), ROOT / "tests" / "fixtures" / "deps" / preset)
+    assert r.verdict == Verdict.GRADED, r.build_log_tail
+    assert r.score == 100.0
