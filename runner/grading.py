@@ -44,7 +44,7 @@ from runner.results import (
     correctness,
     score_skills,
 )
-from runner.sandbox import Limits, Pod, StatsSampler, capture_logs
+from runner.sandbox import Limits, LogTap, Pod, StatsSampler
 from runner.submissions import Submission
 
 Listener = Callable[[dict[str, Any]], None]
@@ -321,7 +321,6 @@ def build_submission(
 ) -> tuple[bool, str | None, str, float]:
     """Build (or reuse) the submission's image: (ok, image id, log tail, seconds)."""
     import docker.errors
-    import urllib3.exceptions
 
     start = time.monotonic()
     if submission.kind == "preset":
@@ -335,38 +334,16 @@ def build_submission(
             return True, str(image.id), "(image reused: the submission is unchanged)", 0.0
     except docker.errors.ImageNotFound:
         pass
-    limit_s = challenge.config.limits.build_s
-    deadline = start + limit_s
-    log: list[str] = []
-
-    def progress(line: str) -> None:
-        # A build that keeps printing never trips the read timeout: enforce the wall time here.
-        log.append(line)
-        _emit(opts, "build_log", line=line)
-        if time.monotonic() > deadline:
-            raise _BuildOverdue
-
-    try:
-        result = stream_build(
-            client,
-            submission.context_tar(RUNTIME_TAGS),
-            tag=tag,
-            dockerfile=submission.dockerfile_name,
-            labels={"assess.inputs": digest, "assess.kind": "submission"},
-            timeout_s=limit_s,
-            progress=progress,
-        )
-    except (_BuildOverdue, urllib3.exceptions.HTTPError):
-        # A silent build ends in urllib3's ReadTimeoutError (raised from the raw stream, so not
-        # wrapped by requests). Leaving stream_build drops its response, closing the
-        # connection: the engine then cancels the build and removes the build step's container.
-        log.append(f"build exceeded its time limit of {limit_s:g} s")
-        return False, None, "\n".join(log[-60:]), time.monotonic() - start
+    result = stream_build(
+        client,
+        submission.context_tar(RUNTIME_TAGS),
+        tag=tag,
+        dockerfile=submission.dockerfile_name,
+        labels={"assess.inputs": digest, "assess.kind": "submission"},
+        timeout_s=challenge.config.limits.build_s,
+        progress=lambda line: _emit(opts, "build_log", line=line),
+    )
     return result.ok, result.image_id, result.log_tail, time.monotonic() - start
-
-
-class _BuildOverdue(Exception):
-    pass
 
 
 def grade(
@@ -434,6 +411,32 @@ def grade(
         )
 
 
+# Ports the grader's tools may bind (Locust's master, in distributed mode): never the candidate's.
+GRADER_PORTS = frozenset({5557, 5558})
+
+
+def _impersonation(pod: Pod, sidecars: list[dict[str, str]]) -> str | None:
+    """A message if the candidate listens on a port of the grader or of a sidecar.
+
+    Our helpers run as root in their containers and the candidate never does, so a listener
+    owned by another uid on one of those ports is the candidate posing as them.
+    """
+    reserved = set(GRADER_PORTS)
+    for s in sidecars:
+        reserved |= {int(s["port"]), int(s["control_port"])}
+    try:
+        listeners = pod.listeners()
+    except Exception:  # the holder is gone: the exit is reported elsewhere
+        return None
+    taken = sorted(p for p in reserved if listeners.get(p, set()) - {0})
+    if not taken:
+        return None
+    return (
+        f"the service listens on port {', '.join(map(str, taken))}, reserved for the grader "
+        "and the challenge's sidecars (impersonation)"
+    )
+
+
 def _start_sidecars(pod: Pod, challenge: Challenge, opts: RunOptions) -> list[dict[str, str]]:
     specs = []
     for sc in challenge.config.sidecars:
@@ -494,6 +497,7 @@ def _run_pod(
     _emit(opts, "phase", phase="start", state="start")
     candidate = pod.start_candidate(cand_image, env, limits)
     candidate_started = time.monotonic()
+    log_tap = LogTap(candidate).start()
     sampler = StatsSampler(candidate)
     sampler.start_thread()
     plan = make_plan(
@@ -536,6 +540,10 @@ def _run_pod(
                 ev = {**ev, "ready_s": round(time.monotonic() - candidate_started, 3)}
             watch.on(ev)
             opts.listener(ev)
+            if (ev["event"] == "ready" and ev.get("ok")) or (
+                ev["event"] == "phase" and ev.get("state") == "start" and ev["phase"] != "ready"
+            ):
+                watch.tampered = watch.tampered or _impersonation(pod, sidecars)
             if watch.tampered:
                 verdict, detail = Verdict.TAMPERED, watch.tampered
                 break
@@ -563,7 +571,7 @@ def _run_pod(
     sampler.stop()
     final = _fetch_results(grader)
     cand_state = crash_state or pod.state("candidate")
-    service_log = capture_logs(candidate)
+    service_log = log_tap.finish()
     checks = watch.checks()
     if final is not None:
         checks = [CheckOutcome.model_validate(c) for c in final.get("checks", [])] or checks

@@ -115,11 +115,19 @@ def stream_build(
     timeout_s: float = 1800,
     progress: Progress = _noop,
 ) -> BuildResult:
-    """Build from an in-memory tar context; never raises for a failed build."""
+    """Build from an in-memory tar context; never raises for a failed build.
+
+    ``timeout_s`` is a wall-clock limit: a chatty build never trips a read timeout, so the
+    deadline is checked on every line too. Leaving the stream closes the connection, and the
+    engine then cancels the build and removes its step container.
+    """
     import docker.errors
     import requests.exceptions
+    import urllib3.exceptions
 
     start = time.monotonic()
+    deadline = start + timeout_s
+    overdue = f"build exceeded its time limit of {timeout_s:g} s"
     log: list[str] = []
     image: str | None = None
     try:
@@ -140,13 +148,20 @@ def stream_build(
                     if line.strip():
                         log.append(line.rstrip())
                         progress(line.rstrip())
+            if time.monotonic() > deadline:
+                log.append(overdue)
+                return BuildResult(False, None, log, time.monotonic() - start)
             if "aux" in chunk and isinstance(chunk["aux"], dict):
                 image = chunk["aux"].get("ID", image)
             if "error" in chunk:
                 log.append(str(chunk["error"]).rstrip())
                 return BuildResult(False, None, log, time.monotonic() - start)
-    except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-        log.append(f"build exceeded its time limit of {timeout_s:g} s")
+    except (
+        requests.exceptions.ReadTimeout,
+        requests.exceptions.ConnectionError,
+        urllib3.exceptions.HTTPError,  # a silent build: raised from the raw stream, unwrapped
+    ):
+        log.append(overdue)
         return BuildResult(False, None, log, time.monotonic() - start)
     except docker.errors.APIError as exc:
         log.append(f"build failed: {exc.explanation or exc}")

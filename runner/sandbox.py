@@ -95,6 +95,72 @@ def capture_logs(container: Any, keep: int = LOG_KEEP_BYTES) -> CapturedLog:
     )
 
 
+class LogTap:
+    """Follows a container's output from its start: the true head, a rolling tail, a count.
+
+    The log driver keeps only the last LOG_MAX_SIZE, so after a flood a capture at the end
+    would have lost the head (the service's first words) and could not tell how much was
+    written. The count is a lower bound when the engine rotates faster than we read.
+    """
+
+    def __init__(self, container: Any, keep: int = LOG_KEEP_BYTES) -> None:
+        self.container = container
+        self.keep = keep
+        self.head = bytearray()
+        self.tail: collections.deque[bytes] = collections.deque()
+        self.tail_size = 0
+        self.total = 0
+        self._stream: Any = None
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="log-tap", daemon=True)
+
+    def start(self) -> LogTap:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            self._stream = self.container.logs(stream=True, follow=True, stdout=True, stderr=True)
+            if self._closed.is_set():
+                self._stream.close()
+            for chunk in self._stream:
+                self._add(chunk)
+        except Exception:  # closed under us, or the container is gone
+            pass
+
+    def _add(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        if len(self.head) < self.keep:
+            take = chunk[: self.keep - len(self.head)]
+            self.head += take
+            chunk = chunk[len(take) :]
+        if chunk:
+            self.tail.append(chunk)
+            self.tail_size += len(chunk)
+            while self.tail and self.tail_size - len(self.tail[0]) >= self.keep:
+                self.tail_size -= len(self.tail.popleft())
+
+    def finish(self) -> CapturedLog:
+        """Stop following; the whole log when it is small, else head + tail + the count."""
+        self._thread.join(0.5)  # an exited container's stream drains and ends by itself
+        self._closed.set()
+        with contextlib.suppress(Exception):
+            if self._stream is not None:
+                self._stream.close()
+        self._thread.join(2.0)
+        if self.total <= 2 * self.keep:
+            return capture_logs(self.container, self.keep)  # exact and complete
+        tail_bytes = b"".join(list(self.tail))[-self.keep :]
+        head = bytes(self.head)
+        dropped = max(0, self.total - len(head) - len(tail_bytes))
+        return CapturedLog(
+            head.decode("utf-8", "replace"),
+            tail_bytes.decode("utf-8", "replace"),
+            self.total,
+            dropped,
+        )
+
+
 @dataclass
 class Sample:
     t: float
@@ -298,6 +364,18 @@ class Pod:
                 ports.add(int(parts[1].rsplit(":", 1)[1], 16))
         return ports
 
+    def listeners(self) -> dict[int, set[int]]:
+        """Listening TCP ports of the pod and the uids owning them (our helpers run as 0, the
+        candidate never does): how an impersonator is told apart from the real listener."""
+        holder = self.containers["holder"]
+        result = holder.exec_run(["cat", "/proc/net/tcp", "/proc/net/tcp6"], user="65534:65534")
+        out: dict[int, set[int]] = {}
+        for line in result.output.decode(errors="replace").splitlines():
+            parts = line.split()
+            if len(parts) > 7 and parts[3] == "0A" and parts[7].isdigit():  # TCP_LISTEN
+                out.setdefault(int(parts[1].rsplit(":", 1)[1], 16), set()).add(int(parts[7]))
+        return out
+
     def state(self, role: str) -> dict[str, Any]:
         container = self.containers[role]
         try:
@@ -354,6 +432,10 @@ def leftovers(client: Any, *, all_runs: bool = False) -> Iterator[Any]:
     for c in client.containers.list(all=True, filters={"label": f"{LABEL_MANAGED}=true"}):
         labels = c.labels or {}
         if LABEL_RUN not in labels:
+            # A legacy build's step container inherits the build's labels but no run id: it
+            # may be a live build of another process, so only --all takes it.
+            if all_runs:
+                yield c
             continue
         pid = labels.get(LABEL_PID, "")
         dead = labels.get(LABEL_HOST) == here and pid.isdigit() and not _alive(int(pid))

@@ -44,7 +44,7 @@ def probe():
         if os.path.lexists(path):
             found.append(path)
     found += glob.glob("/**/docker.sock", recursive=False) + glob.glob("/*/*.sock")
-    for path in ["/etc/shadow", "/proc/1/environ", "/proc/kcore", "/dev/mem", "/dev/sda",
+    for path in ["/etc/shadow", "/proc/kcore", "/dev/mem", "/dev/sda",
                  "/sys/firmware/efi/efivars"]:
         try:
             with open(path, "rb") as fh:

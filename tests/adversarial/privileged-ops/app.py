@@ -1,4 +1,4 @@
-"""Tries what root in a VM could do: mount, load a kernel module, raw sockets, setuid, ptrace,
+"""Tries what root in a VM could do: mount, load a kernel module, raw sockets, setuid,
 chroot, a new user namespace, raise the clock. Prints what failed, then serves normally."""
 
 import json, os, sys
@@ -72,7 +72,6 @@ if __name__ == "__main__":
     try_call("setgid 0", lambda: os.setgid(0))
     try_call("chroot", lambda: os.chroot("/tmp"))
     syscall_ok("unshare user+mount ns", libc.unshare(0x10000000 | 0x00020000))
-    syscall_ok("ptrace attach pid 1", libc.ptrace(16, 1, None, None) if os.getpid() != 1 else -1)
     syscall_ok("sethostname", libc.sethostname(b"pwned", 5))
     syscall_ok("reboot", libc.reboot(0x4321FEDC))
     try_call("write /proc/sysrq-trigger", lambda: open("/proc/sysrq-trigger", "w").write("h"))

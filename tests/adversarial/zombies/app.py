@@ -52,4 +52,5 @@ if __name__ == "__main__":
     for _ in range(5):
         daemon()
     print("zombies and daemons spawned", flush=True)
+    time.sleep(2)  # long enough for the stats sampler to see them
     serve()

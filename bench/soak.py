@@ -1,0 +1,134 @@
+"""Soak: many consecutive gradings of reference and hostile submissions; leaks must be 0.
+
+Alternates the tiny reference with the cases of ``tests/adversarial`` (skipping the slow build
+cases unless ``--with-builds``) for ``--runs`` gradings, and after each one counts what a run
+might leave behind: containers labelled ``assess.managed`` (by any owner that is this process),
+unlabelled containers created during the grading (legacy-builder leftovers), networks and
+volumes. Prints each grading's wall time and verdict, then the totals: leaks (must be 0), peak
+host memory used, disk used by Docker before and after, and wall time per grading.
+
+    .venv/bin/python bench/soak.py --runs 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import threading
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from runner.challenges import load_challenge  # noqa: E402
+from runner.grading import RunOptions, grade  # noqa: E402
+from runner.sandbox import LABEL_MANAGED, LABEL_PID, docker_client  # noqa: E402
+from runner.submissions import load_submission  # noqa: E402
+
+TINY = ROOT / "tests" / "fixtures" / "tiny"
+ADVERSARIAL = ROOT / "tests" / "adversarial"
+SLOW = {"build-forever", "build-silent", "slow-30s"}
+
+
+def mem_used_mb() -> float:
+    info = {}
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        key, value = line.split(":", 1)
+        info[key] = int(value.split()[0])
+    return (info["MemTotal"] - info["MemAvailable"]) / 1024
+
+
+def docker_disk_mb(client: Any) -> float:
+    df = client.df()
+    images = sum(i.get("Size", 0) for i in df.get("Images") or [])
+    containers = sum(c.get("SizeRw", 0) or 0 for c in df.get("Containers") or [])
+    cache = sum(b.get("Size", 0) for b in df.get("BuildCache") or [])
+    return (images + containers + cache) / 2**20
+
+
+def cases(with_builds: bool) -> list[tuple[str, Any, Path]]:
+    out = [("reference", load_challenge(TINY), TINY / "solutions" / "reference")]
+    for case in sorted(ADVERSARIAL.glob("*/case.toml")):
+        name = case.parent.name
+        if name in SLOW and not with_builds:
+            continue
+        spec = tomllib.loads(case.read_text())
+        challenge = load_challenge(ADVERSARIAL / "_challenges" / spec.get("challenge", "adv"))
+        out.append((name, challenge, case.parent))
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--with-builds", action="store_true", help="include the build cases")
+    args = parser.parse_args()
+    client = docker_client()
+    pool = cases(args.with_builds)
+    print(
+        f"soak: {args.runs} gradings over {len(pool)} submissions, {os.cpu_count()} cores, "
+        f"{time.strftime('%Y-%m-%d %H:%M')}"
+    )
+    peak_mem = mem_used_mb()
+    stop = threading.Event()
+
+    def watch_memory() -> None:
+        nonlocal peak_mem
+        while not stop.wait(0.5):
+            peak_mem = max(peak_mem, mem_used_mb())
+
+    threading.Thread(target=watch_memory, daemon=True).start()
+    disk_before = docker_disk_mb(client)
+    free_before = shutil.disk_usage("/").free / 2**20
+    before_ids = {c.id for c in client.containers.list(all=True)}
+    walls: list[float] = []
+    leaks = 0
+    for i in range(args.runs):
+        name, challenge, path = pool[i % len(pool)]
+        start = time.monotonic()
+        results = grade(client, challenge, load_submission(path), RunOptions(skip_load=True))
+        wall = time.monotonic() - start
+        walls.append(wall)
+        mine = [
+            c
+            for c in client.containers.list(all=True, filters={"label": f"{LABEL_MANAGED}=true"})
+            if c.labels.get(LABEL_PID) == str(os.getpid())
+        ]
+        strays = [
+            c
+            for c in client.containers.list(all=True)
+            if c.id not in before_ids and LABEL_MANAGED not in (c.labels or {})
+        ]
+        found = len(mine) + len(strays)
+        leaks += found
+        print(
+            f"{i + 1:4d} {name:22s} {results.verdict.value:15s} {wall:6.1f} s"
+            + (f"  LEAK: {[c.name for c in mine + strays]}" if found else ""),
+            flush=True,
+        )
+    stop.set()
+    nets = client.networks.list(filters={"label": f"{LABEL_MANAGED}=true"})
+    vols = client.volumes.list(filters={"label": f"{LABEL_MANAGED}=true"})
+    leaks += len(nets) + len(vols)
+    print()
+    print(f"leaks (containers, networks, volumes left): {leaks}")
+    print(f"peak host memory used: {peak_mem:,.0f} MiB")
+    print(
+        f"docker disk: {disk_before:,.0f} MiB before, {docker_disk_mb(client):,.0f} MiB after; "
+        f"free disk {free_before:,.0f} -> {shutil.disk_usage('/').free / 2**20:,.0f} MiB"
+    )
+    print(
+        f"wall per grading: mean {statistics.mean(walls):.1f} s, median "
+        f"{statistics.median(walls):.1f} s, max {max(walls):.1f} s, total {sum(walls):.0f} s"
+    )
+    return 1 if leaks else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
