@@ -23,13 +23,13 @@ actually configured for the stages that ran. Other work on the machine moves the
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from _common import machine_facts  # bench/ is on sys.path when run as a script
 
 from runner.challenges import Registry
 from runner.grading import RunOptions, build_submission, grade
@@ -42,17 +42,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CHALLENGE = "rest-api"
 REFERENCE = ROOT / "challenges" / CHALLENGE / "solutions" / "reference"
 PHASES = ("build_s", "ready_s", "checks_s", "load_s", "total_s")
-
-
-def machine_facts() -> None:
-    model = "?"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    print(f"date:   {datetime.now().astimezone().isoformat(timespec='seconds')}")
-    print(f"cores:  {os.cpu_count()}  cpu: {model}")
-    print(f"load:   {Path('/proc/loadavg').read_text().strip()}  (shared machine)")
 
 
 def fmt_stats(values: list[float]) -> str:

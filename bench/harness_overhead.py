@@ -41,9 +41,10 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from _common import machine_facts  # bench/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -94,17 +95,6 @@ http {{
     }}
 }}
 """
-
-
-def machine_facts() -> None:
-    model = "?"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    print(f"date:   {datetime.now().astimezone().isoformat(timespec='seconds')}")
-    print(f"cores:  {os.cpu_count()}  cpu: {model}")
-    print(f"load:   {Path('/proc/loadavg').read_text().strip()}  (shared machine)")
 
 
 def ensure_tools() -> None:

@@ -22,13 +22,13 @@ one grading is representative; a large one means the load part is noise-driven o
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from _common import machine_facts  # bench/ is on sys.path when run as a script
 
 from runner.challenges import Registry
 from runner.grading import RunOptions, build_submission, grade
@@ -40,17 +40,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CHALLENGE = "rest-api"
 REFERENCE = ROOT / "challenges" / CHALLENGE / "solutions" / "reference"
 FIGURES = ("score", "load_score", "achieved_rps", "p95_ms", "p99_ms", "capacity_rps")
-
-
-def machine_facts() -> None:
-    model = "?"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    print(f"date:   {datetime.now().astimezone().isoformat(timespec='seconds')}")
-    print(f"cores:  {os.cpu_count()}  cpu: {model}")
-    print(f"load:   {Path('/proc/loadavg').read_text().strip()}  (shared machine)")
 
 
 def one_run(client: Any, challenge: Any, duration: float) -> dict[str, Any]:

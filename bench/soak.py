@@ -26,6 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+
 from runner.challenges import load_challenge  # noqa: E402
 from runner.grading import RunOptions, grade  # noqa: E402
 from runner.sandbox import LABEL_MANAGED, LABEL_PID, docker_client  # noqa: E402

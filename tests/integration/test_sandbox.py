@@ -269,9 +269,15 @@ def test_batch_grades_each_and_writes_a_summary(tmp_path: Path) -> None:
     validate_results_json((out / "reference" / "results.json").read_text())
 
 
-@pytest.mark.parametrize("preset", ["python", "node"])
-def test_presets_install_dependencies_through_the_host_ca(graded: Grader, preset: str) -> None:
+@pytest.mark.parametrize("solution", ["python-deps", "node-deps"])
+def test_presets_install_dependencies_through_the_host_ca(
+    graded: Grader, solution: str, tmp_path: Path
+) -> None:
     """requirements.txt / package.json are installed at build (pip, npm: the host's CA bundle)."""
-    r = graded(str(TINY), ROOT / "tests" / "fixtures" / "deps" / preset)
+    from runner.challenges import load_challenge
+    from runner.solutions import load_solution
+
+    sub = load_solution(load_challenge(TINY), solution).materialize(tmp_path)
+    r = graded(str(TINY), sub)
     assert r.verdict == Verdict.GRADED, r.build_log_tail
     assert r.score == 100.0
