@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -63,8 +64,19 @@ class _EventsBridge:
 
 
 def run_checks(plan: dict[str, Any], phase: str, events: EventWriter) -> list[CheckResult]:
+    challenge_dir = Path(plan["challenge_dir"])
+    # Isolate from whatever surrounds the challenge (on the host in --url mode: a repository's
+    # own pytest config and conftest files): an empty ini, and no conftest above the challenge.
+    ini = Path(tempfile.mkdtemp(prefix="assess-pytest-")) / "pytest.ini"
+    ini.write_text("[pytest]\n")
     args = [
-        str(Path(plan["challenge_dir"]) / "checks"),
+        str(challenge_dir / "checks"),
+        "-c",
+        str(ini),
+        "--rootdir",
+        str(challenge_dir),
+        "--confcutdir",
+        str(challenge_dir),
         "-p",
         "graders.plugin",
         "-p",

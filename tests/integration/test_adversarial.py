@@ -1,12 +1,14 @@
 """Hostile submissions, graded through the real sandbox: each must end in its expected verdict,
 in bounded time, with partial results kept, without a traceback, and with nothing left behind.
 
-The cases live in tests/adversarial/<case>/ (a submission plus case.toml); see its README.
+The cases live in tests/adversarial/<case>/ (a submission, or an overlay on the base its
+case.toml names, plus case.toml); see its README.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import time
 import tomllib
@@ -25,10 +27,13 @@ from ..conftest import validate_results_json
 
 pytestmark = pytest.mark.docker
 
-ROOT = Path(__file__).resolve().parent.parent / "adversarial"
+REPO = Path(__file__).resolve().parents[2]
+ROOT = REPO / "tests" / "adversarial"
+CASE = "case.toml"
 CHALLENGES = ROOT / "_challenges"
-CASES = sorted(p.parent for p in ROOT.glob("*/case.toml"))
+CASES = sorted(p.parent for p in ROOT.glob(f"*/{CASE}"))
 KNOWN_FIELDS = {
+    "base",
     "verdict",
     "max_seconds",
     "challenge",
@@ -48,12 +53,25 @@ CHECKS_RAN = {Verdict.GRADED, Verdict.RESOURCE_LIMIT}
 
 
 def load_case(case_dir: Path) -> dict[str, Any]:
-    case = tomllib.loads((case_dir / "case.toml").read_text())
+    case = tomllib.loads((case_dir / CASE).read_text())
     unknown = set(case) - KNOWN_FIELDS
-    assert not unknown, f"{case_dir.name}/case.toml: unknown fields {sorted(unknown)}"
+    assert not unknown, f"{case_dir.name}/{CASE}: unknown fields {sorted(unknown)}"
     assert Verdict(case["verdict"])
     assert case["max_seconds"] > 0
+    if "base" in case:
+        assert (REPO / case["base"]).is_dir(), f"{case_dir.name}/{CASE}: no base {case['base']}"
     return case
+
+
+def materialize(case_dir: Path, case: dict[str, Any], dest: Path) -> Path:
+    """The submission the case stands for, under ``dest``: its base (if any), then its own
+    files on top, without case.toml (as runner.solutions.Solution.materialize does)."""
+    out = dest / case_dir.name
+    skip = shutil.ignore_patterns(CASE, "__pycache__")
+    if "base" in case:
+        shutil.copytree(REPO / case["base"], out, symlinks=True, ignore=skip)
+    shutil.copytree(case_dir, out, symlinks=True, dirs_exist_ok=True, ignore=skip)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -77,18 +95,19 @@ def ours(client: Any) -> list[Any]:
     )
 
 
-def test_corpus_is_complete() -> None:
+def test_corpus_is_complete(tmp_path: Path) -> None:
     assert len(CASES) >= 20, [c.name for c in CASES]
     for case_dir in CASES:
-        load_case(case_dir)
+        case = load_case(case_dir)
         assert (case_dir / "assess.toml").is_file() or (case_dir / "Dockerfile").is_file()
+        load_submission(materialize(case_dir, case, tmp_path))
 
 
 @pytest.mark.parametrize("case_dir", CASES, ids=[c.name for c in CASES])
-def test_hostile_submission(client: Any, case_dir: Path) -> None:
+def test_hostile_submission(client: Any, case_dir: Path, tmp_path: Path) -> None:
     case = load_case(case_dir)
     challenge = load_challenge(CHALLENGES / case.get("challenge", "adv"))
-    submission = load_submission(case_dir)
+    submission = load_submission(materialize(case_dir, case, tmp_path))
     events: list[dict[str, Any]] = []
     start = time.monotonic()
     try:

@@ -67,5 +67,4 @@ def test_binding_the_generators_port_is_tampering(graded: Grader, tmp_path: Path
     r = graded("rest-api", d, skip_load=False, load_duration_s=2, load_workers=1)
     assert r.verdict == Verdict.TAMPERED
     assert "5557" in r.verdict_detail
-    assert r.load is None
-    assert r.passed > 0  # the checks before the load phase keep their outcomes
+    assert r.load is None  # caught at readiness: the load phase never ran
