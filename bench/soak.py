@@ -87,7 +87,7 @@ def main() -> int:
     threading.Thread(target=watch_memory, daemon=True).start()
     disk_before = docker_disk_mb(client)
     free_before = shutil.disk_usage("/").free / 2**20
-    before_ids = {c.id for c in client.containers.list(all=True)}
+    before_ids = {c.id for c in client.containers.list(all=True, ignore_removed=True)}
     walls: list[float] = []
     leaks = 0
     for i in range(args.runs):
@@ -98,12 +98,14 @@ def main() -> int:
         walls.append(wall)
         mine = [
             c
-            for c in client.containers.list(all=True, filters={"label": f"{LABEL_MANAGED}=true"})
+            for c in client.containers.list(
+                all=True, ignore_removed=True, filters={"label": f"{LABEL_MANAGED}=true"}
+            )
             if c.labels.get(LABEL_PID) == str(os.getpid())
         ]
         strays = [
             c
-            for c in client.containers.list(all=True)
+            for c in client.containers.list(all=True, ignore_removed=True)
             if c.id not in before_ids and LABEL_MANAGED not in (c.labels or {})
         ]
         found = len(mine) + len(strays)

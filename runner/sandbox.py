@@ -401,7 +401,9 @@ class Pod:
 
 def remove_by_label(client: Any, label: str) -> int:
     removed = 0
-    for container in client.containers.list(all=True, filters={"label": label}):
+    for container in client.containers.list(
+        all=True, ignore_removed=True, filters={"label": label}
+    ):
         try:
             container.remove(force=True, v=True)
             removed += 1
@@ -429,7 +431,9 @@ def _alive(pid: int) -> bool:
 def leftovers(client: Any, *, all_runs: bool = False) -> Iterator[Any]:
     """Containers of runs whose owner process is gone (all of ours with ``all_runs``)."""
     here = socket.gethostname()
-    for c in client.containers.list(all=True, filters={"label": f"{LABEL_MANAGED}=true"}):
+    for c in client.containers.list(
+        all=True, ignore_removed=True, filters={"label": f"{LABEL_MANAGED}=true"}
+    ):
         labels = c.labels or {}
         if LABEL_RUN not in labels:
             # A legacy build's step container inherits the build's labels but no run id: it

@@ -30,7 +30,9 @@ def managed_containers(client: Any, owner: int | None = None) -> list[Any]:
     """Our labelled containers: those of ``owner`` if given, else of this process or of any
     dead process (a leak). Runs of other live processes (parallel sessions) are not ours."""
     out = []
-    for c in client.containers.list(all=True, filters={"label": f"{LABEL_MANAGED}=true"}):
+    for c in client.containers.list(
+        all=True, ignore_removed=True, filters={"label": f"{LABEL_MANAGED}=true"}
+    ):
         pid = int(c.labels.get(LABEL_PID, "0") or 0)
         if owner is not None:
             if pid == owner:

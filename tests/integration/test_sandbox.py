@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -281,3 +283,52 @@ def test_presets_install_dependencies_through_the_host_ca(
     r = graded(str(TINY), sub)
     assert r.verdict == Verdict.GRADED, r.build_log_tail
     assert r.score == 100.0
+
+
+# Seeded "random" moments: during the build, the pod's start, readiness and the checks.
+KILL_POINTS = [round(random.Random(seed).uniform(0.2, 4.0), 2) for seed in range(4)]
+
+
+@pytest.mark.parametrize("delay_s", KILL_POINTS)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_killed_at_any_point_leaves_nothing_after_gc(
+    client: Any, tmp_path: Path, no_leaks: None, sig: int, delay_s: float
+) -> None:
+    """SIGINT cleans up by itself; after SIGKILL the next `assess gc` does."""
+    sub = tmp_path / "svc"
+    shutil.copytree(REFERENCE, sub)
+    # a fresh build each time, so early kills land inside it
+    (sub / "assess.toml").write_text(
+        f'runtime = "python"\nstart = "python3 app.py"\n[env]\nNONCE = "{time.time_ns()}"\n'
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner.cli", "run", str(TINY), str(sub)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    time.sleep(delay_s)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    if sig == signal.SIGINT:
+        assert proc.returncode in (0, 130), err  # 0: it finished before the signal
+        assert "Traceback" not in err
+    else:
+        subprocess.run(
+            [sys.executable, "-m", "runner.cli", "gc"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+    assert managed_containers(client, proc.pid) == []
+    strays = [
+        c.name
+        for c in client.containers.list(
+            all=True, ignore_removed=True, filters={"status": "running"}
+        )
+        if "assess.run" not in (c.labels or {}) and "assess.managed" in (c.labels or {})
+    ]
+    if sig == signal.SIGINT:
+        assert strays == [], f"build containers left running: {strays}"
