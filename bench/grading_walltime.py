@@ -83,16 +83,16 @@ def main() -> int:
         assert load is not None
         t0 = time.monotonic()
         grader = Images(client).ensure_grader()
-        ok, image, _, build_s = build_submission(
+        built = build_submission(
             client, Images(client), challenge, load_submission(REFERENCE), RunOptions()
         )
-        if not ok:
+        if not built.ok:
             sys.exit("setup: the reference did not build")
     except Exception as exc:  # setup failure: no engine, no images, no challenge
         sys.exit(f"setup failed: {exc.__class__.__name__}: {exc}")
     print(
-        f"warm-up: grader {grader[:19]}, submission {str(image)[:19]} "
-        f"({'built' if build_s else 'reused'}) in {time.monotonic() - t0:.1f} s"
+        f"warm-up: grader {grader[:19]}, submission {str(built.image_id)[:19]} "
+        f"({'reused' if built.cached else 'built'}) in {time.monotonic() - t0:.1f} s"
     )
     max_load = load.warmup_s + load.duration_s + load.max_steps * load.step_s
     print(

@@ -92,9 +92,9 @@ def main() -> int:
         load = challenge.config.load
         assert load is not None
         Images(client).ensure_grader()
-        ok, _, _, _ = build_submission(
+        ok = build_submission(
             client, Images(client), challenge, load_submission(REFERENCE), RunOptions()
-        )
+        ).ok
         if not ok:
             sys.exit("setup: the reference did not build")
     except Exception as exc:  # setup failure: no engine, no images, no challenge

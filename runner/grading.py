@@ -21,7 +21,7 @@ import tarfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -30,7 +30,7 @@ import graders
 import runner
 from graders.events import parse_event
 from runner.challenges import Challenge
-from runner.images import GRADER_TAG, RUNTIME_TAGS, Images, stream_build
+from runner.images import GRADER_TAG, RUNTIME_TAGS, BuildResult, Images, stream_build
 from runner.results import (
     CapturedOutput,
     CheckOutcome,
@@ -318,8 +318,8 @@ def build_submission(
     challenge: Challenge,
     submission: Submission,
     opts: RunOptions,
-) -> tuple[bool, str | None, str, float]:
-    """Build (or reuse) the submission's image: (ok, image id, log tail, seconds)."""
+) -> BuildResult:
+    """Build (or reuse) the submission's image."""
     import docker.errors
 
     start = time.monotonic()
@@ -331,7 +331,13 @@ def build_submission(
         image = client.images.get(tag)
         if (image.labels or {}).get("assess.inputs") == digest:
             _emit(opts, "build", state="cached", tag=tag)
-            return True, str(image.id), "(image reused: the submission is unchanged)", 0.0
+            return BuildResult(
+                True,
+                str(image.id),
+                ["(image reused: the submission is unchanged)"],
+                0.0,
+                cached=True,
+            )
     except docker.errors.ImageNotFound:
         pass
     result = stream_build(
@@ -343,7 +349,7 @@ def build_submission(
         timeout_s=challenge.config.limits.build_s,
         progress=lambda line: _emit(opts, "build_log", line=line),
     )
-    return result.ok, result.image_id, result.log_tail, time.monotonic() - start
+    return replace(result, seconds=time.monotonic() - start)
 
 
 def grade(
@@ -359,9 +365,8 @@ def grade(
     _emit(opts, "phase", phase="images", state="start")
     grader_image = images.ensure_grader()
     _emit(opts, "phase", phase="build", state="start")
-    ok, cand_image, build_log, build_s = build_submission(
-        client, images, challenge, submission, opts
-    )
+    build = build_submission(client, images, challenge, submission, opts)
+    ok, cand_image, build_log, build_s = build.ok, build.image_id, build.log_tail, build.seconds
     _emit(opts, "phase", phase="build", state="end", ok=ok, seconds=round(build_s, 2))
     pod = Pod(client, runtime=opts.docker_runtime)
     manifest = Manifest(
@@ -387,7 +392,7 @@ def grade(
         return Results(
             **base,
             verdict=Verdict.BUILD_FAILED,
-            verdict_detail="the image did not build",
+            verdict_detail=build.reason or "the image did not build (see the build log)",
             score=0.0,
             build_log_tail=build_log,
             timings=Timings(build_s=round(build_s, 3), total_s=round(time.monotonic() - t0, 3)),

@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ class BuildResult:
     log: list[str]
     seconds: float
     cached: bool = False
+    reason: str = ""  # why assess stopped it (time limit, disk), if it did
 
     @property
     def log_tail(self) -> str:
@@ -119,16 +121,43 @@ def stream_build(
 
     ``timeout_s`` is a wall-clock limit: a chatty build never trips a read timeout, so the
     deadline is checked on every line too. Leaving the stream closes the connection, and the
-    engine then cancels the build and removes its step container.
+    engine then cancels the build and removes its step container. A :class:`DiskGuard` stops
+    a build that eats the disk.
     """
+
+    start = time.monotonic()
+    overdue = f"build exceeded its time limit of {timeout_s:g} s"
+    log: list[str] = []
+    with DiskGuard(client, min_free_disk_mb()) as guard:
+        image, failure = _stream(client, context, tag, dockerfile, labels, timeout_s, progress, log)
+    seconds = time.monotonic() - start
+    if guard.tripped:
+        log.append(guard.tripped)
+        return BuildResult(False, None, log, seconds, reason=guard.tripped)
+    if failure:
+        if failure == OVERDUE:
+            failure = overdue
+            log.append(overdue)
+        return BuildResult(False, None, log, seconds, reason=failure)
+    return BuildResult(True, image or image_id(client, tag), log, seconds)
+
+
+def _stream(
+    client: Any,
+    context: bytes,
+    tag: str,
+    dockerfile: str,
+    labels: dict[str, str] | None,
+    timeout_s: float,
+    progress: Progress,
+    log: list[str],
+) -> tuple[str | None, str]:
+    """Run the build, appending its output to ``log``: (image id if seen, failure or "")."""
     import docker.errors
     import requests.exceptions
     import urllib3.exceptions
 
-    start = time.monotonic()
-    deadline = start + timeout_s
-    overdue = f"build exceeded its time limit of {timeout_s:g} s"
-    log: list[str] = []
+    deadline = time.monotonic() + timeout_s
     image: str | None = None
     try:
         chunks: Iterator[dict[str, Any]] = client.api.build(
@@ -149,26 +178,93 @@ def stream_build(
                         log.append(line.rstrip())
                         progress(line.rstrip())
             if time.monotonic() > deadline:
-                log.append(overdue)
-                return BuildResult(False, None, log, time.monotonic() - start)
+                return None, OVERDUE
             if "aux" in chunk and isinstance(chunk["aux"], dict):
                 image = chunk["aux"].get("ID", image)
             if "error" in chunk:
                 log.append(str(chunk["error"]).rstrip())
-                return BuildResult(False, None, log, time.monotonic() - start)
+                return None, str(chunk["error"]).strip().splitlines()[0][:300]
     except (
         requests.exceptions.ReadTimeout,
         requests.exceptions.ConnectionError,
         urllib3.exceptions.HTTPError,  # a silent build: raised from the raw stream, unwrapped
     ):
-        log.append(overdue)
-        return BuildResult(False, None, log, time.monotonic() - start)
+        return None, OVERDUE
     except docker.errors.APIError as exc:
         log.append(f"build failed: {exc.explanation or exc}")
-        return BuildResult(False, None, log, time.monotonic() - start)
-    if image is None:
-        image = image_id(client, tag)
-    return BuildResult(True, image, log, time.monotonic() - start)
+        return None, f"build failed: {exc.explanation or exc}"[:300]
+    return image, ""
+
+
+OVERDUE = "overdue"
+
+
+def min_free_disk_mb() -> int:
+    """The free-space floor for builds: ASSESS_MIN_FREE_DISK_MB, else 2 GiB."""
+    return int(os.environ.get("ASSESS_MIN_FREE_DISK_MB", "2048"))
+
+
+def docker_root(client: Any) -> str:
+    try:
+        return str(client.info().get("DockerRootDir") or "/var/lib/docker")
+    except Exception:
+        return "/var/lib/docker"
+
+
+class DiskGuard:
+    """Stops a build that eats the disk: below the floor, kill the build's step containers.
+
+    Docker cannot cap a container's disk on overlay2 over ext4 (``--storage-opt size`` needs
+    xfs with pquota), so a build that writes without end would fill the host. The guard polls
+    free space on Docker's root; below the floor it kills the legacy builder's step containers
+    created since this build started (they hold no run label), which fails the build.
+    """
+
+    def __init__(self, client: Any, floor_mb: int, interval_s: float = 0.25) -> None:
+        self.client = client
+        self.floor_mb = floor_mb
+        self.interval_s = interval_s
+        self.path = docker_root(client)
+        self.started = time.time() - 1
+        self.tripped = ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="disk-guard", daemon=True)
+
+    def __enter__(self) -> DiskGuard:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def free_mb(self) -> float:
+        return shutil.disk_usage(self.path).free / 2**20
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                if self.free_mb() >= self.floor_mb:
+                    continue
+                self.tripped = (
+                    f"build stopped: free disk fell below {self.floor_mb} MiB "
+                    f"(ASSESS_MIN_FREE_DISK_MB) while it ran"
+                )
+                for c in self.client.containers.list(all=True, ignore_removed=True):
+                    if self._is_build_step(c):
+                        c.kill()
+            except Exception:  # best effort: the build's own limits still apply
+                continue
+
+    def _is_build_step(self, c: Any) -> bool:
+        from datetime import datetime
+
+        labels = c.labels or {}
+        if "assess.run" in labels:
+            return False
+        created = datetime.fromisoformat(c.attrs["Created"][:26].rstrip("Z") + "+00:00")
+        cmd = (c.attrs.get("Config") or {}).get("Cmd") or []
+        return created.timestamp() >= self.started and cmd[:2] == ["/bin/sh", "-c"]
 
 
 def _context(dockerfile_text: str, files: dict[str, bytes]) -> bytes:

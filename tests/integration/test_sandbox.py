@@ -332,3 +332,29 @@ def test_killed_at_any_point_leaves_nothing_after_gc(
     ]
     if sig == signal.SIGINT:
         assert strays == [], f"build containers left running: {strays}"
+
+
+def test_a_build_that_eats_the_disk_is_stopped(
+    graded: Grader, client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No per-container disk quota exists on overlay2 over ext4, so a guard watches free space.
+
+    The floor is set a few hundred MiB below the free space now, so the guard trips early and
+    the test never endangers the host."""
+    from runner.images import docker_root
+
+    root = docker_root(client)
+    free_mb = shutil.disk_usage(root).free / 2**20
+    monkeypatch.setenv("ASSESS_MIN_FREE_DISK_MB", str(int(free_mb - 300)))
+    d = tmp_path / "filler"
+    d.mkdir()
+    (d / "Dockerfile").write_text(
+        f"FROM {PYTHON_TAG}\nRUN dd if=/dev/zero of=/fill bs=1M count=50000 status=none\n"
+    )
+    start = time.monotonic()
+    r = graded(str(TINY), d)
+    assert r.verdict == Verdict.BUILD_FAILED
+    assert "free disk fell below" in r.verdict_detail
+    assert time.monotonic() - start < 60
+    # the step container was removed with what it wrote
+    assert shutil.disk_usage(root).free / 2**20 > free_mb - 200
