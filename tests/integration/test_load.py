@@ -68,3 +68,41 @@ def test_binding_the_generators_port_is_tampering(graded: Grader, tmp_path: Path
     assert r.verdict == Verdict.TAMPERED
     assert "5557" in r.verdict_detail
     assert r.load is None  # caught at readiness: the load phase never ran
+
+
+CRASH_UNDER_LOAD = """
+import os
+import app
+
+load_requests = 0
+
+
+class CrashesUnderLoad(app.Handler):
+    def parse_request(self):
+        global load_requests
+        ok = super().parse_request()
+        # Locust's FastHttpUser (geventhttpclient) names itself; the checks use requests
+        if ok and "gevent" in self.headers.get("User-Agent", "").lower():
+            load_requests += 1
+            if load_requests > 50:
+                os._exit(9)
+        return ok
+
+
+app.main(CrashesUnderLoad)
+"""
+
+
+def test_a_crash_during_the_load_phase_keeps_the_checks(graded: Grader, tmp_path: Path) -> None:
+    d = tmp_path / "crasher"
+    shutil.copytree(REFERENCE, d)
+    (d / "crash.py").write_text(CRASH_UNDER_LOAD)
+    (d / "assess.toml").write_text('runtime = "python"\nstart = "python3 crash.py"\n')
+    r = graded("rest-api", d, skip_load=False, load_duration_s=3)
+    assert r.verdict == Verdict.CRASHED
+    assert "code 9 during the load phase" in r.verdict_detail
+    before_load = [c for c in r.checks if c.phase == "checks"]
+    assert before_load
+    assert all(c.outcome == "passed" for c in before_load)  # partial results are kept
+    assert r.resources is not None
+    assert r.resources.exit_code == 9
