@@ -188,6 +188,17 @@ class _Watch:
         for t, name in self.phase_log:
             if t <= when:
                 phase = name
+        # Phase starts are stamped when the host reads them, which may be after a fast crash:
+        # a check that passed in a later phase proves the service was alive into it.
+        rank = {name: i for i, (_, name) in enumerate(self.phase_log)}
+        for ev in self.events:
+            alive_in = (
+                ev.get("phase")
+                if ev["event"] == "check" and ev.get("outcome") == "passed"
+                else None
+            )
+            if alive_in in rank and rank[str(alive_in)] > rank.get(phase, -1):
+                phase = str(alive_in)
         return phase
 
     def on(self, ev: dict[str, Any]) -> None:
