@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import statistics
 import sys
+import tempfile
 import threading
 import time
 import tomllib
@@ -30,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from runner.challenges import load_challenge  # noqa: E402
 from runner.grading import RunOptions, grade  # noqa: E402
 from runner.sandbox import LABEL_MANAGED, LABEL_PID, docker_client  # noqa: E402
+from runner.solutions import overlay  # noqa: E402
 from runner.submissions import load_submission  # noqa: E402
 
 TINY = ROOT / "tests" / "fixtures" / "tiny"
@@ -53,7 +56,8 @@ def docker_disk_mb(client: Any) -> float:
     return (images + containers + cache) / 2**20
 
 
-def cases(with_builds: bool) -> list[tuple[str, Any, Path]]:
+def cases(with_builds: bool, workdir: Path) -> list[tuple[str, Any, Path]]:
+    """The reference and each hostile case, materialised as plain submission directories."""
     out = [("reference", load_challenge(TINY), TINY / "solutions" / "reference")]
     for case in sorted(ADVERSARIAL.glob("*/case.toml")):
         name = case.parent.name
@@ -61,7 +65,8 @@ def cases(with_builds: bool) -> list[tuple[str, Any, Path]]:
             continue
         spec = tomllib.loads(case.read_text())
         challenge = load_challenge(ADVERSARIAL / "_challenges" / spec.get("challenge", "adv"))
-        out.append((name, challenge, case.parent))
+        base = ROOT / spec["base"] if "base" in spec else None
+        out.append((name, challenge, overlay(base, case.parent, workdir / name, "case.toml")))
     return out
 
 
@@ -70,8 +75,11 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--with-builds", action="store_true", help="include the build cases")
     args = parser.parse_args()
+    # SIGTERM takes the same path as Ctrl-C, so the pod of the grading in progress is removed
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     client = docker_client()
-    pool = cases(args.with_builds)
+    workdir = Path(tempfile.mkdtemp(prefix="assess-soak-"))
+    pool = cases(args.with_builds, workdir)
     print(
         f"soak: {args.runs} gradings over {len(pool)} submissions, {os.cpu_count()} cores, "
         f"{time.strftime('%Y-%m-%d %H:%M')}"

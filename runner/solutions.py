@@ -40,20 +40,25 @@ class Solution:
 
     def materialize(self, dest: Path) -> Path:
         """Write the solution as a plain submission directory under ``dest``; return it."""
-        out = dest / self.name
+        base = None
         if self.expected.base:
             base = self.challenge.solutions_dir / self.expected.base
             if not base.is_dir():
                 raise ChallengeError(f"{self.path / EXPECTED}: field 'base': {base} not found")
-            shutil.copytree(base, out, symlinks=True, ignore=shutil.ignore_patterns(EXPECTED))
-        shutil.copytree(
-            self.path,
-            out,
-            symlinks=True,
-            dirs_exist_ok=True,
-            ignore=shutil.ignore_patterns(EXPECTED, "__pycache__"),
-        )
-        return out
+        return overlay(base, self.path, dest / self.name, EXPECTED)
+
+
+def overlay(base: Path | None, layer: Path, out: Path, *skip: str) -> Path:
+    """Copy ``base`` (if any) to ``out``, then ``layer``'s files on top, leaving out ``skip``.
+
+    How a flawed variant (or a hostile test case) shares a reference's code and still builds as
+    an ordinary submission directory. Symlinks are copied as links, never followed.
+    """
+    ignore = shutil.ignore_patterns(*skip, "__pycache__")
+    if base is not None:
+        shutil.copytree(base, out, symlinks=True, ignore=ignore)
+    shutil.copytree(layer, out, symlinks=True, dirs_exist_ok=True, ignore=ignore)
+    return out
 
 
 def load_solution(challenge: Challenge, name: str) -> Solution:

@@ -8,7 +8,6 @@ case.toml names, plus case.toml); see its README.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import time
 import tomllib
@@ -21,6 +20,7 @@ from runner.challenges import load_challenge
 from runner.grading import RunOptions, grade
 from runner.results import Results, Verdict
 from runner.sandbox import LABEL_HOST, LABEL_PID, LABEL_RUN, docker_client
+from runner.solutions import overlay
 from runner.submissions import load_submission
 
 from ..conftest import validate_results_json
@@ -66,12 +66,8 @@ def load_case(case_dir: Path) -> dict[str, Any]:
 def materialize(case_dir: Path, case: dict[str, Any], dest: Path) -> Path:
     """The submission the case stands for, under ``dest``: its base (if any), then its own
     files on top, without case.toml (as runner.solutions.Solution.materialize does)."""
-    out = dest / case_dir.name
-    skip = shutil.ignore_patterns(CASE, "__pycache__")
-    if "base" in case:
-        shutil.copytree(REPO / case["base"], out, symlinks=True, ignore=skip)
-    shutil.copytree(case_dir, out, symlinks=True, dirs_exist_ok=True, ignore=skip)
-    return out
+    base = REPO / case["base"] if "base" in case else None
+    return overlay(base, case_dir, dest / case_dir.name, CASE)
 
 
 @pytest.fixture(scope="module")
