@@ -131,8 +131,9 @@ def main() -> int:
     print(f"leaks (containers, networks, volumes left): {leaks}")
     print(f"peak host memory used: {peak_mem:,.0f} MiB")
     print(
-        f"docker disk: {disk_before:,.0f} MiB before, {docker_disk_mb(client):,.0f} MiB after; "
-        f"free disk {free_before:,.0f} -> {shutil.disk_usage('/').free / 2**20:,.0f} MiB"
+        f"free disk: {free_before:,.0f} -> {shutil.disk_usage('/').free / 2**20:,.0f} MiB "
+        f"(Docker's own sum of image sizes, shared layers counted per image: "
+        f"{disk_before:,.0f} -> {docker_disk_mb(client):,.0f} MiB)"
     )
     print(
         f"wall per grading: mean {statistics.mean(walls):.1f} s, median "
