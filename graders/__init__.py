@@ -26,13 +26,17 @@ from __future__ import annotations
 
 from graders.expect import CheckFailed, Expectation, expect, fail
 from graders.http import Client, Response, concurrently
+from graders.ws import WebSocket
+from graders.ws import connect as ws_connect
 
 __all__ = [
     "CheckFailed",
     "Client",
     "Expectation",
     "Response",
+    "WebSocket",
     "concurrently",
     "expect",
     "fail",
+    "ws_connect",
 ]
