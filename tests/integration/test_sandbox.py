@@ -358,3 +358,22 @@ def test_a_build_that_eats_the_disk_is_stopped(
     assert time.monotonic() - start < 60
     # the step container was removed with what it wrote
     assert shutil.disk_usage(root).free / 2**20 > free_mb - 200
+
+
+def test_verify_catches_a_wrong_expectation(tmp_path: Path) -> None:
+    challenge = tmp_path / "tiny"
+    shutil.copytree(TINY, challenge, ignore=shutil.ignore_patterns("*-deps"))
+    expected = challenge / "solutions" / "wrong-hello" / "expected.toml"
+    expected.write_text(expected.read_text().replace('fails = ["hello"]', 'fails = ["healthz"]'))
+    result = subprocess.run(
+        [sys.executable, "-m", "runner.cli", "verify", str(challenge)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "✓ reference" in result.stdout
+    assert "unexpectedly failed: hello" in result.stdout
+    assert "expected to fail but passed: healthz" in result.stdout
