@@ -44,6 +44,33 @@ def write_reports(results: Results, outputs: dict[str, Path | None]) -> list[Pat
     return write_all(results, outputs)
 
 
+def run_options(
+    challenge: Any,
+    *,
+    candidate: bool,
+    skip_load: bool,
+    load_duration: float | None,
+    seed: int,
+    load_workers: int = 0,
+    docker_runtime: str | None = None,
+) -> Any:
+    """Validated options of one grading (shared by run and batch)."""
+    from runner.grading import RunOptions
+
+    if load_duration is not None and load_duration <= 0:
+        raise UsageError(f"--load-duration must be positive, not {load_duration:g}")
+    if not 0 <= load_workers <= 8:
+        raise UsageError(f"--load-workers must be between 0 and 8, not {load_workers}")
+    return RunOptions(
+        mode="candidate" if candidate else "interviewer",
+        seed=seed,
+        skip_load=skip_load or challenge.config.load is None,
+        load_duration_s=load_duration,
+        load_workers=load_workers,
+        docker_runtime=docker_runtime,
+    )
+
+
 def run(
     challenge_id: str,
     submission_dir: Path | None,
@@ -61,7 +88,7 @@ def run(
     calibrate: bool = False,
 ) -> Results:
     from runner import calibration
-    from runner.grading import RunOptions, grade, grade_url, host_fingerprint
+    from runner.grading import grade, grade_url, host_fingerprint
     from runner.reports.terminal import Progress, render
 
     challenge = Registry().get(challenge_id)
@@ -71,23 +98,20 @@ def run(
         and calibration.stored(challenge, host_fingerprint()) is None
     ):
         calibrate_challenge(challenge.id, console, load_duration=load_duration)
-    if load_duration is not None and load_duration <= 0:
-        raise UsageError(f"--load-duration must be positive, not {load_duration:g}")
-    if not 0 <= load_workers <= 8:
-        raise UsageError(f"--load-workers must be between 0 and 8, not {load_workers}")
+    opts = run_options(
+        challenge,
+        candidate=candidate,
+        skip_load=skip_load,
+        load_duration=load_duration,
+        load_workers=load_workers,
+        seed=seed,
+        docker_runtime=docker_runtime,
+    )
     for kind, path in outputs.items():
         if path is not None and path.is_dir():
             raise UsageError(f"--{kind} {path} is a directory; give a file path")
     with Progress(console) as progress:
-        opts = RunOptions(
-            mode="candidate" if candidate else "interviewer",
-            seed=seed,
-            skip_load=skip_load or challenge.config.load is None,
-            load_duration_s=load_duration,
-            load_workers=load_workers,
-            docker_runtime=docker_runtime,
-            listener=progress,
-        )
+        opts.listener = progress
         if url is not None:
             _check_loopback(url)
             with tempfile.TemporaryDirectory(prefix="assess-url-") as tmp:
@@ -123,25 +147,20 @@ def batch(
 ) -> list[Any]:
     """Grade many submissions one after another; summary in OUT, kept if interrupted."""
     from runner.batch import run_batch
-    from runner.grading import RunOptions, grade
+    from runner.grading import grade
     from runner.reports.terminal import Progress
     from runner.sandbox import collect_garbage, docker_client
 
     challenge = Registry().get(challenge_id)
-    if load_duration is not None and load_duration <= 0:
-        raise UsageError(f"--load-duration must be positive, not {load_duration:g}")
+    opts = run_options(
+        challenge, candidate=candidate, skip_load=skip_load, load_duration=load_duration, seed=seed
+    )
     client = docker_client()
     collect_garbage(client)
 
     def grade_one(submission: Any) -> Results:
         with Progress(console, per_check=False) as progress:
-            opts = RunOptions(
-                mode="candidate" if candidate else "interviewer",
-                seed=seed,
-                skip_load=skip_load or challenge.config.load is None,
-                load_duration_s=load_duration,
-                listener=progress,
-            )
+            opts.listener = progress
             return grade(client, challenge, submission, opts)
 
     def fmt(value: float | None) -> str:
