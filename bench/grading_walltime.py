@@ -29,12 +29,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import machine_facts  # bench/ is on sys.path when run as a script
+from _common import machine_facts, prepare  # bench/ is on sys.path when run as a script
 
-from runner.challenges import Registry
-from runner.grading import RunOptions, build_submission, grade
-from runner.images import Images
-from runner.sandbox import docker_client
+from runner.grading import RunOptions, grade
 from runner.submissions import load_submission
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,23 +73,11 @@ def main() -> int:
     if not 1 <= args.runs <= 20 or not 0 <= args.skip_load_runs <= 20:
         sys.exit("--runs must be 1..20 and --skip-load-runs 0..20")
     machine_facts()
-    try:
-        client = docker_client()
-        challenge = Registry().get(CHALLENGE)
-        load = challenge.config.load
-        assert load is not None
-        t0 = time.monotonic()
-        grader = Images(client).ensure_grader()
-        built = build_submission(
-            client, Images(client), challenge, load_submission(REFERENCE), RunOptions()
-        )
-        if not built.ok:
-            sys.exit("setup: the reference did not build")
-    except Exception as exc:  # setup failure: no engine, no images, no challenge
-        sys.exit(f"setup failed: {exc.__class__.__name__}: {exc}")
+    ready = prepare(CHALLENGE, REFERENCE)
+    client, challenge, load, built = ready.client, ready.challenge, ready.load, ready.build
     print(
-        f"warm-up: grader {grader[:19]}, submission {str(built.image_id)[:19]} "
-        f"({'reused' if built.cached else 'built'}) in {time.monotonic() - t0:.1f} s"
+        f"warm-up: grader {ready.grader_image[:19]}, submission {str(built.image_id)[:19]} "
+        f"({'reused' if built.cached else 'built'}) in {ready.seconds:.1f} s"
     )
     max_load = load.warmup_s + load.duration_s + load.max_steps * load.step_s
     print(

@@ -28,12 +28,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import machine_facts  # bench/ is on sys.path when run as a script
+from _common import machine_facts, prepare  # bench/ is on sys.path when run as a script
 
-from runner.challenges import Registry
-from runner.grading import RunOptions, build_submission, grade
-from runner.images import Images
-from runner.sandbox import docker_client
+from runner.grading import RunOptions, grade
 from runner.submissions import load_submission
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,19 +83,8 @@ def main() -> int:
     if not 2 <= args.runs <= 20 or not 1 <= args.load_duration <= 60:
         sys.exit("--runs must be 2..20 and --load-duration 1..60")
     machine_facts()
-    try:
-        client = docker_client()
-        challenge = Registry().get(CHALLENGE)
-        load = challenge.config.load
-        assert load is not None
-        Images(client).ensure_grader()
-        ok = build_submission(
-            client, Images(client), challenge, load_submission(REFERENCE), RunOptions()
-        ).ok
-        if not ok:
-            sys.exit("setup: the reference did not build")
-    except Exception as exc:  # setup failure: no engine, no images, no challenge
-        sys.exit(f"setup failed: {exc.__class__.__name__}: {exc}")
+    ready = prepare(CHALLENGE, REFERENCE)
+    client, challenge, load = ready.client, ready.challenge, ready.load
     print(
         f"load: {load.users} users, target {load.target_rps:g} rps, warmup {load.warmup_s:g} s, "
         f"measured {args.load_duration:g} s, up to {load.max_steps} steps x {load.step_s:g} s "
