@@ -36,6 +36,7 @@ from locust import User, events  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
 from graders.events import EventWriter  # noqa: E402
+from graders.procnet import local_listeners  # noqa: E402
 
 SATURATION_CPU = 0.90  # share of one core above which the generator, not the service, limits
 RATE_TOLERANCE = 0.95  # achieved >= 95% of offered counts as keeping up
@@ -79,20 +80,6 @@ class Window:
         self.count += 1
         self.times.append(response_time)
         self.failures += failed
-
-
-def port_listening(port: int) -> bool:
-    """Whether a TCP port is already listening in this network namespace (from /proc/net)."""
-    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(name).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            parts = line.split()
-            if len(parts) > 3 and parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
-                return True
-    return False
 
 
 def prepare_user_class(config: dict[str, Any]) -> type[User]:
@@ -208,7 +195,7 @@ def run(config: dict[str, Any], writer: EventWriter) -> dict[str, Any]:
     procs: list[Any] = []
     if workers:
         port = int(load.get("master_port", MASTER_PORT))
-        if port_listening(port):
+        if port in local_listeners():
             writer.emit(
                 "tampered",
                 message=f"port {port} (the load generator's) was already "

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from graders.procnet import PROC_FILES, parse_listeners
 from runner.errors import InfraError
 from runner.images import BASE_TAG, LABEL_MANAGED
 
@@ -353,28 +354,15 @@ class Pod:
         container.start()
         return container
 
-    def listening_ports(self) -> set[int]:
-        """TCP ports listening in the pod's namespace, read from /proc/net in the holder."""
-        holder = self.containers["holder"]
-        result = holder.exec_run(["cat", "/proc/net/tcp", "/proc/net/tcp6"], user="65534:65534")
-        ports: set[int] = set()
-        for line in result.output.decode(errors="replace").splitlines()[1:]:
-            parts = line.split()
-            if len(parts) > 3 and parts[3] == "0A":  # TCP_LISTEN
-                ports.add(int(parts[1].rsplit(":", 1)[1], 16))
-        return ports
-
     def listeners(self) -> dict[int, set[int]]:
         """Listening TCP ports of the pod and the uids owning them (our helpers run as 0, the
         candidate never does): how an impersonator is told apart from the real listener."""
         holder = self.containers["holder"]
-        result = holder.exec_run(["cat", "/proc/net/tcp", "/proc/net/tcp6"], user="65534:65534")
-        out: dict[int, set[int]] = {}
-        for line in result.output.decode(errors="replace").splitlines():
-            parts = line.split()
-            if len(parts) > 7 and parts[3] == "0A" and parts[7].isdigit():  # TCP_LISTEN
-                out.setdefault(int(parts[1].rsplit(":", 1)[1], 16), set()).add(int(parts[7]))
-        return out
+        result = holder.exec_run(["cat", *PROC_FILES], user="65534:65534")
+        return parse_listeners(result.output.decode(errors="replace"))
+
+    def listening_ports(self) -> set[int]:
+        return set(self.listeners())
 
     def state(self, role: str) -> dict[str, Any]:
         container = self.containers[role]
