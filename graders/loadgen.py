@@ -82,6 +82,17 @@ class Window:
         self.failures += failed
 
 
+def mean_worker_cpu(series: list[dict[str, Any]]) -> list[float]:
+    """Each worker's mean CPU (share of a core) over the measured phase."""
+    rows = [
+        s["workers_cpu"] for s in series if s.get("stage") == "measured" and s.get("workers_cpu")
+    ]
+    if not rows:
+        return []
+    width = max(len(r) for r in rows)
+    return [round(sum(r[i] for r in rows if i < len(r)) / len(rows), 3) for i in range(width)]
+
+
 def prepare_user_class(config: dict[str, Any]) -> type[User]:
     load = config["load"]
     user_class = load_user_class(Path(config["challenge_dir"]) / load["locustfile"])
@@ -323,6 +334,7 @@ def run(config: dict[str, Any], writer: EventWriter) -> dict[str, Any]:
         **counted,
         "seed": int(config.get("seed", 1)),
         "workers": workers,
+        "workers_cpu": mean_worker_cpu(series) if workers else [],
         "duration_s": float(load["duration_s"]),
     }
 

@@ -374,6 +374,8 @@ def load_view(load: dict[str, Any]) -> dict[str, Any]:
         "capacity": num(load.get("capacity_rps")),
         "saturated": load.get("generator_saturated") is True,
         "schedule_bound": load.get("capacity_is_lower_bound") is True,
+        "generator_cpu": num(load.get("generator_cpu")),
+        "workers_cpu": [c for c in load.get("workers_cpu") or [] if num(c) is not None],
         "target": num(load.get("target_rps")),
         "charts": load_charts(load),
         "steps": steps,

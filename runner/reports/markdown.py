@@ -90,6 +90,14 @@ def _load_lines(load: dict[str, Any]) -> list[str]:
             f"Capacity: **{'≥ ' if lower else ''}{cap:,.0f} req/s**"
             + (f" (lower bound: {why})" if lower else ""),
         ]
+    gen = _num(load.get("generator_cpu"))
+    if gen is not None:
+        workers = [c for c in load.get("workers_cpu") or [] if isinstance(c, int | float)]
+        per_worker = ", ".join(f"{100 * c:.0f}%" for c in workers)
+        lines.append(
+            f"Load generator CPU: {100 * gen:.0f}% of a core"
+            + (f" (workers: {per_worker})" if per_worker else "")
+        )
     return lines
 
 

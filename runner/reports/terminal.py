@@ -146,6 +146,16 @@ def render_load(load: dict[str, Any]) -> RenderableType:
             f"saved {100 * counter['saved']:.0f}%",
             "",
         )
+    gen = load.get("generator_cpu")
+    if gen is not None:
+        workers = load.get("workers_cpu") or []
+        detail = " · ".join(f"{100 * c:.0f}%" for c in workers)
+        table.add_row(
+            "generator CPU",
+            f"{100 * gen:.0f}% of a core",
+            f"workers {detail}" if detail else "",
+            "",
+        )
     cap = load.get("capacity_rps")
     if cap is not None:
         bounded = load.get("generator_saturated") or load.get("capacity_is_lower_bound")
