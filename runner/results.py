@@ -10,7 +10,6 @@ Scoring (documented in the README):
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -191,8 +190,3 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://github.com/assess/assess/schemas/results.schema.json"
     return schema
-
-
-def write_schema(path: Path = SCHEMA_PATH) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(json_schema(), indent=2) + "\n", encoding="utf-8")

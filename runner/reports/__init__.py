@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from runner.reports import html, junit, markdown
 from runner.results import Results
 
 
@@ -12,24 +13,20 @@ def _json(results: Results, path: Path) -> None:
     results.write_json(path)
 
 
-def _writers() -> dict[str, Callable[[Results, Path], None]]:
-    writers: dict[str, Callable[[Results, Path], None]] = {"json": _json}
-    try:
-        from runner.reports import html, junit, markdown
-
-        writers.update({"html": html.write, "junit": junit.write, "markdown": markdown.write})
-    except ImportError:
-        pass
-    return writers
+WRITERS: dict[str, Callable[[Results, Path], None]] = {
+    "json": _json,
+    "html": html.write,
+    "junit": junit.write,
+    "markdown": markdown.write,
+}
 
 
 def write_all(results: Results, outputs: dict[str, Path | None]) -> list[Path]:
     written = []
-    writers = _writers()
     for kind, path in outputs.items():
         if path is None:
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        writers[kind](results, path)
+        WRITERS[kind](results, path)
         written.append(path)
     return written

@@ -24,6 +24,18 @@ pytestmark = pytest.mark.docker
 REFERENCE = TINY / "solutions" / "reference"
 
 
+def assess_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the assess command as a user would, capturing its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "runner.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        timeout=timeout,
+    )
+
+
 def submission(tmp_path: Path, code: str, name: str = "svc") -> Path:
     d = tmp_path / name
     d.mkdir()
@@ -166,13 +178,7 @@ def test_gc_removes_what_a_killed_run_left(client: Any, tmp_path: Path, no_leaks
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert managed_containers(client, proc.pid), "SIGKILL leaves the pod behind: gc must find it"
-    result = subprocess.run(
-        [sys.executable, "-m", "runner.cli", "gc"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    )
+    result = assess_cli("gc")
     assert result.returncode == 0
     assert "removed" in result.stdout
     assert managed_containers(client, proc.pid) == []
@@ -191,24 +197,15 @@ def test_url_mode_grades_a_local_service(tmp_path: Path) -> None:
     )
     try:
         out = tmp_path / "r.json"
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "runner.cli",
-                "run",
-                str(TINY),
-                "--url",
-                f"http://127.0.0.1:{port}",
-                "--json",
-                str(out),
-                "--fail-under",
-                "100",
-            ],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            check=False,
+        result = assess_cli(
+            "run",
+            str(TINY),
+            "--url",
+            f"http://127.0.0.1:{port}",
+            "--json",
+            str(out),
+            "--fail-under",
+            "100",
             timeout=120,
         )
         assert result.returncode == 0, result.stdout + result.stderr
@@ -226,14 +223,7 @@ def test_fail_under_exits_1(tmp_path: Path) -> None:
     from runner.solutions import load_solution
 
     sub = load_solution(load_challenge(TINY), "wrong-hello").materialize(tmp_path)
-    result = subprocess.run(
-        [sys.executable, "-m", "runner.cli", "run", str(TINY), str(sub), "--fail-under", "90"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-        timeout=180,
-    )
+    result = assess_cli("run", str(TINY), str(sub), "--fail-under", "90", timeout=180)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "below --fail-under 90" in result.stdout
 
@@ -244,23 +234,8 @@ def test_batch_grades_each_and_writes_a_summary(tmp_path: Path) -> None:
     bad = tmp_path / "bad"
     bad.mkdir()
     out = tmp_path / "out"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "runner.cli",
-            "batch",
-            str(TINY),
-            str(REFERENCE),
-            str(bad),
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-        timeout=300,
+    result = assess_cli(
+        "batch", str(TINY), str(REFERENCE), str(bad), "--out", str(out), timeout=300
     )
     assert result.returncode == 0, result.stdout + result.stderr
     summary = {row["name"]: row for row in json.loads((out / "summary.json").read_text())}
@@ -315,13 +290,7 @@ def test_killed_at_any_point_leaves_nothing_after_gc(
         assert proc.returncode in (0, 130), err  # 0: it finished before the signal
         assert "Traceback" not in err
     else:
-        subprocess.run(
-            [sys.executable, "-m", "runner.cli", "gc"],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        assess_cli("gc", timeout=60).check_returncode()
     assert managed_containers(client, proc.pid) == []
     strays = [
         c.name
@@ -365,14 +334,7 @@ def test_verify_catches_a_wrong_expectation(tmp_path: Path) -> None:
     shutil.copytree(TINY, challenge, ignore=shutil.ignore_patterns("*-deps"))
     expected = challenge / "solutions" / "wrong-hello" / "expected.toml"
     expected.write_text(expected.read_text().replace('fails = ["hello"]', 'fails = ["healthz"]'))
-    result = subprocess.run(
-        [sys.executable, "-m", "runner.cli", "verify", str(challenge)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-        timeout=300,
-    )
+    result = assess_cli("verify", str(challenge), timeout=300)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "✓ reference" in result.stdout
     assert "unexpectedly failed: hello" in result.stdout
