@@ -46,6 +46,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "skill(name): the skill this check assesses",
         "hidden: not shown to or run for candidates",
         "after_load: runs after the load phase (consistency under load)",
+        "critical: failing it means the service is unsafe to ship (caps the score)",
     ):
         config.addinivalue_line("markers", line)
     if not hasattr(config, "assess_plugin"):
