@@ -70,6 +70,10 @@ class Load(_Strict):
     step_s: float = Field(5, gt=0)
     slo: Slo
     counter: LoadCounter | None = None
+    # Which Locust request names the figures are taken from (None: every request). A WebSocket
+    # profile offers publishes (rate_of) and is judged on deliveries (latency_of).
+    rate_of: str | None = None
+    latency_of: str | None = None
 
 
 class Sidecar(_Strict):
