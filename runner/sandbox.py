@@ -14,16 +14,29 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import io
 import os
 import socket
+import tarfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from graders.procnet import PROC_FILES, parse_listeners
+from graders.procnet import (
+    MAX_LISTEN_LINES,
+    NETLINK_SOCK_DIAG,
+    PROC_FILES,
+    ListenSocket,
+    TooManyListeners,
+    diag_listen_sockets,
+    parse_listen_sockets,
+    parse_listeners,
+    read_listen_sockets,
+    socket_inodes,
+)
 from runner.errors import InfraError
 from runner.images import BASE_TAG, LABEL_MANAGED
 
@@ -33,6 +46,7 @@ LABEL_PID = "assess.owner-pid"
 LABEL_HOST = "assess.owner-host"
 LOG_MAX_SIZE = "8m"  # the log driver drops the rest: a log flood cannot fill the disk
 LOG_KEEP_BYTES = 16 * 1024
+CANDIDATE_FD_BUDGET = 20_000  # descriptors of the candidate read per listener_owners call
 
 
 def docker_client() -> Any:
@@ -219,6 +233,357 @@ class StatsSampler:
         return self.samples[-1].cpu_s if self.samples else 0.0
 
 
+# -- who the candidate runs as ---------------------------------------------------------------
+
+NOBODY = 65534
+MAX_ETC_FILE_BYTES = 1 << 20  # /etc/passwd and /etc/group: more than this is not a real one
+MAX_ID = 2**32 - 2
+
+
+def parse_passwd(text: str) -> list[tuple[str, int, int]]:
+    """(name, uid, gid) of each well-formed /etc/passwd line, in file order."""
+    out = []
+    for line in text.splitlines():
+        parts = line.split(":")
+        if len(parts) >= 4 and parts[2].isdigit() and parts[3].isdigit():
+            out.append((parts[0], int(parts[2]), int(parts[3])))
+    return out
+
+
+def parse_group(text: str) -> list[tuple[str, int]]:
+    """(name, gid) of each well-formed /etc/group line, in file order."""
+    out = []
+    for line in text.splitlines():
+        parts = line.split(":")
+        if len(parts) >= 3 and parts[2].isdigit():
+            out.append((parts[0], int(parts[2])))
+    return out
+
+
+def resolve_user_spec(spec: str, passwd: str | None, group: str | None) -> str:
+    """The numeric ``uid:gid`` a Docker ``USER`` spec runs as, never 0 for either.
+
+    Mirrors runc: a numeric user is looked up by uid, a name by name; without a group the
+    passwd entry's gid is used, and a numeric uid with no entry gets gid 0. uid 0 or gid 0,
+    however spelled (``root:root``, ``0:1000``, a ``toor`` alias of uid 0, a group of gid 0),
+    become 65534; a name that cannot be resolved (missing or unreadable files) runs as
+    65534:65534. An explicit numeric ``uid:gid`` also drops supplementary groups (runc adds
+    them only for the implicit form), so membership of group 0 in /etc/group is dropped too.
+    """
+    spec = spec.strip()
+    user_arg, _, group_arg = spec.partition(":")
+    users = parse_passwd(passwd or "")
+    entry: tuple[str, int, int] | None = None
+    if user_arg.isdigit():
+        uid = int(user_arg)
+        entry = next((u for u in users if u[1] == uid), None)
+    elif user_arg:
+        entry = next((u for u in users if u[0] == user_arg), None)
+        if entry is None:
+            return f"{NOBODY}:{NOBODY}"
+        uid = entry[1]
+    else:
+        uid = 0  # no USER: root
+    gid = entry[2] if entry is not None else 0
+    if group_arg.isdigit():
+        gid = int(group_arg)
+    elif group_arg:
+        found = next((g for g in parse_group(group or "") if g[0] == group_arg), None)
+        if found is None:
+            return f"{NOBODY}:{NOBODY}"
+        gid = found[1]
+    uid = NOBODY if uid == 0 or uid > MAX_ID else uid
+    gid = NOBODY if gid == 0 or gid > MAX_ID else gid
+    return f"{uid}:{gid}"
+
+
+def _read_image_file(container: Any, path: str, hops: int = 3) -> str | None:
+    """A small regular file of a created (never started) container, following symlinks as the
+    container would see them; None when absent, too big, or not a file."""
+    import docker.errors
+
+    for _ in range(hops + 1):
+        try:
+            stream, stat = container.get_archive(path)
+        except docker.errors.NotFound:
+            return None
+        if int(stat.get("size") or 0) > MAX_ETC_FILE_BYTES:
+            return None
+        buf = bytearray()
+        for chunk in stream:
+            buf += chunk
+            if len(buf) > MAX_ETC_FILE_BYTES + 64 * 1024:  # the file and its tar headers
+                return None
+        with tarfile.open(fileobj=io.BytesIO(bytes(buf))) as tar:
+            member = tar.next()
+            if member is None:
+                return None
+            if member.issym():
+                target = member.linkname
+                path = target if target.startswith("/") else f"{os.path.dirname(path)}/{target}"
+                continue
+            if not member.isreg() or member.size > MAX_ETC_FILE_BYTES:
+                return None
+            fh = tar.extractfile(member)
+            return fh.read().decode("utf-8", "replace") if fh is not None else None
+    return None
+
+
+def resolve_user(client: Any, image_id: str) -> str:
+    """The numeric ``uid:gid`` to run ``image_id``'s candidate as; uid and gid are never 0.
+
+    Reads the image's ``USER`` and its /etc/passwd and /etc/group (through a container that is
+    created, never started, and removed at once; each file capped at 1 MiB), then applies
+    :func:`resolve_user_spec`. :meth:`Pod.start_candidate` calls it; pass the result as the
+    container's ``user``. Costs one create/archive/remove round trip (about 0.1 s).
+    """
+    import docker.errors
+
+    spec = (client.images.get(image_id).attrs.get("Config") or {}).get("User") or ""
+    labels = {
+        LABEL_MANAGED: "true",
+        LABEL_RUN: f"resolve-user-{uuid.uuid4().hex[:8]}",
+        LABEL_ROLE: "resolve-user",
+        LABEL_PID: str(os.getpid()),
+        LABEL_HOST: socket.gethostname(),
+    }
+    try:
+        probe = client.containers.create(
+            image_id,
+            command=["/nonexistent"],
+            entrypoint=[],
+            network_disabled=True,
+            labels=labels,
+            user=f"{NOBODY}:{NOBODY}",
+        )
+    except docker.errors.APIError as exc:
+        raise InfraError(
+            f"cannot inspect the image's users: {exc.explanation or exc}; "
+            "check the engine with `docker info`"
+        ) from None
+    try:
+        passwd = _read_image_file(probe, "/etc/passwd")
+        group = _read_image_file(probe, "/etc/group")
+    finally:
+        with contextlib.suppress(Exception):
+            probe.remove(force=True, v=True)
+    return resolve_user_spec(spec, passwd, group)
+
+
+# -- who owns which listening socket ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with the pod's integrity: ``tampered`` (the candidate, or anything but
+    the owner, holds a reserved port) or ``error`` (a sidecar died, restarted or lost its port)."""
+
+    kind: Literal["tampered", "error"]
+    message: str
+
+
+@dataclass
+class _HostView:
+    """How the runner sees one container's processes from the Docker host."""
+
+    pid: int
+    start_ticks: str  # field 22 of /proc/<pid>/stat: tells a restart from the same process
+    procs_file: str | None  # the container's cgroup.procs, else container.top() is asked
+
+
+def _proc_start_ticks(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            raw = fh.read(4096).decode("ascii", "replace")
+    except OSError:
+        return None
+    # comm (field 2) may hold spaces and parentheses: split after its last ")"
+    fields = raw[raw.rfind(")") + 2 :].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def _cgroups(pid: int, container_id: str) -> list[tuple[str, str]]:
+    """(controllers, path) of the cgroups of ``pid`` that name the container ("" controllers:
+    cgroup v2). Empty when the pid is not this container's as seen from here."""
+    try:
+        with open(f"/proc/{pid}/cgroup", "rb") as fh:
+            lines = fh.read(65536).decode("utf-8", "replace").splitlines()
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) == 3 and container_id in parts[2]:
+            out.append((parts[1], parts[2]))
+    return out
+
+
+def _cgroup_procs_file(pid: int, container_id: str) -> str | None:
+    """The cgroup.procs file listing every process of the container ``pid`` belongs to."""
+    candidates = []
+    for controllers, path in _cgroups(pid, container_id):
+        if controllers == "":
+            candidates += [f"/sys/fs/cgroup{path}", f"/sys/fs/cgroup/unified{path}"]
+        elif {"pids", "memory", "cpuacct", "freezer"} & set(controllers.split(",")):
+            candidates.append(f"/sys/fs/cgroup/{controllers}{path}")
+    files = (f"{c}/cgroup.procs" for c in candidates)
+    return next((f for f in files if os.path.exists(f)), None)
+
+
+def _memory_oom_file(pid: int, container_id: str) -> str | None:
+    """Where the container's cgroup counts OOM kills: v1 memory.oom_control, v2 memory.events."""
+    candidates = []
+    for controllers, path in _cgroups(pid, container_id):
+        if "memory" in controllers.split(","):
+            candidates.append(f"/sys/fs/cgroup/{controllers}{path}/memory.oom_control")
+        elif controllers == "":
+            candidates.append(f"/sys/fs/cgroup{path}/memory.events")
+    return next((f for f in candidates if os.path.exists(f)), None)
+
+
+CLONE_NEWNET = 0x40000000
+
+
+def netns_diag_socket(pid: int) -> socket.socket | None:
+    """A NETLINK_SOCK_DIAG socket in the network namespace of host process ``pid``, or None.
+
+    A socket belongs to the namespace it was created in, so a throwaway thread enters the
+    namespace (setns affects only the calling thread; needs root), creates the socket and
+    leaves; the socket then answers for that namespace from any thread.
+    """
+    import ctypes
+
+    out: list[socket.socket] = []
+
+    def work() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        own = target = -1
+        try:
+            own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+            target = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
+            if libc.setns(target, CLONE_NEWNET) != 0:
+                return
+            try:
+                sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG)
+                sock.settimeout(2.0)
+                out.append(sock)
+            finally:
+                libc.setns(own, CLONE_NEWNET)  # the thread ends right after in any case
+        except OSError:
+            return
+        finally:
+            for fd in (own, target):
+                if fd >= 0:
+                    os.close(fd)
+
+    thread = threading.Thread(target=work, name="netns-diag", daemon=True)
+    thread.start()
+    thread.join(5.0)
+    return out[0] if out else None
+
+
+class OomCounter:
+    """Counts OOM kills of any process in a container, the container living on or not.
+
+    Docker sets ``OOMKilled`` only when the container's main process dies of it; a child killed
+    while the parent serves on leaves it false. This counts the engine's ``oom`` events for the
+    container (from ``since``, by default its creation, so nothing before the subscription is
+    missed) and reads the cgroup's own counter (v1 ``memory.oom_control`` ``oom_kill``, v2
+    ``memory.events``) while it exists; ``count`` is the larger of the two.
+
+    Use: ``with OomCounter(client, candidate) as oom: ...; oom.count`` (or ``start()`` /
+    ``stop()``); create it right after :meth:`Pod.start_candidate`. Reading ``count`` is cheap
+    (one small file read), so a 0.5 s wait loop may poll it; it keeps its value after the
+    container is gone.
+    """
+
+    def __init__(self, client: Any, container: Any, since: float | None = None) -> None:
+        self.client = client
+        self.container = container
+        self.since = since if since is not None else _created_ts(container) - 1
+        self.events = 0
+        self.cgroup_kills = 0
+        self._cgroup_file: str | None = None
+        self._stream: Any = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> OomCounter:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> OomCounter:
+        # Subscribed here, in the caller's thread: once start() returns no event can be missed.
+        self._stream = self.client.events(
+            decode=True,
+            since=int(self.since),
+            filters={"type": "container", "container": self.container.id, "event": "oom"},
+        )
+        self._thread = threading.Thread(target=self._run, name="oom-events", daemon=True)
+        self._thread.start()
+        self._locate_cgroup()
+        return self
+
+    def _run(self) -> None:
+        try:
+            for ev in self._stream:
+                if isinstance(ev, dict) and (ev.get("Action") or ev.get("status")) == "oom":
+                    self.events += 1
+        except Exception:  # closed by stop(), or the engine went away
+            pass
+
+    def _locate_cgroup(self) -> None:
+        with contextlib.suppress(Exception):
+            self.container.reload()
+            pid = int((self.container.attrs.get("State") or {}).get("Pid") or 0)
+            if pid > 0:
+                self._cgroup_file = _memory_oom_file(pid, self.container.id)
+
+    def _read_cgroup(self) -> None:
+        if self._cgroup_file is None:
+            return
+        try:
+            with open(self._cgroup_file, "rb") as fh:
+                text = fh.read(4096).decode("ascii", "replace")
+        except OSError:  # the container is gone, and its cgroup with it
+            return
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name == "oom_kill" and value.strip().isdigit():
+                self.cgroup_kills = max(self.cgroup_kills, int(value))
+
+    @property
+    def count(self) -> int:
+        self._read_cgroup()
+        return max(self.events, self.cgroup_kills)
+
+    def stop(self) -> int:
+        """Stop following; returns the final count."""
+        self._read_cgroup()
+        # The engine sends an event a moment after the kill: give a just-killed child's event
+        # a short chance to arrive before closing.
+        deadline = time.monotonic() + 0.3
+        while self.events < self.cgroup_kills and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with contextlib.suppress(Exception):
+            if self._stream is not None:
+                self._stream.close()
+        if self._thread is not None:
+            self._thread.join(2.0)
+        return self.count
+
+
+def _created_ts(container: Any) -> float:
+    from datetime import datetime
+
+    try:
+        raw = str(container.attrs["Created"])
+        return datetime.fromisoformat(raw[:26].rstrip("Z") + "+00:00").timestamp()
+    except Exception:
+        return time.time() - 60
+
+
 @dataclass(frozen=True)
 class Limits:
     cpus: float = 1.0
@@ -237,6 +602,8 @@ class Pod:
         self.run_id = run_id or new_run_id()
         self.runtime = runtime
         self.containers: dict[str, Any] = {}
+        self._views: dict[str, _HostView] = {}
+        self._diag: socket.socket | None = None
 
     def __enter__(self) -> Pod:
         return self
@@ -297,13 +664,13 @@ class Pod:
             user="65534:65534",
         )
         holder.start()
+        self._remember("holder")
         return holder
 
     def start_candidate(
         self, image: str, env: dict[str, str], limits: Limits, command: list[str] | None = None
     ) -> Any:
-        config_user = (self.client.images.get(image).attrs.get("Config") or {}).get("User") or ""
-        user = config_user if config_user not in ("", "root", "0", "0:0") else "65534:65534"
+        user = resolve_user(self.client, image)
         mem = f"{limits.memory_mb}m"
         candidate = self._run(
             "candidate",
@@ -323,6 +690,7 @@ class Pod:
             ulimits=[{"Name": "nofile", "Soft": 4096, "Hard": 4096}],
         )
         candidate.start()
+        self._remember("candidate")
         return candidate
 
     def start_helper(
@@ -352,7 +720,181 @@ class Pod:
         )
         container.put_archive("/", archive)
         container.start()
+        self._remember(role)
         return container
+
+    # -- who owns what: see listener_owners and integrity ---------------------------------
+    def _remember(self, role: str) -> None:
+        """Note a just-started container's main process as the host sees it (when it can)."""
+        container = self.containers[role]
+        try:
+            container.reload()
+            pid = int((container.attrs.get("State") or {}).get("Pid") or 0)
+        except Exception:
+            return
+        ticks = _proc_start_ticks(pid) if pid > 0 else None
+        procs = _cgroup_procs_file(pid, container.id) if ticks is not None else None
+        # The pid must be this container's in *our* pid namespace: its cgroup names the
+        # container. Otherwise (a remote engine, a runner in a container) there is no host view.
+        if ticks is not None and procs is not None:
+            self._views[role] = _HostView(pid, ticks, procs)
+
+    @property
+    def host_view(self) -> bool:
+        """True when the runner sees the pod's processes (local engine, runner as root)."""
+        return "holder" in self._views
+
+    def _pids(self, role: str) -> list[int]:
+        view = self._views.get(role)
+        if view is not None and view.procs_file is not None:
+            try:
+                with open(view.procs_file, "rb") as fh:
+                    text = fh.read(1 << 20).decode("ascii", "replace")
+                return [int(x) for x in text.split() if x.isdigit()]
+            except OSError:
+                return []  # the container is gone
+        try:
+            top = self.containers[role].top(ps_args="-eo pid")
+            return [int(row[0]) for row in top.get("Processes") or [] if row and row[0].isdigit()]
+        except Exception:
+            return []
+
+    def _listen_sockets(self) -> list[ListenSocket]:
+        view = self._views.get("holder")
+        if view is not None:
+            if self._diag is None:
+                self._diag = netns_diag_socket(view.pid)
+            if self._diag is not None:
+                try:
+                    return diag_listen_sockets(self._diag)
+                except OSError:  # drop it (unread replies); /proc answers this time
+                    self._close_diag()
+            return read_listen_sockets(f"/proc/{view.pid}{name[5:]}" for name in PROC_FILES)
+        holder = self.containers["holder"]
+        result = holder.exec_run(["cat", *PROC_FILES], user="65534:65534")
+        socks = parse_listen_sockets(result.output.decode(errors="replace"))
+        if len(socks) > 2 * MAX_LISTEN_LINES:
+            raise TooManyListeners(f"more than {MAX_LISTEN_LINES} listening sockets")
+        return socks
+
+    def listener_owners(self, ports: Collection[int] | None = None) -> dict[int, set[str]]:
+        """Port -> roles owning its LISTEN sockets: "candidate", "grader", "sidecar-<name>",
+        "holder", or "unknown" (no process of the pod holds it: it closed meanwhile).
+
+        Socket inodes from the holder's /proc/<pid>/net/tcp{,6} are matched to the
+        ``socket:[inode]`` descriptors of each container's processes (from its cgroup's
+        cgroup.procs), so a squatter is caught whatever uid it runs as. Our containers are
+        scanned first; the candidate's only for sockets still unattributed, and at most
+        CANDIDATE_FD_BUDGET of its descriptors (a socket past that stays "unknown").
+        ``ports`` restricts the answer (and the work) to those ports.
+
+        Without a host view (remote engine, runner not root: ``host_view`` is False) it falls
+        back to the uid rule: uid 0 is "helper" (one of ours: the candidate never runs as 0,
+        see :func:`resolve_user`), any other uid "candidate".
+        Raises TooManyListeners on a flood of listening sockets.
+        """
+        sockets = self._listen_sockets()
+        if ports is not None:
+            wanted = set(ports)
+            sockets = [s for s in sockets if s.port in wanted]
+        owners: dict[int, set[str]] = {}
+        if not self.host_view:
+            for s in sockets:
+                owners.setdefault(s.port, set()).add("helper" if s.uid == 0 else "candidate")
+            return owners
+        port_of = {s.inode: s.port for s in sockets}
+        found: set[int] = set()
+        roles = [r for r in self.containers if r != "candidate"]
+        if "candidate" in self.containers:
+            roles.append("candidate")
+        for role in roles:
+            budget = None
+            if role == "candidate":
+                if not port_of.keys() - found:
+                    break
+                budget = [CANDIDATE_FD_BUDGET]
+            for pid in self._pids(role):
+                for inode in socket_inodes(pid, budget=budget) & port_of.keys():
+                    owners.setdefault(port_of[inode], set()).add(role)
+                    found.add(inode)
+        for inode, port in port_of.items():
+            if inode not in found:
+                owners.setdefault(port, set()).add("unknown")
+        return owners
+
+    def _helper_gone(self, role: str) -> str | None:
+        """Why a helper container is no longer the process we started, or None."""
+        view = self._views.get(role)
+        if view is not None and _proc_start_ticks(view.pid) == view.start_ticks:
+            return None
+        state = self.state(role) if role in self.containers else {"Status": "removed"}
+        status = state.get("Status", "?")
+        if view is None and status == "running" and not state.get("Restarting"):
+            return None  # no host view: the engine's word is all there is
+        if status == "running":
+            return f"the {role} container restarted"
+        code = state.get("ExitCode")
+        oom = " (OOM-killed)" if state.get("OOMKilled") else ""
+        return (
+            f"the {role} container {status}{f' with code {code}' if code is not None else ''}{oom}"
+        )
+
+    def integrity(self, reserved: dict[int, str]) -> Problem | None:
+        """A Problem if a reserved port is held by anyone but its owner, or a sidecar is gone.
+
+        ``reserved`` maps port -> the role that must hold it: each sidecar's ``port`` and
+        ``control_port`` to ``f"sidecar-{name}"``, the grader's ports (Locust's master, 5557
+        and 5558) to "grader". Returns ``Problem("tampered", ...)`` when another role (the
+        candidate, or an unattributed socket seen twice) listens on a reserved port;
+        ``Problem("error", ...)`` when a sidecar's container exited or restarted, or nobody
+        holds one of its ports any more (a grader port nobody holds is fine: it binds them
+        only in distributed mode). Tampering wins over error (a candidate that starved a
+        sidecar and took its port is tampering). None when all is well.
+
+        Call it after the sidecars listen (the end of _start_sidecars) and then on every turn
+        of the wait loop (it costs a few ms; see docs/security.md); end the run with verdict
+        ``tampered`` or ``error`` and the message on the first Problem.
+        """
+        owners: dict[int, set[str]] = {}
+        taken: list[tuple[int, str, set[str]]] = []
+        for attempt in range(2):
+            try:
+                owners = self.listener_owners(reserved.keys())
+            except TooManyListeners as exc:
+                return Problem("tampered", f"the pod holds {exc} (a flood hides squatters)")
+            except Exception as exc:
+                return Problem("error", f"cannot read the pod's listening sockets: {exc}")
+            taken = []
+            for port, owner in sorted(reserved.items()):
+                others = owners.get(port, set()) - {owner}
+                if owner != "candidate":
+                    others.discard("helper")  # uid rule: one of ours, cannot tell which
+                if others:
+                    taken.append((port, owner, others))
+            # A socket that closed between reading the table and the descriptors is "unknown":
+            # look once more before calling it tampering.
+            if not any("unknown" in o for _, _, o in taken) or attempt == 1:
+                break
+        if taken:
+            port, owner, others = taken[0]
+            ports = ", ".join(str(p) for p, _, _ in taken)
+            if "candidate" in others:
+                return Problem(
+                    "tampered",
+                    f"the service listens on port {ports}, reserved for {owner} (impersonation)",
+                )
+            return Problem(
+                "tampered",
+                f"port {port}, reserved for {owner}, is held by {', '.join(sorted(others))}",
+            )
+        for role in sorted({r for r in reserved.values() if r.startswith("sidecar-")}):
+            gone = self._helper_gone(role)
+            if gone:
+                return Problem("error", gone)
+        for port, owner in sorted(reserved.items()):
+            if owner.startswith("sidecar-") and not owners.get(port):
+                return Problem("error", f"{owner} no longer listens on its port {port}")
+        return None
 
     def listeners(self) -> dict[int, set[int]]:
         """Listening TCP ports of the pod and the uids owning them (our helpers run as 0, the
@@ -372,7 +914,14 @@ class Pod:
             return {"Status": "removed"}
         return dict(container.attrs.get("State") or {})
 
+    def _close_diag(self) -> None:
+        if self._diag is not None:
+            with contextlib.suppress(OSError):
+                self._diag.close()
+            self._diag = None
+
     def teardown(self) -> None:
+        self._close_diag()
         errors = []
         for role, container in reversed(list(self.containers.items())):
             try:
