@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from graders import CheckFailed, fail, ws_connect
+from graders import ws as graders_ws
 from graders.ws import accept_key
 
 Handler = Callable[[socket.socket, threading.Event], None]
@@ -372,3 +373,115 @@ def test_masked_or_binary_frames_fail(serve: Callable[[Handler], str]) -> None:
         ws.send_text("masked")
         with pytest.raises(CheckFailed, match="masked frame"):
             ws.recv_text()
+
+
+# -- helpers for the realtime checks: ping, poll, expect_close, raw frames, raw handshakes --------
+def pubsub_server(conn: socket.socket, stop: threading.Event) -> None:
+    """Echoes text; answers pings after sending a data message first; 'close:N' closes with N;
+    'stall' sends nothing for 1 s and then one message."""
+    handshake(conn)
+    while True:
+        opcode, payload = read_client_frame(conn)
+        if opcode == 0x8:
+            return
+        if opcode == 0x9:
+            conn.sendall(frame(0x1, b"before-pong") + frame(0xA, payload))
+        elif payload.startswith(b"close:"):
+            code = int(payload[6:])
+            conn.sendall(frame(0x1, b"last words") + frame(0x8, struct.pack("!H", code)))
+            return
+        elif payload == b"stall":
+            if stop.wait(1.0):
+                return
+            conn.sendall(frame(0x1, b"late"))
+        elif payload == b"hangup":
+            conn.sendall(frame(0x1, b"bye"))
+            conn.shutdown(socket.SHUT_RDWR)
+            return
+        elif payload == b"silent-ping":
+            pass  # never answers
+        else:
+            conn.sendall(frame(0x1, b"echo:" + bytes([opcode]) + payload))
+
+
+def test_ping_waits_for_its_pong_and_keeps_data_for_later(serve):
+    with ws_connect(serve(pubsub_server), "/ws", timeout_s=2) as ws:
+        rtt = ws.ping(b"p1")
+        assert 0 <= rtt < 2
+        assert ws.recv_text() == "before-pong"
+
+
+def mute_server(conn: socket.socket, stop: threading.Event) -> None:
+    handshake(conn)
+    idle(stop)
+
+
+def test_ping_without_pong_fails_in_bounded_time(serve):
+    with ws_connect(serve(mute_server), "/ws", timeout_s=2) as ws:
+        start = time.monotonic()
+        with pytest.raises(CheckFailed, match="no pong answered the ping"):
+            ws.ping(b"x", timeout_s=0.4)
+        assert time.monotonic() - start < 1.5
+
+
+def test_poll_message_returns_none_when_nothing_arrives_and_the_message_when_one_does(serve):
+    with ws_connect(serve(pubsub_server), "/ws", timeout_s=3) as ws:
+        ws.send_text("stall")
+        start = time.monotonic()
+        assert ws.poll_message(0.3) is None
+        assert 0.25 < time.monotonic() - start < 1.0
+        got = ws.poll_message(2.0)
+        assert got == (0x1, b"late")
+
+
+def test_expect_close_returns_the_code_and_the_messages_before_it(serve):
+    with ws_connect(serve(pubsub_server), "/ws", timeout_s=2) as ws:
+        ws.send_text("close:4008")
+        code, messages = ws.expect_close(2)
+        assert code == 4008
+        assert messages == [(0x1, b"last words")]
+        assert ws.closed
+
+
+def test_expect_close_reports_none_for_a_hang_up_without_close_frame(serve):
+    with ws_connect(serve(pubsub_server), "/ws", timeout_s=2) as ws:
+        ws.send_text("hangup")
+        code, messages = ws.expect_close(2)
+        assert code is None
+        assert messages == [(0x1, b"bye")]
+
+
+def test_expect_close_fails_in_bounded_time_when_the_server_keeps_it_open(serve):
+    with ws_connect(serve(pubsub_server), "/ws", timeout_s=2) as ws:
+        ws.send_text("silent-ping")
+        start = time.monotonic()
+        with pytest.raises(CheckFailed, match="did not close the connection"):
+            ws.expect_close(0.4)
+        assert time.monotonic() - start < 1.5
+
+
+def test_send_frame_sends_fragments_and_binary(serve):
+    with ws_connect(serve(pubsub_server), "/ws", timeout_s=2) as ws:
+        ws.send_frame(0x2, b"\x00\x01")
+        assert ws.recv_message() == (0x1, b"echo:\x02\x00\x01")
+
+
+def test_handshake_answer_reports_status_and_headers(serve):
+    url = serve(ok_200_server)
+    status, headers = graders_ws.handshake_answer(url, "/ws", {"Connection": "keep-alive"})
+    assert status == 200
+    assert headers["content-length"] == "5"
+
+
+def test_handshake_answer_is_bounded_by_its_deadline(serve):
+    url = serve(silent_server)
+    start = time.monotonic()
+    with pytest.raises(CheckFailed, match="no handshake answer within"):
+        graders_ws.handshake_answer(url, "/ws", {}, timeout_s=0.4)
+    assert time.monotonic() - start < 1.5
+
+
+def test_recv_buffer_is_set_before_connecting(serve):
+    with ws_connect(serve(pubsub_server), "/ws", timeout_s=2, recv_buffer=4096) as ws:
+        got = ws._sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        assert got <= 16384  # Linux doubles the request; the default is far larger
