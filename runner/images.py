@@ -14,10 +14,12 @@ Stable tags (candidates' Dockerfiles may name them):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import io
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -129,7 +131,9 @@ def stream_build(
     overdue = f"build exceeded its time limit of {timeout_s:g} s"
     log: list[str] = []
     with DiskGuard(client, min_free_disk_mb()) as guard:
-        image, failure = _stream(client, context, tag, dockerfile, labels, timeout_s, progress, log)
+        image, failure = _stream(
+            client, context, tag, dockerfile, labels, timeout_s, progress, log, guard.note
+        )
     seconds = time.monotonic() - start
     if guard.tripped:
         log.append(guard.tripped)
@@ -151,8 +155,12 @@ def _stream(
     timeout_s: float,
     progress: Progress,
     log: list[str],
+    on_line: Progress = _noop,
 ) -> tuple[str | None, str]:
-    """Run the build, appending its output to ``log``: (image id if seen, failure or "")."""
+    """Run the build, appending its output to ``log``: (image id if seen, failure or "").
+
+    Each step runs under :func:`build_limits`. ``on_line`` sees every output line (the disk
+    guard learns the ids of this build's step containers from them)."""
     import docker.errors
     import requests.exceptions
     import urllib3.exceptions
@@ -170,12 +178,14 @@ def _stream(
             decode=True,
             labels={LABEL_MANAGED: "true", **(labels or {})},
             timeout=timeout_s,
+            container_limits=build_limits(),
         )
         for chunk in chunks:
             if "stream" in chunk:
                 for line in str(chunk["stream"]).splitlines():
                     if line.strip():
                         log.append(line.rstrip())
+                        on_line(line)
                         progress(line.rstrip())
             if time.monotonic() > deadline:
                 return None, OVERDUE
@@ -199,6 +209,20 @@ def _stream(
 OVERDUE = "overdue"
 
 
+def build_limits() -> dict[str, int]:
+    """Limits of each build step's container, as the legacy builder takes them.
+
+    Memory (``ASSESS_BUILD_MEMORY_MB``, default 2048) with no swap beyond it, and half the
+    default CPU weight (``cpushares`` 512: under contention a build yields to running pods;
+    alone it may use every core). The legacy builder has no pids limit and no CPU quota (the
+    engine's build API lacks both in docker-py), so a fork bomb in a ``RUN`` step is bounded
+    only by that memory and the build's deadline; BuildKit, when available, is the way to
+    more. Disk is watched by :class:`DiskGuard`.
+    """
+    memory = int(os.environ.get("ASSESS_BUILD_MEMORY_MB", "2048")) * 2**20
+    return {"memory": memory, "memswap": memory, "cpushares": 512}
+
+
 def min_free_disk_mb() -> int:
     """The free-space floor for builds: ASSESS_MIN_FREE_DISK_MB, else 2 GiB."""
     return int(os.environ.get("ASSESS_MIN_FREE_DISK_MB", "2048"))
@@ -211,13 +235,43 @@ def docker_root(client: Any) -> str:
         return "/var/lib/docker"
 
 
+# The legacy builder's line announcing a step's container. Output of a RUN step can print
+# the same text, so an id is only ever matched as a whole against real containers: a forged
+# line can name only containers the build could not know the (random, 256-bit) ids of.
+_RUNNING_IN = re.compile(r"^\s*---> Running in ([0-9a-f]{12}|[0-9a-f]{64})\s*$")
+
+
+def own_step_containers(containers: list[Any], step_ids: set[str], started: float) -> list[Any]:
+    """Of ``containers``, the step containers of one build: those whose id the build's own
+    stream announced ("Running in <id>") and that were created after it started.
+
+    Labels are not looked at: a Dockerfile ``LABEL`` can set any, and step containers inherit
+    them. Containers of other builds (concurrent ones included) are never selected."""
+    from datetime import datetime
+
+    out = []
+    for c in containers:
+        cid = str(c.id)
+        if not any(cid == s or (len(s) == 12 and cid.startswith(s)) for s in step_ids):
+            continue
+        try:
+            raw = str(c.attrs["Created"])
+            created = datetime.fromisoformat(raw[:26].rstrip("Z") + "+00:00").timestamp()
+        except (KeyError, ValueError):
+            continue
+        if created >= started:
+            out.append(c)
+    return out
+
+
 class DiskGuard:
-    """Stops a build that eats the disk: below the floor, kill the build's step containers.
+    """Stops a build that eats the disk: below the floor, kill this build's step containers.
 
     Docker cannot cap a container's disk on overlay2 over ext4 (``--storage-opt size`` needs
     xfs with pquota), so a build that writes without end would fill the host. The guard polls
-    free space on Docker's root; below the floor it kills the legacy builder's step containers
-    created since this build started (they hold no run label), which fails the build.
+    free space on Docker's root; below the floor it kills the step containers this build's
+    output announced (:meth:`note` is fed every line), which fails the build. Other builds'
+    containers are never touched, whatever their labels.
     """
 
     def __init__(self, client: Any, floor_mb: int, interval_s: float = 0.25) -> None:
@@ -227,6 +281,8 @@ class DiskGuard:
         self.path = docker_root(client)
         self.started = time.time() - 1
         self.tripped = ""
+        self.step_ids: set[str] = set()
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="disk-guard", daemon=True)
 
@@ -237,6 +293,13 @@ class DiskGuard:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+
+    def note(self, line: str) -> None:
+        """Feed one line of the build's output; remembers announced step containers."""
+        m = _RUNNING_IN.match(line)
+        if m:
+            with self._lock:
+                self.step_ids.add(m.group(1))
 
     def free_mb(self) -> float:
         return shutil.disk_usage(self.path).free / 2**20
@@ -250,21 +313,16 @@ class DiskGuard:
                     f"build stopped: free disk fell below {self.floor_mb} MiB "
                     f"(ASSESS_MIN_FREE_DISK_MB) while it ran"
                 )
-                for c in self.client.containers.list(all=True, ignore_removed=True):
-                    if self._is_build_step(c):
+                with self._lock:
+                    ids = set(self.step_ids)
+                if not ids:
+                    continue
+                listed = self.client.containers.list(all=True, ignore_removed=True)
+                for c in own_step_containers(listed, ids, self.started):
+                    with contextlib.suppress(Exception):
                         c.kill()
             except Exception:  # best effort: the build's own limits still apply
                 continue
-
-    def _is_build_step(self, c: Any) -> bool:
-        from datetime import datetime
-
-        labels = c.labels or {}
-        if "assess.run" in labels:
-            return False
-        created = datetime.fromisoformat(c.attrs["Created"][:26].rstrip("Z") + "+00:00")
-        cmd = (c.attrs.get("Config") or {}).get("Cmd") or []
-        return created.timestamp() >= self.started and cmd[:2] == ["/bin/sh", "-c"]
 
 
 def _context(dockerfile_text: str, files: dict[str, bytes]) -> bytes:
