@@ -23,8 +23,9 @@ def test_first_request_is_miss(api, upstream, ids):
     r = get_product(api, pid)
     product_ok(r, upstream.product(pid), "MISS")
     upstream_count(upstream, pid, "total", equals=1)
-    upstream_count(upstream, pid, "conditional", equals=0,
-                   when="(a first request has nothing to revalidate)")
+    upstream_count(
+        upstream, pid, "conditional", equals=0, when="(a first request has nothing to revalidate)"
+    )
 
 
 @pytest.mark.points(2)

@@ -26,8 +26,13 @@ def test_coalesces_concurrent_misses(api, upstream, ids):
         if r.json() != expected:
             fail(f"{r.request_line}: expected {expected}; got {r.text}")
         x_cache(r, "MISS", "HIT")
-    upstream_count(upstream, pid, "total", at_most=2,
-                   when=f"for {COLD_REQUESTS} concurrent requests of a product not yet cached")
+    upstream_count(
+        upstream,
+        pid,
+        "total",
+        at_most=2,
+        when=f"for {COLD_REQUESTS} concurrent requests of a product not yet cached",
+    )
 
 
 @pytest.mark.hidden
@@ -44,9 +49,13 @@ def test_coalesces_concurrent_revalidations(api, upstream, ids):
     responses = concurrently(30, lambda i: get_product(api, pid))
     for r in responses:
         product_ok(r, expected, ("REVALIDATED", "HIT"))
-    upstream_count(upstream, pid, "total", at_most=3,
-                   when="for 1 request, then 30 concurrent ones after expiry (expected 2, 3 "
-                        "tolerated)")
+    upstream_count(
+        upstream,
+        pid,
+        "total",
+        at_most=3,
+        when="for 1 request, then 30 concurrent ones after expiry (expected 2, 3 tolerated)",
+    )
 
 
 @pytest.mark.hidden
@@ -63,6 +72,8 @@ def test_distinct_products_fetched_in_parallel(api, upstream, ids):
     for pid, r in zip(pids, responses, strict=True):
         product_ok(r, upstream.product(pid), "MISS")
     if elapsed > 3.2:
-        fail(f"8 concurrent requests for 8 different uncached products (upstream delay 0.8 s "
-             f"each) took {elapsed:.1f} s; done in parallel they take about 0.8 s (limit 3.2 s): "
-             "an upstream request for one key must not block requests for other keys")
+        fail(
+            f"8 concurrent requests for 8 different uncached products (upstream delay 0.8 s "
+            f"each) took {elapsed:.1f} s; done in parallel they take about 0.8 s (limit 3.2 s): "
+            "an upstream request for one key must not block requests for other keys"
+        )

@@ -19,11 +19,21 @@ def test_lru_evicts_least_recently_used(api, upstream, ids):
     newcomer = ids.new()
     product_ok(get_product(api, newcomer), upstream.product(newcomer), "MISS")  # evicts B
     product_ok(get_product(api, a), pa, "HIT")
-    upstream_count(upstream, a, "total", equals=1,
-                   when=f"(it was used recently and must survive; the cache holds {MAX_ENTRIES})")
+    upstream_count(
+        upstream,
+        a,
+        "total",
+        equals=1,
+        when=f"(it was used recently and must survive; the cache holds {MAX_ENTRIES})",
+    )
     product_ok(get_product(api, b), pb, "MISS")
-    upstream_count(upstream, b, "total", equals=2,
-                   when="(it was the least recently used entry and must have been evicted)")
+    upstream_count(
+        upstream,
+        b,
+        "total",
+        equals=2,
+        when="(it was the least recently used entry and must have been evicted)",
+    )
 
 
 @pytest.mark.points(2)
@@ -36,9 +46,14 @@ def test_cache_is_bounded(api, upstream, ids):
     product_ok(get_product(api, a), pa, "HIT")
     fill(api, ids.many(MAX_ENTRIES + 10))
     product_ok(get_product(api, a), pa, "MISS")
-    upstream_count(upstream, a, "total", equals=2,
-                   when=f"(CACHE_MAX_ENTRIES is {MAX_ENTRIES}; {MAX_ENTRIES + 10} other "
-                        "products were requested since)")
+    upstream_count(
+        upstream,
+        a,
+        "total",
+        equals=2,
+        when=f"(CACHE_MAX_ENTRIES is {MAX_ENTRIES}; {MAX_ENTRIES + 10} other "
+        "products were requested since)",
+    )
 
 
 @pytest.mark.hidden
@@ -51,5 +66,6 @@ def test_cache_holds_max_entries(api, upstream, ids):
     product_ok(get_product(api, a), pa, "MISS")
     fill(api, ids.many(MAX_ENTRIES - 1))
     product_ok(get_product(api, a), pa, "HIT")
-    upstream_count(upstream, a, "total", equals=1,
-                   when=f"(it is one of exactly {MAX_ENTRIES} cached products)")
+    upstream_count(
+        upstream, a, "total", equals=1, when=f"(it is one of exactly {MAX_ENTRIES} cached products)"
+    )

@@ -20,6 +20,7 @@ def test_event_accepted_with_204(api, ids):
     expect(api.post("/events", json={"type": "product.created", "id": ids.new()})).status(204)
 
 
+@pytest.mark.critical
 @pytest.mark.points(2)
 @pytest.mark.skill("invalidation")
 def test_invalidation_evicts_entry(api, upstream, ids):
@@ -58,17 +59,23 @@ def test_invalid_event_rejected(api, ids):
 @pytest.mark.points(1)
 @pytest.mark.skill("invalidation")
 def test_invalidation_is_per_product(api, upstream, ids):
-    """An event for one product leaves other products' entries alone."""
+    """An event for one product removes that product's entry and leaves the others alone."""
     a, b = ids.new(), ids.new()
     pa, pb = upstream.product(a), upstream.product(b)
     product_ok(get_product(api, a), pa, "MISS")
     product_ok(get_product(api, b), pb, "MISS")
+    upstream.bump(a)
+    pa = upstream.product(a)
     expect(api.post("/events", json=updated(a))).status(204)
     product_ok(get_product(api, b), pb, "HIT")
-    upstream_count(upstream, b, "total", equals=1,
-                   when=f"(only product {a} was invalidated)")
+    upstream_count(upstream, b, "total", equals=1, when=f"(only product {a} was invalidated)")
+    product_ok(get_product(api, a), pa, "MISS")
+    upstream_count(
+        upstream, a, "total", equals=2, when=f"(product.updated for {a} must remove its entry)"
+    )
 
 
+@pytest.mark.critical
 @pytest.mark.hidden
 @pytest.mark.points(1)
 @pytest.mark.skill("invalidation")

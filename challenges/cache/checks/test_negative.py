@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from conftest import (
     EXPIRED_MARGIN_S,
     NEGATIVE_TTL_S,
+    STAGGER,
+    STAGGER_NOTE,
+    at_times,
     get_product,
     product_ok,
+    store_staggered,
     upstream_count,
     x_cache,
 )
@@ -45,10 +47,15 @@ def test_not_found_cached_within_ttl(api, upstream, ids):
 @pytest.mark.skill("caching")
 def test_not_found_expires_after_ttl(api, upstream, ids):
     """A cached 404 is used for at most NEGATIVE_TTL_S: a product that appears is then served."""
-    pid = ids.new()
-    upstream.set(pid, missing=True)
-    expect(get_product(api, pid)).problem(404)
-    upstream.set(pid, missing=False)
-    time.sleep(NEGATIVE_TTL_S + EXPIRED_MARGIN_S)
-    product_ok(get_product(api, pid), upstream.product(pid), "MISS")
-    upstream_count(upstream, pid, "total", equals=2)
+    pids = ids.many(STAGGER)
+    for pid in pids:
+        upstream.set(pid, missing=True)
+    stored = store_staggered(api, pids, [None] * len(pids))
+    for pid in pids:
+        upstream.set(pid, missing=False)
+
+    def probe(i):
+        product_ok(get_product(api, pids[i]), upstream.product(pids[i]), "MISS")
+        upstream_count(upstream, pids[i], "total", equals=2, when=STAGGER_NOTE)
+
+    at_times([t + NEGATIVE_TTL_S + EXPIRED_MARGIN_S for t in stored], probe)

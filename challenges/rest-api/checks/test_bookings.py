@@ -53,6 +53,7 @@ def test_unknown_booking_404(api, problem):
     problem(api.delete(path), 404)
 
 
+@pytest.mark.critical
 @pytest.mark.points(2)
 @pytest.mark.skill("rest")
 def test_desk_day_taken_409(api, make_desk, make_booking, uniq, fresh_date, problem, page):

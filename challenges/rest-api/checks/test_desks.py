@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
 
 from graders import expect, fail
+
+STRONG_ETAG = re.compile(r'^"[^"]*"$')
 
 
 @pytest.mark.skill("rest")
@@ -18,10 +21,13 @@ def test_healthz_ok(api):
 @pytest.mark.points(2)
 @pytest.mark.skill("rest")
 def test_create_desk_returns_201_and_location(api, uniq, obj, location_path):
-    """POST /desks answers 201, the desk, and a Location that serves it."""
+    """POST /desks answers 201, the desk, a Location that serves it, and a strong ETag."""
     name = uniq("desk")
     r = api.post("/desks", json={"name": name, "floor": 3})
-    expect(r).status(201).content_type("application/json")
+    expect(r).status(201).content_type("application/json").header("ETag")
+    tag = r.headers["ETag"].strip()
+    if not STRONG_ETAG.match(tag):
+        fail(f'{r.request_line}: expected a strong quoted ETag such as "v1"; got {tag!r}')
     desk = obj(r, "id", "name", "floor", "features")
     expect(r).json_field("name", name).json_field("floor", 3).json_field("features", [])
     if not isinstance(desk["id"], str) or not desk["id"]:
@@ -95,11 +101,14 @@ def test_patch_desk_partial_update(api, make_desk, uniq):
 def test_delete_desk_cancels_its_bookings(
     api, make_desk, make_booking, uniq, fresh_date, problem, page
 ):
-    """Deleting a desk cancels its bookings, and the desk can no longer be booked."""
+    """DELETE /desks/{id} answers 204 and cancels its bookings; the desk is no longer bookable."""
     desk = make_desk()
     user, date = uniq("user"), fresh_date()
     booking = make_booking(desk["id"], user, date)
-    expect(api.delete(f"/desks/{desk['id']}")).status(200, 204)
+    r = api.delete(f"/desks/{desk['id']}")
+    expect(r).status(204)
+    if r.body.strip():
+        fail(f"{r.request_line}: expected no body with 204; got {r.text[:120]!r}")
     problem(api.get(f"/bookings/{booking['id']}"), 404)
     items, _ = page("/bookings", {"user": user})
     if items:

@@ -120,7 +120,7 @@ def test_patch_with_stale_if_match_412(api, make_desk, problem):
 @pytest.mark.hidden
 @pytest.mark.skill("http-semantics")
 def test_if_none_match_304(api, make_desk):
-    """GET with If-None-Match holding the current ETag answers 304 with no body."""
+    """GET with If-None-Match holding the current ETag answers 304, no body, and that ETag."""
     desk = make_desk(floor=1)
     path = f"/desks/{desk['id']}"
     tag = etag_of(api.get(path))
@@ -128,5 +128,10 @@ def test_if_none_match_304(api, make_desk):
     expect(r).status(304)
     if r.body:
         fail(f"{r.request_line}: expected no body with 304; got {r.text[:120]!r}")
+    if etag_of(r) != tag:
+        fail(
+            f"{r.request_line}: expected the 304 to carry the current ETag {tag}; "
+            f"got {r.headers['ETag']!r}"
+        )
     expect(api.patch(path, json={"floor": 2})).status(200)
     expect(api.get(path, headers={"If-None-Match": tag})).status(200).json_field("floor", 2)

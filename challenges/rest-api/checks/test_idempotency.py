@@ -113,6 +113,7 @@ def test_requests_without_or_with_other_keys_are_distinct(
         fail(f"GET /bookings?user={user}: expected 2 bookings; got {user_bookings(page, user)}")
 
 
+@pytest.mark.critical
 @pytest.mark.hidden
 @pytest.mark.points(2)
 @pytest.mark.skill("idempotency")

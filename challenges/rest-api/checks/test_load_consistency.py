@@ -9,6 +9,7 @@ import pytest
 from graders import expect, fail
 
 
+@pytest.mark.critical
 @pytest.mark.after_load
 @pytest.mark.points(2)
 @pytest.mark.skill("concurrency")

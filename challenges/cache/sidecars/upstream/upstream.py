@@ -36,12 +36,24 @@ Control port (``CONTROL_PORT``, default 9091), for the grader. Every endpoint ex
     GET    /control/config
     PATCH  /control/config                {"delay_ms": int, "max_age_s": int}
 
-Counters are keyed by the raw ``{id}`` path segment and count a request when it arrives.
+Ids are canonical decimal integers: ``1``-``{MAX_ID_DIGITS}`` ASCII digits, no leading zero,
+sign or space. Anything else (``061275``, ``+5``, ``0``, ``1e3``, a 40-digit number) is a 404
+that no counter sees: a request for ``/products/061275`` can never be served as product 61275
+while being counted apart. Counters are keyed by the parsed id and count a request when it
+arrives.
+
+Bounds (the candidate's service is the only client of the public port, and may be hostile):
+per-key counters for at most ``UPSTREAM_MAX_KEYS`` ids (later ids still count in the totals;
+their own counters answer 503, so a check reading them fails rather than reading a 0), request
+heads of ``MAX_HEAD_BYTES``, bodies of ``MAX_BODY_BYTES``, ``UPSTREAM_MAX_CONNECTIONS`` open
+connections per port, ``UPSTREAM_IDLE_TIMEOUT_S`` to deliver a request. The control token never
+appears in a response, a log line or an error message, and is compared in constant time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 import os
@@ -54,19 +66,60 @@ from typing import Any
 MAX_HEAD_BYTES = 16 * 1024
 MAX_BODY_BYTES = 64 * 1024
 MAX_HANG_S = 120.0
-IDLE_TIMEOUT_S = 120.0
+MAX_ID_DIGITS = 12
 
 REASONS = {
-    200: "OK", 204: "No Content", 304: "Not Modified", 400: "Bad Request",
-    401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed", 413: "Content Too Large",
-    431: "Request Header Fields Too Large", 500: "Internal Server Error", 502: "Bad Gateway",
-    503: "Service Unavailable", 504: "Gateway Timeout",
+    200: "OK",
+    204: "No Content",
+    304: "Not Modified",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Content Too Large",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
 }
 
-ADJECTIVES = ("Quiet", "Sturdy", "Bright", "Compact", "Classic", "Swift", "Gentle", "Bold",
-              "Modern", "Rustic", "Nimble", "Solid", "Polished", "Vivid", "Humble", "Grand")
-NOUNS = ("Kettle", "Lamp", "Chair", "Backpack", "Notebook", "Headphones", "Mug", "Blanket",
-         "Toaster", "Umbrella", "Bicycle", "Clock", "Pillow", "Skillet", "Speaker", "Desk")
+ADJECTIVES = (
+    "Quiet",
+    "Sturdy",
+    "Bright",
+    "Compact",
+    "Classic",
+    "Swift",
+    "Gentle",
+    "Bold",
+    "Modern",
+    "Rustic",
+    "Nimble",
+    "Solid",
+    "Polished",
+    "Vivid",
+    "Humble",
+    "Grand",
+)
+NOUNS = (
+    "Kettle",
+    "Lamp",
+    "Chair",
+    "Backpack",
+    "Notebook",
+    "Headphones",
+    "Mug",
+    "Blanket",
+    "Toaster",
+    "Umbrella",
+    "Bicycle",
+    "Clock",
+    "Pillow",
+    "Skillet",
+    "Speaker",
+    "Desk",
+)
 
 
 def env_int(name: str, default: int) -> int:
@@ -75,6 +128,28 @@ def env_int(name: str, default: int) -> int:
         return int(raw) if raw else default
     except ValueError:
         sys.exit(f"upstream: {name} must be an integer, got {raw!r}")
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        sys.exit(f"upstream: {name} must be a number, got {raw!r}")
+
+
+IDLE_TIMEOUT_S = env_float("UPSTREAM_IDLE_TIMEOUT_S", 120.0)
+MAX_CONNECTIONS = env_int("UPSTREAM_MAX_CONNECTIONS", 1024)
+MAX_KEYS = env_int("UPSTREAM_MAX_KEYS", 50_000)
+
+
+def canonical_id(raw: str) -> int | None:
+    """The id a path segment names, or None unless it is written canonically."""
+    if not (0 < len(raw) <= MAX_ID_DIGITS and raw.isascii() and raw.isdigit()):
+        return None
+    if raw[0] == "0":
+        return None  # leading zeros, and 0 itself: not a positive integer's canonical form
+    return int(raw)
 
 
 class HttpError(Exception):
@@ -114,12 +189,17 @@ def json_reply(status: int, obj: Any, headers: list[tuple[str, str]] | None = No
 
 
 def problem(status: int, detail: str) -> Reply:
-    body = {"type": "about:blank", "title": REASONS.get(status, "Error"), "status": status,
-            "detail": detail}
+    body = {
+        "type": "about:blank",
+        "title": REASONS.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
     return Reply(status, json.dumps(body).encode(), [], "application/problem+json")
 
 
 # -- HTTP/1.1 plumbing ------------------------------------------------------------------------
+
 
 async def read_request(reader: asyncio.StreamReader) -> Request | None:
     """One request, or None when the peer closed the connection between requests."""
@@ -173,8 +253,16 @@ def encode_reply(reply: Reply, keep_alive: bool) -> bytes:
     return head if reply.status == 304 else head + reply.body
 
 
-def serve(handler: Any) -> Any:
+def serve(handler: Any, max_connections: int = 0) -> Any:
+    """A connection handler; beyond ``max_connections`` open ones, new ones are closed at once."""
+    open_connections = 0
+
     async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal open_connections
+        if max_connections and open_connections >= max_connections:
+            writer.close()
+            return
+        open_connections += 1
         try:
             while True:
                 try:
@@ -186,14 +274,20 @@ def serve(handler: Any) -> Any:
                 if request is None:
                     return
                 conn = request.headers.get("connection", "").lower()
-                keep_alive = "close" not in conn and (request.version == "HTTP/1.1"
-                                                      or "keep-alive" in conn)
+                keep_alive = "close" not in conn and (
+                    request.version == "HTTP/1.1" or "keep-alive" in conn
+                )
                 try:
                     reply = await handler(request)
                 except HttpError as exc:
                     reply = problem(exc.status, exc.detail)
                 except Exception as exc:  # a bug here must not kill the connection silently
-                    print(f"upstream: internal error: {exc!r}", file=sys.stderr, flush=True)
+                    # The type only: a message could quote request data (a token, say).
+                    print(
+                        f"upstream: internal error: {type(exc).__name__}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     reply, keep_alive = problem(500, "internal error"), False
                 writer.write(encode_reply(reply, keep_alive))
                 await writer.drain()
@@ -202,12 +296,14 @@ def serve(handler: Any) -> Any:
         except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
             return
         finally:
+            open_connections -= 1
             writer.close()
 
     return on_connection
 
 
 # -- the catalogue ------------------------------------------------------------------------------
+
 
 @dataclass
 class Overrides:
@@ -232,13 +328,24 @@ class Failure:
         return self.active(now) and (self.ids is None or (pid is not None and pid in self.ids))
 
     def describe(self, now: float) -> dict[str, Any]:
-        return {"mode": self.mode, "status": self.status,
-                "remaining_s": None if self.until is None else round(max(0.0, self.until - now), 3),
-                "ids": None if self.ids is None else sorted(self.ids)}
+        return {
+            "mode": self.mode,
+            "status": self.status,
+            "remaining_s": None if self.until is None else round(max(0.0, self.until - now), 3),
+            "ids": None if self.ids is None else sorted(self.ids),
+        }
 
 
-COUNTERS = ("total", "conditional", "not_modified", "ok", "not_found", "errors", "hung",
-            "in_flight")
+COUNTERS = (
+    "total",
+    "conditional",
+    "not_modified",
+    "ok",
+    "not_found",
+    "errors",
+    "hung",
+    "in_flight",
+)
 
 
 class Upstream:
@@ -247,6 +354,9 @@ class Upstream:
         self.default_delay_ms = env_int("UPSTREAM_DELAY_MS", 100)
         self.default_max_age_s = env_int("UPSTREAM_MAX_AGE_S", 60)
         self.token = os.environ.get("ASSESS_CONTROL_TOKEN", "")
+        # Compared as digests, so neither the content nor the length leaks through timing.
+        self._token_digest = hashlib.sha256(f"Bearer {self.token}".encode()).digest()
+        self.max_keys = MAX_KEYS
         self.reset_state()
         self.reset_counters()
 
@@ -258,13 +368,18 @@ class Upstream:
         self.failure_generation = 0
 
     def reset_counters(self) -> None:
-        self.stats: dict[str, dict[str, int]] = {}
+        self.stats: dict[int, dict[str, int]] = {}
+        self.totals = dict.fromkeys(COUNTERS, 0)
+        self.untracked = 0  # requests for ids beyond the per-key table
+
+    def authorized(self, header: str) -> bool:
+        """Constant time: a wrong token of any length costs the same as a right one."""
+        got = hashlib.sha256(header.encode("utf-8", "surrogateescape")).digest()
+        return hmac.compare_digest(got, self._token_digest) and bool(self.token)
 
     # -- products
     def parse_id(self, raw: str) -> int | None:
-        if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
-            return None
-        return int(raw)
+        return canonical_id(raw)
 
     def exists(self, pid: int | None) -> bool:
         if pid is None or not 1 <= pid <= self.catalogue_size:
@@ -296,37 +411,49 @@ class Upstream:
             return None
         return f if f.applies(pid, now) else None
 
-    def counters(self, key: str) -> dict[str, int]:
-        st = self.stats.get(key)
+    def counters(self, pid: int) -> dict[str, int] | None:
+        """The per-key counters of ``pid``, or None once the table is full (state is bounded)."""
+        st = self.stats.get(pid)
         if st is None:
-            st = self.stats[key] = dict.fromkeys(COUNTERS, 0)
+            if len(self.stats) >= self.max_keys:
+                return None
+            st = self.stats[pid] = dict.fromkeys(COUNTERS, 0)
         return st
+
+    def count(self, st: dict[str, int] | None, what: str, n: int = 1) -> None:
+        self.totals[what] += n
+        if st is not None:
+            st[what] += n
 
     # -- public port
     async def public(self, req: Request) -> Reply:
         if req.path == "/healthz":
             return json_reply(200, {"status": "ok"})
         if not req.path.startswith("/products/") or req.path.count("/") != 2:
-            return problem(404, f"no route for {req.path}")
+            return problem(404, "no route for this path")
         if req.method != "GET":
             return Reply(405, b"", [("Allow", "GET")])
-        key = req.path[len("/products/"):]
-        st = self.counters(key)
-        st["total"] += 1
+        raw = req.path[len("/products/") :]
+        pid = self.parse_id(raw)
+        if pid is None:  # not an id at all: nothing to count, no product to serve
+            return problem(404, "not a product id (ids are positive integers, no leading zeros)")
+        st = self.counters(pid)
+        if st is None:
+            self.untracked += 1
+        self.count(st, "total")
         inm = req.headers.get("if-none-match")
         if inm is not None:
-            st["conditional"] += 1
-        st["in_flight"] += 1
+            self.count(st, "conditional")
+        self.count(st, "in_flight")
         try:
-            return await self._product(key, inm, st)
+            return await self._product(pid, inm, st)
         finally:
-            st["in_flight"] -= 1
+            self.count(st, "in_flight", -1)
 
-    async def _product(self, key: str, inm: str | None, st: dict[str, int]) -> Reply:
-        pid = self.parse_id(key)
+    async def _product(self, pid: int, inm: str | None, st: dict[str, int] | None) -> Reply:
         failure = self.active_failure(pid)
         if failure is not None and failure.mode == "hang":
-            st["hung"] += 1
+            self.count(st, "hung")
             deadline = time.monotonic() + MAX_HANG_S
             while time.monotonic() < deadline and self.active_failure(pid) is failure:
                 await asyncio.sleep(0.05)
@@ -335,43 +462,49 @@ class Upstream:
         if delay:
             await asyncio.sleep(delay)
         if failure is not None:
-            st["errors"] += 1
+            self.count(st, "errors")
             return problem(failure.status, "the upstream is failing (injected)")
         if not self.exists(pid):
-            st["not_found"] += 1
-            return problem(404, f"no product with id {key}")
-        assert pid is not None
+            self.count(st, "not_found")
+            return problem(404, f"no product with id {pid}")
         body, etag, max_age = self.product(pid)
         headers = [("ETag", etag), ("Cache-Control", f"max-age={max_age}")]
         if inm is not None and etag_matches(inm, etag):
-            st["not_modified"] += 1
+            self.count(st, "not_modified")
             return Reply(304, b"", headers)
-        st["ok"] += 1
+        self.count(st, "ok")
         return json_reply(200, body, headers)
 
     # -- control port
     async def control(self, req: Request) -> Reply:
         if req.path == "/healthz":
             return json_reply(200, {"status": "ok"})
-        auth = req.headers.get("authorization", "")
-        expected = f"Bearer {self.token}"
-        if not self.token or not hmac.compare_digest(auth.encode(), expected.encode()):
-            return Reply(401, b'{"title": "Unauthorized", "status": 401}',
-                         [("WWW-Authenticate", "Bearer")], "application/problem+json")
+        if not self.authorized(req.headers.get("authorization", "")):
+            return Reply(
+                401,
+                b'{"title": "Unauthorized", "status": 401}',
+                [("WWW-Authenticate", "Bearer")],
+                "application/problem+json",
+            )
         parts = [p for p in req.path.split("/") if p]
         if len(parts) < 2 or parts[0] != "control":
             return problem(404, f"no route for {req.path}")
         route, rest, m = parts[1], parts[2:], req.method
         now = time.monotonic()
         if route == "stats" and m == "GET" and not rest:
-            totals = dict.fromkeys(COUNTERS, 0)
-            for st in self.stats.values():
-                for k, v in st.items():
-                    totals[k] += v
-            return json_reply(200, {**totals, "keys": len(self.stats)})
+            return json_reply(
+                200, {**self.totals, "keys": len(self.stats), "untracked": self.untracked}
+            )
         if route == "stats" and m == "GET" and len(rest) == 1:
-            return json_reply(200, {"key": rest[0], **self.stats.get(rest[0], dict.fromkeys(
-                COUNTERS, 0))})
+            pid = self.parse_id(rest[0])
+            if pid is None:
+                return problem(400, "product ids are positive integers written canonically")
+            st = self.stats.get(pid)
+            if st is None and len(self.stats) >= self.max_keys:
+                return problem(
+                    503, f"per-key counters are full ({self.max_keys} ids); {pid} was not tracked"
+                )
+            return json_reply(200, {"key": str(pid), **(st or dict.fromkeys(COUNTERS, 0))})
         if route == "reset" and m == "POST" and not rest:
             body = req.json()
             if isinstance(body, dict) and body.get("state"):
@@ -409,14 +542,25 @@ class Upstream:
                 if "max_age_s" in body:
                     self.max_age_s = non_negative_int(body["max_age_s"], "max_age_s")
             if m in ("GET", "PATCH"):
-                return json_reply(200, {"delay_ms": self.delay_ms, "max_age_s": self.max_age_s,
-                                        "catalogue_size": self.catalogue_size})
+                return json_reply(
+                    200,
+                    {
+                        "delay_ms": self.delay_ms,
+                        "max_age_s": self.max_age_s,
+                        "catalogue_size": self.catalogue_size,
+                    },
+                )
         return problem(404, f"no route for {m} {req.path}")
 
     def describe_product(self, pid: int) -> dict[str, Any]:
         o = self.products.get(pid) or Overrides()
-        out: dict[str, Any] = {"id": pid, "exists": self.exists(pid), "missing": o.missing,
-                               "max_age_s_override": o.max_age_s, "delay_ms_override": o.delay_ms}
+        out: dict[str, Any] = {
+            "id": pid,
+            "exists": self.exists(pid),
+            "missing": o.missing,
+            "max_age_s_override": o.max_age_s,
+            "delay_ms_override": o.delay_ms,
+        }
         if 1 <= pid <= self.catalogue_size:
             body, etag, max_age = self.product(pid)
             out.update(product=body, etag=etag, max_age_s=max_age)
@@ -448,12 +592,18 @@ class Upstream:
         if duration is not None and (not isinstance(duration, (int, float)) or duration <= 0):
             raise HttpError(400, "duration_s must be a positive number or null")
         ids = body.get("ids")
-        if ids is not None and (not isinstance(ids, list)
-                                or not all(isinstance(i, int) for i in ids)):
+        if ids is not None and (
+            not isinstance(ids, list) or not all(isinstance(i, int) for i in ids)
+        ):
             raise HttpError(400, "ids must be a list of integers or null")
         self.failure_generation += 1
-        return Failure(body["mode"], status, None if duration is None else now + duration,
-                       None if ids is None else frozenset(ids), self.failure_generation)
+        return Failure(
+            body["mode"],
+            status,
+            None if duration is None else now + duration,
+            None if ids is None else frozenset(ids),
+            self.failure_generation,
+        )
 
 
 def non_negative_int(value: Any, name: str) -> int:
@@ -475,15 +625,21 @@ async def main() -> None:
     port = env_int("PORT", 9090)
     control_port = env_int("CONTROL_PORT", 9091)
     if not up.token:
-        print("upstream: ASSESS_CONTROL_TOKEN is not set; control endpoints will answer 401",
-              file=sys.stderr)
-    public = await asyncio.start_server(serve(up.public), host, port, limit=MAX_HEAD_BYTES,
-                                        backlog=1024)
-    control = await asyncio.start_server(serve(up.control), host, control_port,
-                                         limit=MAX_HEAD_BYTES)
-    print(f"upstream: products on {host}:{port}, control on {host}:{control_port}, "
-          f"delay {up.delay_ms} ms, max-age {up.max_age_s} s, catalogue {up.catalogue_size}",
-          flush=True)
+        print(
+            "upstream: ASSESS_CONTROL_TOKEN is not set; control endpoints will answer 401",
+            file=sys.stderr,
+        )
+    public = await asyncio.start_server(
+        serve(up.public, MAX_CONNECTIONS), host, port, limit=MAX_HEAD_BYTES, backlog=1024
+    )
+    control = await asyncio.start_server(
+        serve(up.control, 64), host, control_port, limit=MAX_HEAD_BYTES
+    )
+    print(
+        f"upstream: products on {host}:{port}, control on {host}:{control_port}, "
+        f"delay {up.delay_ms} ms, max-age {up.max_age_s} s, catalogue {up.catalogue_size}",
+        flush=True,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
