@@ -305,7 +305,7 @@ def _read_image_file(container: Any, path: str, hops: int = 3) -> str | None:
     for _ in range(hops + 1):
         try:
             stream, stat = container.get_archive(path)
-        except docker.errors.NotFound:
+        except docker.errors.APIError:  # absent (a scratch image), or unreadable: unresolved
             return None
         if int(stat.get("size") or 0) > MAX_ETC_FILE_BYTES:
             return None
