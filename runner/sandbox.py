@@ -726,6 +726,8 @@ class Pod:
     # -- who owns what: see listener_owners and integrity ---------------------------------
     def _remember(self, role: str) -> None:
         """Note a just-started container's main process as the host sees it (when it can)."""
+        if self.runtime not in (None, "runc"):
+            return  # gVisor keeps sockets in its own kernel: the host's /proc does not see them
         container = self.containers[role]
         try:
             container.reload()
