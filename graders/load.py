@@ -1,21 +1,29 @@
 """The load phase, seen from the grader: run :mod:`graders.loadgen` in a subprocess.
 
 A subprocess keeps gevent's monkey-patching away from pytest; its events are relayed as they
-come, and it is killed if it outlives its time budget.
+come, and it is killed if it outlives its time budget. A phase that ends without a result is
+reported as an ``error`` event (the host then scores no load points and says why).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from typing import Any
 
-from graders.events import EventWriter, parse_event
+from graders.events import EventWriter
+from graders.protocol import (
+    ErrorEvent,
+    LoadResult,
+    LoadResultEvent,
+    Plan,
+    ProtocolError,
+    decode_event,
+    dumps,
+)
 
 # gevent must patch before anything imports ssl (the graders package imports requests).
 BOOTSTRAP = (
@@ -24,39 +32,40 @@ BOOTSTRAP = (
 )
 
 
-def time_budget_s(load: dict[str, Any]) -> float:
-    steps = int(load.get("max_steps", 0)) * float(load.get("step_s", 5))
-    startup = 30.0 + 10.0 * int(load.get("workers", 0) or 0)
-    return float(load.get("warmup_s", 0)) + float(load["duration_s"]) + steps + startup
-
-
-def run_load_phase(plan: dict[str, Any], events: EventWriter) -> dict[str, Any] | None:
-    load = plan["load"]
+def run_load_phase(plan: Plan, events: EventWriter) -> LoadResult | None:
+    load = plan.load
+    assert load is not None
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-        json.dump(plan, fh)
+        fh.write(dumps(plan))
         config_path = fh.name
+    os.chmod(config_path, 0o600)  # it holds the per-run worker secret
     proc = subprocess.Popen(
         [sys.executable, "-c", BOOTSTRAP, config_path],
         stdout=subprocess.PIPE,
         stderr=sys.stderr,
         text=True,
-        env={**os.environ, "ASSESS_SEED": str(plan.get("seed", 1))},
+        env={**os.environ, "ASSESS_SEED": str(plan.seed)},
     )
-    killer = threading.Timer(time_budget_s(load), proc.kill)
+    budget = load.time_budget_s()
+    killer = threading.Timer(budget, proc.kill)
     killer.start()
-    result: dict[str, Any] | None = None
+    result: LoadResult | None = None
     start = time.monotonic()
+    problem = ""
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
-            ev = parse_event(line)
-            if ev is None:
+            try:
+                decoded = decode_event(line)
+            except ProtocolError as exc:
+                problem = f"the load generator sent a malformed event ({exc})"
+                break
+            if decoded is None:
                 continue
-            kind = ev.pop("event")
-            ev.pop("t", None)
-            if kind == "load_result":
-                result = ev
-            events.emit(kind, **ev)
+            _, ev = decoded
+            if isinstance(ev, LoadResultEvent):
+                result = ev.result
+            events.emit(ev)
         proc.wait()
     finally:
         killer.cancel()
@@ -65,9 +74,16 @@ def run_load_phase(plan: dict[str, Any], events: EventWriter) -> dict[str, Any] 
             proc.wait()
         os.unlink(config_path)
     if result is None:
+        elapsed = time.monotonic() - start
+        why = problem or (
+            f"it was stopped at its time budget of {budget:.0f} s"
+            if elapsed >= budget
+            else f"it exited with code {proc.returncode}"
+        )
         events.emit(
-            "error",
-            message=f"the load generator stopped after "
-            f"{time.monotonic() - start:.0f} s without a result",
+            ErrorEvent(
+                message=f"the load generator produced no result after {elapsed:.0f} s: {why}",
+                phase="load",
+            )
         )
     return result

@@ -20,14 +20,18 @@ from gevent import monkey
 
 monkey.patch_all()
 
+import hashlib  # noqa: E402
+import hmac  # noqa: E402
 import importlib.util  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import math  # noqa: E402
+import os  # noqa: E402
 import random  # noqa: E402
+import secrets  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
+from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -37,6 +41,21 @@ from locust.env import Environment  # noqa: E402
 
 from graders.events import EventWriter  # noqa: E402
 from graders.procnet import local_listeners  # noqa: E402
+from graders.protocol import (  # noqa: E402
+    CounterResult,
+    LoadResult,
+    LoadResultEvent,
+    LoadSample,
+    LoadSampleEvent,
+    NameStats,
+    Plan,
+    Slo,
+    SloRow,
+    Stage,
+    TamperedEvent,
+    dumps,
+    loads,
+)
 
 SATURATION_CPU = 0.90  # share of one core above which the generator, not the service, limits
 RATE_TOLERANCE = 0.95  # achieved >= 95% of offered counts as keeping up
@@ -67,43 +86,101 @@ def paced_wait(user: Any) -> float:
     return max(0.0, start - now)
 
 
-@dataclass
 class Window:
-    """Requests of one stage, and per-second buckets for the time series."""
+    """Requests of one second or one stage: counts, latencies of successes, failures by kind.
 
-    times: list[float] = field(default_factory=list)
-    failures: int = 0
-    count: int = 0
-    cpu: list[float] = field(default_factory=list)
+    ``rate_of`` and ``latency_of`` select the request names the achieved rate and the latency
+    percentiles are taken from (None: every request); failures of any name count as errors.
+    """
 
-    def add(self, response_time: float, failed: bool) -> None:
+    def __init__(self, rate_of: str | None = None, latency_of: str | None = None) -> None:
+        self.rate_of, self.latency_of = rate_of, latency_of
+        self.times: list[float] = []  # successful requests of latency_of
+        self.count = 0  # every request
+        self.rated = 0  # requests of rate_of
+        self.failures = 0
+        self.failures_by_kind: dict[str, int] = {}
+        self.names: dict[str, list[Any]] = {}  # name -> [requests, failures, success times]
+        self.cpu: list[float] = []
+
+    def add(self, name: str, response_time: float, failure: str | None) -> None:
         self.count += 1
-        self.times.append(response_time)
-        self.failures += failed
+        per = self.names.setdefault(name, [0, 0, []])
+        per[0] += 1
+        if self.rate_of is None or name == self.rate_of:
+            self.rated += 1
+        if failure is not None:
+            self.failures += 1
+            per[1] += 1
+            self.failures_by_kind[failure] = self.failures_by_kind.get(failure, 0) + 1
+            return
+        per[2].append(response_time)
+        if self.latency_of is None or name == self.latency_of:
+            self.times.append(response_time)
+
+    def merge(self, other: Window) -> None:
+        self.count += other.count
+        self.rated += other.rated
+        self.failures += other.failures
+        self.times += other.times
+        for kind, n in other.failures_by_kind.items():
+            self.failures_by_kind[kind] = self.failures_by_kind.get(kind, 0) + n
+        for name, (n, f, times) in other.names.items():
+            per = self.names.setdefault(name, [0, 0, []])
+            per[0] += n
+            per[1] += f
+            per[2] += times
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "rated": self.rated,
+            "failures": self.failures,
+            "times": self.times,
+            "failures_by_kind": self.failures_by_kind,
+            "names": self.names,
+        }
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> Window:
+        w = cls()
+        w.count, w.rated, w.failures = int(data["count"]), int(data["rated"]), int(data["failures"])
+        w.times = [float(x) for x in data["times"]]
+        w.failures_by_kind = {str(k): int(v) for k, v in data["failures_by_kind"].items()}
+        w.names = {
+            str(k): [int(v[0]), int(v[1]), [float(x) for x in v[2]]]
+            for k, v in data["names"].items()
+        }
+        return w
 
 
-def mean_worker_cpu(series: list[dict[str, Any]]) -> list[float]:
+def failure_kind(exception: Any) -> str | None:
+    if exception is None:
+        return None
+    return type(exception).__name__
+
+
+def mean_worker_cpu(series: list[LoadSample]) -> tuple[float, ...]:
     """Each worker's mean CPU (share of a core) over the measured phase."""
-    rows = [
-        s["workers_cpu"] for s in series if s.get("stage") == "measured" and s.get("workers_cpu")
-    ]
+    rows = [s.workers_cpu for s in series if s.stage == "measured" and s.workers_cpu]
     if not rows:
-        return []
+        return ()
     width = max(len(r) for r in rows)
-    return [round(sum(r[i] for r in rows if i < len(r)) / len(rows), 3) for i in range(width)]
+    return tuple(round(sum(r[i] for r in rows if i < len(r)) / len(rows), 3) for i in range(width))
 
 
-def prepare_user_class(config: dict[str, Any]) -> type[User]:
-    load = config["load"]
-    user_class = load_user_class(Path(config["challenge_dir"]) / load["locustfile"])
-    user_class.host = config["service_url"]
+def prepare_user_class(plan: Plan) -> tuple[type[User], Any]:
+    """The locustfile's user class (host and pacing set) and its module."""
+    assert plan.load is not None
+    user_class, module = load_user_class(Path(plan.challenge_dir) / plan.load.locustfile)
+    user_class.host = plan.service_url
     user_class.wait_time = paced_wait
     for attr, value in (("network_timeout", 5.0), ("connection_timeout", 5.0)):
         setattr(user_class, attr, value)
-    return user_class
+    return user_class, module
 
 
-def load_user_class(path: Path) -> type[User]:
+def load_user_class(path: Path) -> tuple[type[User], Any]:
     spec = importlib.util.spec_from_file_location("assess_locustfile", path)
     if spec is None or spec.loader is None:
         raise SystemExit(f"cannot load {path}")
@@ -120,119 +197,226 @@ def load_user_class(path: Path) -> type[User]:
     ]
     if len(classes) != 1:
         raise SystemExit(f"{path}: define exactly one Locust User class (found {len(classes)})")
-    return classes[0]
+    return classes[0], module
 
 
-def stage_summary(name: str, offered: float, seconds: float, w: Window) -> dict[str, Any]:
-    achieved = w.count / seconds if seconds > 0 else 0.0
-    return {
-        "stage": name,
-        "rps_offered": round(offered, 2),
-        "achieved_rps": round(achieved, 2),
-        "requests": w.count,
-        "p50_ms": percentile(w.times, 50),
-        "p95_ms": percentile(w.times, 95),
-        "p99_ms": percentile(w.times, 99),
-        "error_rate": round(w.failures / w.count, 4) if w.count else 1.0,
-        "generator_cpu": round(sum(w.cpu) / len(w.cpu), 3) if w.cpu else 0.0,
-    }
+def read_gauges(module: Any) -> dict[str, float]:
+    """The locustfile's ``assess_gauges()`` (e.g. open WebSocket connections), if it has one."""
+    fn = getattr(module, "assess_gauges", None)
+    if fn is None:
+        return {}
+    try:
+        return {str(k): float(v) for k, v in dict(fn()).items()}
+    except Exception:
+        return {}
 
 
-def meets(stage: dict[str, Any], slo: dict[str, float]) -> dict[str, bool]:
-    return {
-        "rate_met": stage["achieved_rps"] >= RATE_TOLERANCE * stage["rps_offered"],
-        "p95_met": stage["p95_ms"] is not None and stage["p95_ms"] <= slo["p95_ms"],
-        "p99_met": stage["p99_ms"] is not None and stage["p99_ms"] <= slo["p99_ms"],
-        "errors_met": stage["error_rate"] <= slo["max_error_rate"],
-    }
+def stage_summary(name: str, offered: float, seconds: float, w: Window) -> Stage:
+    """A stage's figures. Latency is over successful requests; nothing measured is all errors."""
+    achieved = w.rated / seconds if seconds > 0 else 0.0
+    return Stage(
+        stage=name,
+        rps_offered=round(offered, 2),
+        achieved_rps=round(achieved, 2),
+        requests=w.count,
+        failures=w.failures,
+        p50_ms=percentile(w.times, 50),
+        p95_ms=percentile(w.times, 95),
+        p99_ms=percentile(w.times, 99),
+        error_rate=round(w.failures / w.count, 4) if w.count else 1.0,
+        generator_cpu=round(sum(w.cpu) / len(w.cpu), 3) if w.cpu else 0.0,
+        failures_by_kind=dict(w.failures_by_kind),
+        by_name={
+            n: NameStats(
+                requests=v[0],
+                failures=v[1],
+                p50_ms=percentile(v[2], 50),
+                p95_ms=percentile(v[2], 95),
+                p99_ms=percentile(v[2], 99),
+            )
+            for n, v in sorted(w.names.items())
+        },
+    )
+
+
+def slo_rows(stage: Stage, slo: Slo) -> tuple[SloRow, ...]:
+    """The four SLOs of a stage. A stage whose error-rate SLO fails meets none of them: fast
+    failures must not buy latency or rate credit."""
+    errors_met = stage.requests > 0 and stage.error_rate <= slo.max_error_rate
+    rate_met = stage.achieved_rps >= RATE_TOLERANCE * stage.rps_offered
+    p95_met = stage.p95_ms is not None and stage.p95_ms <= slo.p95_ms
+    p99_met = stage.p99_ms is not None and stage.p99_ms <= slo.p99_ms
+    gate = errors_met
+    return (
+        SloRow(
+            "rate",
+            "throughput",
+            stage.achieved_rps,
+            round(RATE_TOLERANCE * stage.rps_offered, 2),
+            "req/s",
+            ">=",
+            gate and rate_met,
+        ),
+        SloRow("p95", "p95 latency", stage.p95_ms, slo.p95_ms, "ms", "<=", gate and p95_met),
+        SloRow("p99", "p99 latency", stage.p99_ms, slo.p99_ms, "ms", "<=", gate and p99_met),
+        SloRow("errors", "error rate", stage.error_rate, slo.max_error_rate, "", "<=", errors_met),
+    )
+
+
+def meets_all(stage: Stage, slo: Slo) -> bool:
+    return all(row.met for row in slo_rows(stage, slo))
 
 
 def score(
-    met: dict[str, bool],
+    rows: tuple[SloRow, ...],
     capacity: float,
     target: float,
-    saturated: bool,
+    generator_limited: bool,
     saved: float | None = None,
 ) -> float:
     """SLOs at the target rate (70 points, equal shares), capacity up to 2x target (30).
+
+    Capacity credit needs every SLO met at the target rate. When every stage the service ran
+    met its SLOs and the generator, not the service, ran out (``generator_limited``), the
+    capacity points are given in full: the candidate is not penalised for our ceiling; a stage
+    that failed an SLO is never turned into credit by saturation.
 
     With a declared counter (e.g. upstream requests), the share of requests it saved takes 20 of
     those points: SLOs 60, capacity 20, saved 20.
     """
     slo_w, cap_w = (70.0, 30.0) if saved is None else (60.0, 20.0)
-    slo_part = slo_w * sum(met.values()) / len(met)
-    cap_part = cap_w if saturated else cap_w * min(1.0, capacity / (2 * target))
-    saved_part = 0.0 if saved is None else 20.0 * max(0.0, min(1.0, saved))
+    slo_part = slo_w * sum(r.met for r in rows) / len(rows)
+    slo_met = all(r.met for r in rows)
+    if not slo_met:
+        cap_part = 0.0
+    elif generator_limited:
+        cap_part = cap_w
+    else:
+        cap_part = cap_w * min(1.0, capacity / (2 * target))
+    saved_part = 0.0 if saved is None or not slo_met else 20.0 * max(0.0, min(1.0, saved))
     return round(slo_part + cap_part + saved_part, 2)
 
 
-def read_counter(config: dict[str, Any]) -> float | None:
+def read_counter(plan: Plan) -> float | None:
     """The declared sidecar figure, or None if there is none or it cannot be read."""
-    counter = config["load"].get("counter")
-    if not counter:
+    assert plan.load is not None
+    counter = plan.load.counter
+    if counter is None:
         return None
-    sidecar = next((s for s in config.get("sidecars", []) if s["name"] == counter["sidecar"]), None)
+    sidecar = next((s for s in plan.sidecars if s.name == counter.sidecar), None)
     if sidecar is None:
         return None
     import requests
 
     try:
         r = requests.get(
-            sidecar["url"] + counter["path"],
+            sidecar.url + counter.path,
             timeout=5,
-            headers={"Authorization": f"Bearer {sidecar.get('token', '')}"},
+            headers={"Authorization": f"Bearer {sidecar.token}"},
         )
-        return float(r.json()[counter["field"]])
+        return float(r.json()[counter.field])
     except (requests.RequestException, ValueError, KeyError, TypeError):
         return None
 
 
-def run(config: dict[str, Any], writer: EventWriter) -> dict[str, Any]:
-    load = config["load"]
-    users = int(load["users"])
-    target = float(load["target_rps"])
-    slo = load["slo"]
-    user_class = prepare_user_class(config)
-    random.seed(int(config.get("seed", 1)))
-    workers = int(load.get("workers", 0) or 0)
+class Tampered(Exception):
+    """Something other than our workers spoke to the load generator's master."""
 
-    window = Window()
+
+def sign(secret: str, node: str, seq: int, body: str) -> str:
+    return hmac.new(secret.encode(), f"{node}\n{seq}\n{body}".encode(), hashlib.sha256).hexdigest()
+
+
+class WorkerAuth:
+    """Verifies workers' windows: signed with the run's secret (which only the grader's own
+    processes hold), one sequence per node, never more nodes than workers we started."""
+
+    def __init__(self, secret: str, workers: int) -> None:
+        self.secret, self.workers = secret, workers
+        self.seq: dict[str, int] = {}
+
+    def verify(self, data: Any) -> tuple[str, Window, float, dict[str, float]]:
+        if not isinstance(data, dict):
+            raise Tampered("a load-generator message that is not a signed window")
+        node, seq, body, sig = data.get("node"), data.get("seq"), data.get("body"), data.get("sig")
+        if not (isinstance(node, str) and isinstance(seq, int) and isinstance(body, str)):
+            raise Tampered("a load-generator message that is not a signed window")
+        if not isinstance(sig, str) or not hmac.compare_digest(
+            sig, sign(self.secret, node, seq, body)
+        ):
+            raise Tampered("a load-generator window with a bad signature (a forged worker)")
+        if seq <= self.seq.get(node, -1):
+            raise Tampered("a replayed load-generator window")
+        if node not in self.seq and len(self.seq) >= self.workers:
+            raise Tampered("more load-generator workers than the grader started")
+        self.seq[node] = seq
+        payload = json.loads(body)
+        gauges = {str(k): float(v) for k, v in payload.get("gauges", {}).items()}
+        return node, Window.from_wire(payload["window"]), float(payload["cpu"]), gauges
+
+
+def run(plan: Plan, writer: EventWriter) -> LoadResult:
+    load = plan.load
+    assert load is not None
+    users = load.users
+    target = load.target_rps
+    slo = load.slo
+    user_class, module = prepare_user_class(plan)
+    random.seed(plan.seed)
+    workers = load.workers
+
+    def new_window() -> Window:
+        return Window(load.rate_of, load.latency_of)
+
+    window = new_window()
     worker_cpu: dict[str, float] = {}
+    worker_gauges: dict[str, dict[str, float]] = {}
+    tampered: list[str] = []
 
-    def on_request(response_time: float, exception: Any = None, **_: Any) -> None:
-        window.add(float(response_time), exception is not None)
+    def on_request(
+        request_type: str = "",
+        name: str = "",
+        response_time: float = 0.0,
+        exception: Any = None,
+        **_: Any,
+    ) -> None:
+        window.add(str(name), float(response_time or 0.0), failure_kind(exception))
 
     env = Environment(user_classes=[user_class], events=events)
     procs: list[Any] = []
     if workers:
-        port = int(load.get("master_port", MASTER_PORT))
+        port = load.master_port
         if port in local_listeners():
-            writer.emit(
-                "tampered",
-                message=f"port {port} (the load generator's) was already "
-                "bound inside the sandbox before the grader started it",
+            raise Tampered(
+                f"port {port} (the load generator's) was already bound inside the sandbox "
+                "before the grader started it"
             )
-            raise SystemExit(3)
         runner: Any = env.create_master_runner("127.0.0.1", port)
+        auth = WorkerAuth(load.secret, workers)
 
         def on_window(msg: Any, **_: Any) -> None:
-            data = msg.data
-            window.times += data["times"]
-            window.count += len(data["times"])
-            window.failures += data["failures"]
-            worker_cpu[msg.node_id] = data["cpu"]
+            try:
+                node, w, cpu, gauges = auth.verify(msg.data)
+            except (Tampered, ValueError, KeyError, TypeError) as exc:
+                tampered.append(str(exc) if isinstance(exc, Tampered) else "a malformed window")
+                return
+            window.merge(w)
+            worker_cpu[node] = cpu
+            worker_gauges[node] = gauges
 
         runner.register_message("assess_window", on_window)
-        procs = spawn_workers(config, workers)
+        procs = spawn_workers(plan, workers)
         deadline = time.monotonic() + 30
         while len(runner.clients.ready) < workers:
+            if len(runner.clients) > workers:
+                raise Tampered("more clients joined the load generator than the grader started")
             if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
                 raise SystemExit(f"only {len(runner.clients.ready)} of {workers} workers joined")
             gevent.sleep(0.1)
     else:
         events.request.add_listener(on_request)  # type: ignore[no-untyped-call]
         runner = env.create_local_runner()
-    series: list[dict[str, Any]] = []
+    series: list[LoadSample] = []
     t0 = time.monotonic()
 
     def set_pace(interval: float) -> None:
@@ -240,75 +424,94 @@ def run(config: dict[str, Any], writer: EventWriter) -> dict[str, Any]:
         if workers:
             runner.send_message("assess_pace", interval)
 
-    def run_stage(name: str, rps: float, seconds: float) -> dict[str, Any]:
+    def gauges_now() -> dict[str, float]:
+        if not workers:
+            return read_gauges(module)
+        total: dict[str, float] = {}
+        for g in worker_gauges.values():
+            for k, v in g.items():
+                total[k] = total.get(k, 0.0) + v
+        return total
+
+    peak_gauges: dict[str, float] = {}
+
+    def run_stage(name: str, rps: float, seconds: float) -> Stage:
         nonlocal window
         set_pace(users / rps)
-        stage_window = Window()
+        stage_window = new_window()
         end = time.monotonic() + seconds
         while time.monotonic() < end:
-            window = Window()
+            window = new_window()
             cpu0, wall0 = time.process_time(), time.monotonic()
             gevent.sleep(min(1.0, max(0.0, end - time.monotonic())))
+            if tampered:
+                raise Tampered(tampered[0])
+            if workers and len(runner.clients) > workers:
+                raise Tampered("more clients joined the load generator than the grader started")
             wall = time.monotonic() - wall0
             cpu = (time.process_time() - cpu0) / wall if wall > 0 else 0.0
             if workers:  # the generator is as saturated as its busiest worker
                 cpu = max([cpu, *worker_cpu.values()])
-            sample = {
-                "t": round(time.monotonic() - t0, 2),
-                "stage": name,
-                "rps": round(window.count / wall, 2) if wall > 0 else 0.0,
-                "p50_ms": percentile(window.times, 50),
-                "p95_ms": percentile(window.times, 95),
-                "errors": window.failures,
-                "users": runner.user_count,
-                "generator_cpu": round(cpu, 3),
-                **({"workers_cpu": [round(c, 3) for c in worker_cpu.values()]} if workers else {}),
-            }
+            gauges = gauges_now()
+            if name == "measured":
+                for k, v in gauges.items():
+                    peak_gauges[k] = max(peak_gauges.get(k, 0.0), v)
+            sample = LoadSample(
+                t=round(time.monotonic() - t0, 2),
+                stage=name,
+                rps=round(window.rated / wall, 2) if wall > 0 else 0.0,
+                p50_ms=percentile(window.times, 50),
+                p95_ms=percentile(window.times, 95),
+                errors=window.failures,
+                users=int(runner.user_count),
+                generator_cpu=round(cpu, 3),
+                workers_cpu=tuple(round(c, 3) for c in worker_cpu.values()) if workers else (),
+                gauges=gauges,
+            )
             series.append(sample)
-            writer.emit("load_sample", **sample)
-            stage_window.times += window.times
-            stage_window.count += window.count
-            stage_window.failures += window.failures
+            writer.emit(LoadSampleEvent(sample))
+            stage_window.merge(window)
             stage_window.cpu.append(cpu)
         return stage_summary(name, rps, seconds, stage_window)
 
     set_pace(users / target)
     runner.start(users, spawn_rate=max(users, 1))
     try:
-        if float(load.get("warmup_s", 0)) > 0:
-            run_stage("warmup", target, float(load["warmup_s"]))
-        before = read_counter(config)
-        measured = run_stage("measured", target, float(load["duration_s"]))
-        after = read_counter(config)
-        counted: dict[str, Any] = {}
+        if load.warmup_s > 0:
+            run_stage("warmup", target, load.warmup_s)
+        before = read_counter(plan)
+        measured = run_stage("measured", target, load.duration_s)
+        after = read_counter(plan)
+        counter = None
         saved = None
-        if before is not None and after is not None and measured["requests"]:
-            saved = round(1.0 - (after - before) / measured["requests"], 4)
-            counted = {
-                "counter": {
-                    "label": load["counter"]["label"],
-                    "value": after - before,
-                    "requests": measured["requests"],
-                    "saved": saved,
-                }
-            }
-        met = meets(measured, slo)
-        saturated = measured["generator_cpu"] >= SATURATION_CPU
-        steps: list[dict[str, Any]] = []
-        capacity = measured["achieved_rps"] if all(met.values()) else 0.0
-        if all(met.values()):
+        if load.counter is not None:
+            # Declared but unreadable, or nothing measured: nothing saved (fail closed).
+            saved = 0.0
+            if before is not None and after is not None and measured.requests:
+                saved = round(max(0.0, 1.0 - (after - before) / measured.requests), 4)
+                counter = CounterResult(
+                    label=load.counter.label,
+                    value=after - before,
+                    requests=measured.requests,
+                    saved=saved,
+                )
+        rows = slo_rows(measured, slo)
+        slo_met = all(r.met for r in rows)
+        saturated = measured.generator_cpu >= SATURATION_CPU
+        steps: list[Stage] = []
+        capacity = measured.achieved_rps if slo_met else 0.0
+        if slo_met and not saturated:
             rps = target
-            for k in range(int(load.get("max_steps", 0))):
-                rps *= float(load.get("step_factor", 1.5))
-                step = run_stage(f"step{k + 1}", rps, float(load.get("step_s", 5)))
-                step_ok = all(meets(step, slo).values())
-                steps.append({**step, "ok": step_ok})
-                if step["generator_cpu"] >= SATURATION_CPU:
-                    saturated = True
+            for k in range(load.max_steps):
+                rps *= load.step_factor
+                step = run_stage(f"step{k + 1}", rps, load.step_s)
+                step_ok = meets_all(step, slo)
+                steps.append(replace(step, ok=step_ok))
                 if not step_ok:
                     break
-                capacity = step["achieved_rps"]
-                if saturated:
+                capacity = step.achieved_rps
+                if step.generator_cpu >= SATURATION_CPU:
+                    saturated = True
                     break
     finally:
         runner.quit()
@@ -317,37 +520,40 @@ def run(config: dict[str, Any], writer: EventWriter) -> dict[str, Any]:
                 proc.wait(timeout=10)
             except Exception:
                 proc.kill()
-    return {
-        **measured,
-        "target_rps": target,
-        "users": users,
-        "slo": slo,
-        **met,
-        "slo_met": all(met.values()),
-        "capacity_rps": round(capacity, 2),
-        # every step met the SLOs: the schedule ended before the service did
-        "capacity_is_lower_bound": saturated or (bool(steps) and all(s["ok"] for s in steps)),
-        "generator_saturated": saturated,
-        "steps": steps,
-        "series": series,
-        "score": score(met, capacity, target, saturated, saved),
-        **counted,
-        "seed": int(config.get("seed", 1)),
-        "workers": workers,
-        "workers_cpu": mean_worker_cpu(series) if workers else [],
-        "duration_s": float(load["duration_s"]),
-    }
+    every_stage_ok = slo_met and all(s.ok for s in steps)
+    generator_limited = saturated and every_stage_ok
+    return LoadResult(
+        measured=measured,
+        target_rps=target,
+        users=users,
+        slo=slo,
+        slo_rows=rows,
+        slo_met=slo_met,
+        capacity_rps=round(capacity, 2),
+        # every stage met the SLOs: the schedule (or the generator) ended before the service did
+        capacity_is_lower_bound=every_stage_ok,
+        generator_saturated=saturated,
+        score=score(rows, capacity, target, generator_limited, saved),
+        steps=tuple(steps),
+        series=tuple(series),
+        counter=counter,
+        gauges=peak_gauges,
+        rate_of=load.rate_of,
+        latency_of=load.latency_of,
+        seed=plan.seed,
+        workers=workers,
+        workers_cpu=mean_worker_cpu(series) if workers else (),
+        duration_s=load.duration_s,
+    )
 
 
-MASTER_PORT = 5557
-
-
-def spawn_workers(config: dict[str, Any], n: int) -> list[Any]:
+def spawn_workers(plan: Plan, n: int) -> list[Any]:
     import subprocess
     import tempfile
 
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-        json.dump(config, fh)
+        fh.write(dumps(plan))
+    os.chmod(fh.name, 0o600)
     bootstrap = (
         "from gevent import monkey; monkey.patch_all(); import runpy; "
         "runpy.run_module('graders.loadgen', run_name='__main__')"
@@ -360,18 +566,26 @@ def spawn_workers(config: dict[str, Any], n: int) -> list[Any]:
     ]
 
 
-def worker_main(config: dict[str, Any]) -> int:
-    """A distributed-mode worker: runs users, ships each second's window to the master."""
-    load = config["load"]
-    user_class = prepare_user_class(config)
-    window = Window()
+def worker_main(plan: Plan) -> int:
+    """A distributed-mode worker: runs users, ships each second's window, signed, to the master."""
+    load = plan.load
+    assert load is not None
+    user_class, module = prepare_user_class(plan)
+    window = Window(load.rate_of, load.latency_of)
 
-    def on_request(response_time: float, exception: Any = None, **_: Any) -> None:
-        window.add(float(response_time), exception is not None)
+    def on_request(
+        request_type: str = "",
+        name: str = "",
+        response_time: float = 0.0,
+        exception: Any = None,
+        **_: Any,
+    ) -> None:
+        window.add(str(name), float(response_time or 0.0), failure_kind(exception))
 
     events.request.add_listener(on_request)  # type: ignore[no-untyped-call]
     env = Environment(user_classes=[user_class], events=events)
-    runner = env.create_worker_runner("127.0.0.1", int(load.get("master_port", MASTER_PORT)))
+    runner = env.create_worker_runner("127.0.0.1", load.master_port)
+    node = secrets.token_hex(8)
 
     def on_pace(msg: Any, **_: Any) -> None:
         Pace.interval_s = float(msg.data)
@@ -380,15 +594,20 @@ def worker_main(config: dict[str, Any]) -> int:
 
     def ship() -> None:
         nonlocal window
+        seq = 0
         while True:
             cpu0, wall0 = time.process_time(), time.monotonic()
             gevent.sleep(1.0)
-            current, window = window, Window()
+            current, window = window, Window(load.rate_of, load.latency_of)
             cpu = (time.process_time() - cpu0) / max(time.monotonic() - wall0, 1e-6)
+            body = json.dumps(
+                {"window": current.to_wire(), "cpu": round(cpu, 3), "gauges": read_gauges(module)}
+            )
             runner.send_message(
                 "assess_window",
-                {"times": current.times, "failures": current.failures, "cpu": round(cpu, 3)},
+                {"node": node, "seq": seq, "body": body, "sig": sign(load.secret, node, seq, body)},
             )
+            seq += 1
 
     gevent.spawn(ship)
     runner.greenlet.join()
@@ -398,11 +617,15 @@ def worker_main(config: dict[str, Any]) -> int:
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     if argv and argv[0] == "--worker":
-        return worker_main(json.loads(Path(argv[1]).read_text()))
-    config = json.loads(Path(argv[0]).read_text())
+        return worker_main(loads(Plan, Path(argv[1]).read_text()))
+    plan = loads(Plan, Path(argv[0]).read_text())
     writer = EventWriter(sys.stdout)
-    result = run(config, writer)
-    writer.emit("load_result", **result)
+    try:
+        result = run(plan, writer)
+    except Tampered as exc:
+        writer.emit(TamperedEvent(message=f"load generator: {exc}"))
+        return 3
+    writer.emit(LoadResultEvent(result))
     return 0
 
 

@@ -1,31 +1,48 @@
 """The grader's entry point: ``python -m graders.main PLAN.json``.
 
 Runs inside the grader container (in the sandbox's network namespace) or on the host for
-``--url`` mode. The plan says what to run; progress and results go out as events on stdout
-(see :mod:`graders.events`) and the whole outcome is written to ``plan["results_path"]``.
+``--url`` mode. The plan (:class:`graders.protocol.Plan`) says what to run; progress goes out as
+events on stdout and the record is written to ``plan.results_path`` after every step
+(:class:`graders.protocol.GraderOutcome`).
 
-Phases: ready (poll /healthz), checks (pytest), load (Locust, in a subprocess so gevent's
-monkey-patching stays away from pytest), after_load (pytest checks marked ``after_load``).
+Steps: plan (collect every check the run will execute and announce them, before the service is
+even asked for readiness, so the host can account for each one), ready (poll /healthz), checks
+(pytest), load (Locust, in a subprocess so gevent's monkey-patching stays away from pytest),
+after_load (pytest checks marked ``after_load``). Anything that goes wrong on our side is an
+``error`` event: the host fails the run closed.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
 import time
-from dataclasses import asdict
+import traceback
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 
-from graders.events import CheckResult, EventWriter
+from graders.events import EventWriter
+from graders.protocol import (
+    CheckInfo,
+    DoneEvent,
+    ErrorEvent,
+    GraderOutcome,
+    Phase,
+    PhaseEvent,
+    Plan,
+    PlannedEvent,
+    ProtocolError,
+    ReadyEvent,
+    dumps,
+    loads,
+)
 
 
-def wait_ready(url: str, timeout_s: float, events: EventWriter) -> dict[str, Any]:
+def wait_ready(url: str, timeout_s: float, events: EventWriter) -> ReadyEvent:
     """Poll GET /healthz until 200 or the deadline; never sleeps past the deadline."""
     start = time.monotonic()
     deadline = start + timeout_s
@@ -37,34 +54,42 @@ def wait_ready(url: str, timeout_s: float, events: EventWriter) -> dict[str, Any
         if remaining <= 0:
             break
         try:
-            r = session.get(url + "/healthz", timeout=min(2.0, max(remaining, 0.1)))
+            r = session.get(url + "/healthz", timeout=min(2.0, max(remaining, 0.1)), stream=True)
+            r.close()
             if r.status_code == 200:
-                ready = {"ok": True, "ready_s": round(time.monotonic() - start, 3), "message": ""}
-                events.emit("ready", **ready)
+                ready = ReadyEvent(ok=True, ready_s=round(time.monotonic() - start, 3))
+                events.emit(ready)
                 return ready
             last = f"GET /healthz answered {r.status_code}"
         except requests.RequestException as exc:
             last = f"GET /healthz failed: {type(exc).__name__}"
         time.sleep(min(0.1, max(deadline - time.monotonic(), 0)))
     message = f"service not ready within {timeout_s:g} s ({last})"
-    ready = {"ok": False, "ready_s": round(time.monotonic() - start, 3), "message": message}
-    events.emit("ready", **ready)
+    ready = ReadyEvent(ok=False, ready_s=round(time.monotonic() - start, 3), message=message)
+    events.emit(ready)
     return ready
 
 
-class _EventsBridge:
-    """Hands the event writer to the assess plugin before it configures itself."""
+class _Bridge:
+    """Hands the event writer to the assess plugin before it configures itself, and keeps
+    the plugin so its collected checks can be read after ``pytest.main`` returns."""
 
-    def __init__(self, events: EventWriter) -> None:
+    def __init__(self, events: EventWriter | None) -> None:
         self.events = events
+        self.config: pytest.Config | None = None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_configure(self, config: pytest.Config) -> None:
         config.assess_events = self.events  # type: ignore[attr-defined]
+        self.config = config
+
+    def planned(self) -> list[CheckInfo]:
+        plugin = getattr(self.config, "assess_plugin", None)
+        return list(plugin.planned) if plugin is not None else []
 
 
-def run_checks(plan: dict[str, Any], phase: str, events: EventWriter) -> list[CheckResult]:
-    challenge_dir = Path(plan["challenge_dir"])
+def pytest_args(plan: Plan, phase: str) -> list[str]:
+    challenge_dir = Path(plan.challenge_dir)
     # Isolate from whatever surrounds the challenge (on the host in --url mode: a repository's
     # own pytest config and conftest files): an empty ini, and no conftest above the challenge.
     ini = Path(tempfile.mkdtemp(prefix="assess-pytest-")) / "pytest.ini"
@@ -86,87 +111,140 @@ def run_checks(plan: dict[str, Any], phase: str, events: EventWriter) -> list[Ch
         "-rN",
         "--color=no",
         "--service-url",
-        plan["service_url"],
+        plan.service_url,
         "--assess-mode",
-        plan.get("mode", "interviewer"),
+        plan.mode,
         "--assess-phase",
         phase,
         "--assess-seed",
-        str(plan.get("seed", 1)),
+        str(plan.seed),
         "--assess-default-points",
-        str(plan.get("default_points", 1)),
+        str(plan.default_points),
         "--assess-check-timeout",
-        str(plan.get("check_timeout_s", 20)),
+        str(plan.check_timeout_s),
         "-o",
         "console_output_style=classic",
         "-W",
         "ignore",
     ]
-    for s in plan.get("sidecars", []):
-        args += ["--assess-sidecar", f"{s['name']}={s['url']},{s.get('token', '')}"]
-    bridge = _EventsBridge(events)
+    for s in plan.sidecars:
+        args += ["--assess-sidecar", f"{s.name}={s.url},{s.token}"]
+    return args
+
+
+def _pytest(args: list[str], bridge: _Bridge) -> int:
     # pytest's output goes to stderr: stdout carries only events.
     saved = sys.stdout
     sys.stdout = sys.stderr
     try:
-        code = pytest.main(args, plugins=[bridge])
+        return int(pytest.main(args, plugins=[bridge]))
     finally:
         sys.stdout = saved
-    if code not in (
-        pytest.ExitCode.OK,
-        pytest.ExitCode.TESTS_FAILED,
-        pytest.ExitCode.NO_TESTS_COLLECTED,
-    ):
-        events.emit("error", message=f"pytest could not run the {phase} checks (exit {int(code)})")
-    return list(events.checks)
+
+
+OK_EXITS = {int(pytest.ExitCode.OK), int(pytest.ExitCode.TESTS_FAILED)}
+
+
+def collect_checks(plan: Plan) -> list[CheckInfo]:
+    """Every check the run will execute (both phases), or ProtocolError if collection fails."""
+    bridge = _Bridge(None)
+    code = _pytest([*pytest_args(plan, "all"), "--collect-only"], bridge)
+    if code not in OK_EXITS:
+        raise ProtocolError(f"pytest could not collect the checks (exit {code})")
+    planned = bridge.planned()
+    if not planned:
+        raise ProtocolError("the challenge has no checks to run")
+    return planned
+
+
+def run_checks(plan: Plan, phase: Phase, events: EventWriter) -> None:
+    code = _pytest(pytest_args(plan, str(phase)), _Bridge(events))
+    if code not in OK_EXITS | {int(pytest.ExitCode.NO_TESTS_COLLECTED)}:
+        events.emit(
+            ErrorEvent(
+                message=f"pytest could not run the {phase} checks (exit {code})", phase=phase
+            )
+        )
+
+
+class Grader:
+    """One grading, step by step; the record is saved after each step."""
+
+    def __init__(self, plan: Plan, events: EventWriter) -> None:
+        self.plan = plan
+        self.events = events
+        self.outcome = GraderOutcome()
+        self.errors: list[str] = []
+
+    def save(self) -> None:
+        self.outcome = replace(
+            self.outcome, checks=tuple(self.events.checks), errors=tuple(self.errors)
+        )
+        path = Path(self.plan.results_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(dumps(self.outcome))
+        tmp.replace(path)
+
+    def error(self, message: str, phase: str = "") -> None:
+        self.errors.append(message)
+        self.events.emit(ErrorEvent(message=message, phase=phase))
+        self.save()
+
+    def phase(self, phase: Phase, state: str) -> None:
+        self.events.emit(PhaseEvent(phase=phase, state="start" if state == "start" else "end"))
+
+    def run(self) -> None:
+        planned = collect_checks(self.plan)
+        self.outcome = replace(self.outcome, planned=tuple(planned))
+        self.events.emit(PlannedEvent(checks=tuple(planned)))
+        self.save()
+
+        self.phase(Phase.READY, "start")
+        ready = wait_ready(self.plan.service_url, self.plan.ready_timeout_s, self.events)
+        self.outcome = replace(self.outcome, ready=ready)
+        self.phase(Phase.READY, "end")
+        self.save()
+        if not ready.ok:
+            return
+        for phase in self.plan.phases:
+            if phase in (Phase.CHECKS, Phase.AFTER_LOAD):
+                self.phase(phase, "start")
+                run_checks(self.plan, phase, self.events)
+                self.phase(phase, "end")
+            elif phase == Phase.LOAD and self.plan.load is not None:
+                from graders.load import run_load_phase
+
+                self.phase(phase, "start")
+                load = run_load_phase(self.plan, self.events)
+                self.outcome = replace(self.outcome, load=load)
+                self.phase(phase, "end")
+            self.save()
 
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m graders.main PLAN.json", file=sys.stderr)
         return 2
-    plan = json.loads(Path(argv[0]).read_text())
     # Events go to a private copy of stdout, so pytest's fd capture cannot swallow them.
     stream = os.fdopen(os.dup(1), "w", buffering=1)
     events = EventWriter(stream)
-    outcome: dict[str, Any] = {"ready": None, "checks": [], "load": None}
-    results_path = Path(plan["results_path"])
-
-    def save() -> None:
-        outcome["checks"] = [asdict(c) for c in events.checks]
-        results_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = results_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(outcome))
-        tmp.replace(results_path)
-
-    phases = plan.get("phases", ["ready", "checks"])
-    events.emit("phase", phase="ready", state="start")
-    outcome["ready"] = wait_ready(
-        plan["service_url"], float(plan.get("ready_timeout_s", 30)), events
-    )
-    events.emit("phase", phase="ready", state="end")
-    if not outcome["ready"]["ok"]:
-        save()
-        events.emit("done")
-        return 0
-    if "checks" in phases:
-        events.emit("phase", phase="checks", state="start")
-        run_checks(plan, "checks", events)
-        events.emit("phase", phase="checks", state="end")
-        save()
-    if "load" in phases and plan.get("load"):
-        from graders.load import run_load_phase
-
-        events.emit("phase", phase="load", state="start")
-        outcome["load"] = run_load_phase(plan, events)
-        events.emit("phase", phase="load", state="end")
-        save()
-    if "after_load" in phases:
-        events.emit("phase", phase="after_load", state="start")
-        run_checks(plan, "after_load", events)
-        events.emit("phase", phase="after_load", state="end")
-    save()
-    events.emit("done")
+    try:
+        plan = loads(Plan, Path(argv[0]).read_text())
+    except (OSError, ProtocolError) as exc:
+        events.emit(ErrorEvent(message=f"the grader could not read its plan: {exc}"))
+        return 3
+    grader = Grader(plan, events)
+    try:
+        grader.run()
+    except ProtocolError as exc:
+        grader.error(str(exc))
+    except Exception as exc:  # a bug on our side: fail closed, keep the traceback for us
+        traceback.print_exc(file=sys.stderr)
+        grader.error(f"the grader failed: {type(exc).__name__}: {exc}"[:500])
+    grader.outcome = replace(grader.outcome, finished=True)
+    grader.save()
+    events.emit(DoneEvent())
     return 0
 
 

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Generator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from graders.events import CheckResult, EventWriter
+from graders.events import EventWriter
 from graders.expect import CheckFailed
 from graders.http import Client, excerpt
+from graders.protocol import CheckEvent, CheckInfo, CheckResult, Outcome
 
 MESSAGE_CHARS = 600
 
@@ -72,13 +74,14 @@ class CheckTimeout(CheckFailed):
 
 
 class AssessPlugin:
-    """Collects one CheckResult per check and emits it as an event."""
+    """Lists the checks it collected (``planned``); emits one CheckResult per check run."""
 
     def __init__(self, config: pytest.Config, events: EventWriter | None = None) -> None:
         self.config = config
         self.events = events
         self.results: list[CheckResult] = []
-        self._meta: dict[str, CheckResult] = {}
+        self.planned: list[CheckInfo] = []
+        self._meta: dict[str, CheckInfo] = {}
         self._excinfo: dict[str, BaseException] = {}
 
     # -- selection -----------------------------------------------------------------------
@@ -104,18 +107,19 @@ class AssessPlugin:
             seen[cid] = item.nodeid
             doc = getattr(item.obj, "__doc__", None) if hasattr(item, "obj") else None
             title = (doc or "").strip().splitlines()[0] if doc and doc.strip() else cid
-            self._meta[item.nodeid] = CheckResult(
+            info = CheckInfo(
                 id=cid,
                 title=title,
                 skill=str(_marker_arg(item, "skill", "general")),
-                outcome="skipped",
-                points=0.0,
                 max_points=float(
                     _marker_arg(item, "points", config.getoption("--assess-default-points"))
                 ),
                 hidden=hidden,
                 phase="after_load" if after else "checks",
+                critical=item.get_closest_marker("critical") is not None,
             )
+            self._meta[item.nodeid] = info
+            self.planned.append(info)
             keep.append(item)
         if drop:
             config.hook.pytest_deselected(items=drop)
@@ -156,20 +160,21 @@ class AssessPlugin:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             exc = self._excinfo.get(f"{report.nodeid}:{report.when}")
             if report.passed:
-                meta.outcome, meta.points, meta.message = "passed", meta.max_points, ""
+                outcome, message = Outcome.PASSED, ""
             elif report.skipped:
-                meta.outcome, meta.message = "skipped", _skip_reason(report)
+                outcome, message = Outcome.SKIPPED, _skip_reason(report)
             elif isinstance(exc, AssertionError):
                 # CheckFailed messages are written for candidates; plain asserts use pytest's.
-                meta.outcome = "failed"
-                meta.message = _message(exc, report)
+                outcome, message = Outcome.FAILED, _message(exc, report)
             else:
-                meta.outcome = "error"
-                meta.message = f"the check itself raised {_message(exc, report)}"
-            meta.duration_s = round(report.duration, 3)
-            self.results.append(meta)
+                outcome = Outcome.ERROR
+                message = f"the check itself raised {_message(exc, report)}"
+            result = replace(
+                CheckResult.from_info(meta, outcome, message), duration_s=round(report.duration, 3)
+            )
+            self.results.append(result)
             if self.events is not None:
-                self.events.check(meta)
+                self.events.emit(CheckEvent(result))
 
 
 # -- fixtures (module level: a plugin module's fixtures are registered with it) ------------

@@ -60,8 +60,14 @@ def unique_names(paths: list[Path]) -> list[str]:
     return names
 
 
+def rank_key(r: Row) -> tuple[bool, bool, float, str]:
+    """Graded runs first, by score; every other verdict after them (a run that did not finish
+    is never ranked above one that did, whatever its partial score)."""
+    return (r.verdict != "graded", r.score is None, -(r.score or 0), r.name)
+
+
 def write_summary(out: Path, rows: list[Row]) -> None:
-    ordered = sorted(rows, key=lambda r: (r.score is None, -(r.score or 0), r.name))
+    ordered = sorted(rows, key=rank_key)
     with open(out / "summary.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=FIELDS)
         writer.writeheader()

@@ -15,9 +15,21 @@ import os
 from pathlib import Path
 from typing import Any
 
+from graders.protocol import LoadResult
 from runner.challenges import Challenge
 
 FIGURES = ("achieved_rps", "p50_ms", "p95_ms", "p99_ms", "capacity_rps")
+
+
+def figures(load: LoadResult) -> dict[str, float | None]:
+    m = load.measured
+    return {
+        "achieved_rps": m.achieved_rps,
+        "p50_ms": m.p50_ms,
+        "p95_ms": m.p95_ms,
+        "p99_ms": m.p99_ms,
+        "capacity_rps": load.capacity_rps,
+    }
 
 
 def store_dir() -> Path:
@@ -35,7 +47,7 @@ def path_for(challenge: Challenge, host: dict[str, Any]) -> Path:
     return store_dir() / f"{challenge.id}-{challenge.config.version}-{host_key(host)}.json"
 
 
-def save(challenge: Challenge, host: dict[str, Any], load: dict[str, Any], run_id: str) -> Path:
+def save(challenge: Challenge, host: dict[str, Any], load: LoadResult, run_id: str) -> Path:
     path = path_for(challenge, host)
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {
@@ -44,7 +56,7 @@ def save(challenge: Challenge, host: dict[str, Any], load: dict[str, Any], run_i
         "host_key": host_key(host),
         "host": host,
         "run_id": run_id,
-        "figures": {k: load.get(k) for k in FIGURES},
+        "figures": figures(load),
     }
     path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return path
@@ -59,11 +71,12 @@ def stored(challenge: Challenge, host: dict[str, Any]) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def compare(load: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+def compare(load: LoadResult, record: dict[str, Any]) -> dict[str, Any]:
     """Each figure as a ratio to the reference's (higher is better for rates, lower for times)."""
     ratios: dict[str, float | None] = {}
+    mine_all = figures(load)
     for key in FIGURES:
-        mine, ref = load.get(key), record["figures"].get(key)
+        mine, ref = mine_all.get(key), record["figures"].get(key)
         ok = isinstance(mine, int | float) and isinstance(ref, int | float) and ref > 0
         ratios[key] = round(float(mine) / float(ref), 3) if ok else None  # type: ignore[arg-type]
     return {

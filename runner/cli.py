@@ -107,9 +107,11 @@ def run(
         _fail(err)
     finally:
         signal.signal(signal.SIGTERM, previous)
-    if fail_under is not None and results.score < fail_under:
-        console.print(f"[red]score {results.score:.1f} is below --fail-under {fail_under:g}[/]")
-        raise typer.Exit(int(ExitCode.BELOW_THRESHOLD))
+    code, why = core.exit_code_for(results, fail_under)
+    if why:
+        console.print(f"[red]{why}[/]", highlight=False)
+    if code != ExitCode.OK:
+        raise typer.Exit(int(code))
 
 
 @app.command()

@@ -13,9 +13,10 @@ from urllib.parse import urlparse
 from rich.console import Console
 from rich.table import Table
 
+from runner.batch import rank_key as batch_rank_key
 from runner.challenges import Registry
-from runner.errors import InfraError, UsageError
-from runner.results import Results
+from runner.errors import ExitCode, InfraError, UsageError
+from runner.results import Results, Verdict
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds" / "catalogue.toml"
 
@@ -134,6 +135,29 @@ def run(
     return results
 
 
+def exit_code_for(results: Results, fail_under: float | None) -> tuple[ExitCode, str]:
+    """The run's exit code (the README's table) and the line that explains it, if any.
+
+    ``error`` (the grader or the challenge failed: our side) exits 3 whatever the options. With
+    ``--fail-under``, any verdict other than ``graded`` fails (1), as does a lower score.
+    """
+    if results.verdict == Verdict.ERROR:
+        return ExitCode.INFRA, f"grading failed on our side: {results.verdict_detail}"
+    if fail_under is None:
+        return ExitCode.OK, ""
+    if results.verdict != Verdict.GRADED:
+        return (
+            ExitCode.BELOW_THRESHOLD,
+            f"verdict {results.verdict.value} fails --fail-under (only graded runs can pass)",
+        )
+    if results.score < fail_under:
+        return (
+            ExitCode.BELOW_THRESHOLD,
+            f"score {results.score:.1f} is below --fail-under {fail_under:g}",
+        )
+    return ExitCode.OK, ""
+
+
 def batch(
     challenge_id: str,
     submissions: list[Path],
@@ -174,7 +198,7 @@ def batch(
     table = Table(box=None, pad_edge=False, title=f"{challenge.id}: {len(rows)} submissions")
     for col in ("name", "verdict", "score", "correctness", "load", "checks"):
         table.add_column(col, justify="left" if col in ("name", "verdict") else "right")
-    for r in sorted(rows, key=lambda r: (r.score is None, -(r.score or 0), r.name)):
+    for r in sorted(rows, key=batch_rank_key):
         table.add_row(
             r.name,
             r.verdict,
@@ -218,10 +242,11 @@ def calibrate_challenge(
             f"{results.verdict_detail or 'no load figures'}); cannot calibrate"
         )
     path = calibration.save(challenge, results.manifest.host, results.load, results.manifest.run_id)
-    figures = ", ".join(f"{k} {results.load.get(k)}" for k in calibration.FIGURES)
+    figs = calibration.figures(results.load)
+    figures = ", ".join(f"{k} {v}" for k, v in figs.items())
     console.print(f"calibrated {challenge.id} {challenge.config.version} on this host: {figures}")
     console.print(f"[dim]stored {path}[/]")
-    return dict(results.load)
+    return dict(figs)
 
 
 def list_challenges(console: Console) -> None:

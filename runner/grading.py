@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import json
 import os
 import platform
 import queue
@@ -28,23 +27,54 @@ from typing import Any, Literal
 
 import graders
 import runner
-from graders.events import parse_event
+from graders.protocol import (
+    MASTER_PORT,
+    CheckEvent,
+    CheckInfo,
+    CheckResult,
+    CounterSpec,
+    DoneEvent,
+    ErrorEvent,
+    Event,
+    EventKind,
+    GraderOutcome,
+    LoadPlan,
+    LoadResult,
+    LoadResultEvent,
+    LoadSample,
+    LoadSampleEvent,
+    Outcome,
+    Phase,
+    PhaseEvent,
+    Plan,
+    PlannedEvent,
+    ProtocolError,
+    ReadyEvent,
+    SidecarSpec,
+    Slo,
+    TamperedEvent,
+    decode_event,
+    dumps,
+    loads,
+    to_dict,
+)
 from runner.challenges import Challenge
+from runner.errors import InfraError
 from runner.images import GRADER_TAG, RUNTIME_TAGS, BuildResult, Images, stream_build
 from runner.results import (
     CapturedOutput,
-    CheckOutcome,
     Manifest,
     Resources,
     ResourceSample,
     Results,
     Timings,
     Verdict,
+    apply_caps,
     combine,
     correctness,
     score_skills,
 )
-from runner.sandbox import Limits, LogTap, Pod, StatsSampler
+from runner.sandbox import Limits, LogTap, OomCounter, Pod, StatsSampler
 from runner.submissions import Submission
 
 Listener = Callable[[dict[str, Any]], None]
@@ -98,13 +128,13 @@ def graders_code_hash() -> str:
     return h.hexdigest()
 
 
-def grader_archive(challenge: Challenge, plan: dict[str, Any]) -> bytes:
+def grader_archive(challenge: Challenge, plan: Plan) -> bytes:
     """The grader's files: our graders package, the challenge (never its solutions), the plan."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         _add_tree(tar, Path(graders.__file__).parent, "assess/lib/graders", {"__pycache__"})
         _add_tree(tar, challenge.root, "assess/challenge", {"solutions", "sidecars", "__pycache__"})
-        _add_bytes(tar, "assess/plan.json", json.dumps(plan).encode())
+        _add_bytes(tar, "assess/plan.json", dumps(plan).encode())
         out = tarfile.TarInfo("assess/out")
         out.type = tarfile.DIRTYPE
         out.mode = 0o755
@@ -125,56 +155,165 @@ def make_plan(
     service_url: str,
     challenge_dir: str,
     results_path: str,
-    sidecars: list[dict[str, str]],
-) -> dict[str, Any]:
+    sidecars: tuple[SidecarSpec, ...],
+) -> Plan:
     cfg = challenge.config
-    phases = ["ready", "checks", "after_load"]
+    phases = [Phase.READY, Phase.CHECKS, Phase.AFTER_LOAD]
     load = None
     if cfg.load and not opts.skip_load:
-        phases.insert(2, "load")
-        load = cfg.load.model_dump()
-        if opts.load_duration_s:
-            load["duration_s"] = opts.load_duration_s
-        load["workers"] = opts.load_workers
-    return {
-        "service_url": service_url,
-        "challenge_dir": challenge_dir,
-        "results_path": results_path,
-        "mode": _mode(opts),
-        "seed": opts.seed,
-        "phases": phases,
-        "default_points": cfg.scoring.default_points,
-        "check_timeout_s": cfg.limits.check_s,
-        "ready_timeout_s": cfg.limits.ready_s,
-        "sidecars": sidecars,
-        "load": load,
-    }
+        phases.insert(2, Phase.LOAD)
+        c = cfg.load
+        load = LoadPlan(
+            target_rps=c.target_rps,
+            slo=Slo(c.slo.p95_ms, c.slo.p99_ms, c.slo.max_error_rate),
+            locustfile=c.locustfile,
+            users=c.users,
+            warmup_s=c.warmup_s,
+            duration_s=opts.load_duration_s or c.duration_s,
+            step_factor=c.step_factor,
+            max_steps=c.max_steps,
+            step_s=c.step_s,
+            counter=CounterSpec(**c.counter.model_dump()) if c.counter else None,
+            rate_of=c.rate_of,
+            latency_of=c.latency_of,
+            workers=opts.load_workers,
+            secret=secrets.token_hex(16),
+        )
+    return Plan(
+        service_url=service_url,
+        challenge_dir=challenge_dir,
+        results_path=results_path,
+        mode=_mode(opts),
+        seed=opts.seed,
+        phases=tuple(phases),
+        default_points=cfg.scoring.default_points,
+        check_timeout_s=cfg.limits.check_s,
+        ready_timeout_s=cfg.limits.ready_s,
+        checks_timeout_s=cfg.limits.checks_s,
+        sidecars=sidecars,
+        load=load,
+    )
 
 
 def _mode(opts: RunOptions) -> Literal["interviewer", "candidate"]:
     return "candidate" if opts.mode == "candidate" else "interviewer"
 
 
-# -- the run --------------------------------------------------------------------------------
-class _Watch:
-    """Phase bookkeeping from the grader's events."""
+# -- the host's side of the event stream ------------------------------------------------------
+def phase_limits(challenge: Challenge, plan: Plan) -> dict[str, float]:
+    """Wall-time limit of each phase (the same in the pod and in --url mode)."""
+    lim = challenge.config.limits
+    load_s = max(lim.load_s, plan.load.time_budget_s()) if plan.load else lim.load_s
+    return {
+        "planning": 60.0,
+        Phase.READY: lim.ready_s,
+        Phase.CHECKS: lim.checks_s,
+        Phase.LOAD: load_s,
+        Phase.AFTER_LOAD: lim.checks_s,
+    }
 
-    def __init__(self, challenge: Challenge, load_s: float) -> None:
-        lim = challenge.config.limits
-        self.limits = {
-            "ready": lim.ready_s,
-            "checks": lim.checks_s,
-            "load": load_s,
-            "after_load": lim.checks_s,
-        }
-        self.phase = "starting"
+
+class EventPump:
+    """What the host learns from the grader's events: one handler per :class:`EventKind`.
+
+    ``HANDLED`` lists the kinds it handles; a unit test holds it equal to ``EventKind``, so a
+    kind the grader can send cannot go unhandled here.
+    """
+
+    HANDLED = frozenset(EventKind)
+
+    def __init__(
+        self,
+        limits: dict[str, float],
+        listener: Listener,
+        stamp: Callable[[LoadSample], LoadSample] | None = None,
+    ) -> None:
+        self.limits = limits
+        self.listener = listener
+        self.stamp = stamp  # the host adds what only it can see (the candidate's CPU, memory)
+        self.ready_at: float | None = None
+        self.phase = "planning"
         self.phase_start = time.monotonic()
         self.durations: dict[str, float] = {}
-        self.events: list[dict[str, Any]] = []
-        self.ready: dict[str, Any] | None = None
-        self.load: dict[str, Any] | None = None
-        self.tampered: str | None = None
         self.phase_log: list[tuple[float, str]] = []  # (wall clock, phase) of each phase start
+        self.ready: ReadyEvent | None = None
+        self.planned: tuple[CheckInfo, ...] | None = None
+        self.checks: dict[str, CheckResult] = {}
+        self.samples: list[LoadSample] = []
+        self.load: LoadResult | None = None
+        self.errors: list[str] = []
+        self.tampered: str | None = None
+        self.done = False
+        self._handlers: dict[EventKind, Callable[[Any], None]] = {
+            EventKind.PHASE: self._phase,
+            EventKind.READY: self._ready,
+            EventKind.PLANNED: self._planned,
+            EventKind.CHECK: self._check,
+            EventKind.LOAD_SAMPLE: self._sample,
+            EventKind.LOAD_RESULT: self._load,
+            EventKind.ERROR: self._error,
+            EventKind.TAMPERED: self._tampered,
+            EventKind.DONE: self._done,
+        }
+        assert set(self._handlers) == self.HANDLED
+
+    def feed(self, line: str) -> Event | None:
+        """Handle one line of grader output; a malformed event is a grader error."""
+        try:
+            decoded = decode_event(line)
+        except ProtocolError as exc:
+            self.errors.append(f"the grader sent a malformed event: {exc}")
+            return None
+        if decoded is None:
+            return None
+        _, event = decoded
+        self._handlers[event.kind](event)
+        return event
+
+    def _phase(self, ev: PhaseEvent) -> None:
+        if ev.state == "start":
+            self.phase, self.phase_start = str(ev.phase), time.monotonic()
+            self.phase_log.append((time.time(), self.phase))
+        else:
+            self.durations[str(ev.phase)] = time.monotonic() - self.phase_start
+        self.listener({"event": "phase", "phase": str(ev.phase), "state": ev.state})
+
+    def _ready(self, ev: ReadyEvent) -> None:
+        self.ready = ev
+        self.ready_at = time.monotonic()
+        self.listener({"event": "ready", "ok": ev.ok, "ready_s": ev.ready_s, "message": ev.message})
+
+    def _planned(self, ev: PlannedEvent) -> None:
+        self.planned = ev.checks
+        self.listener({"event": "planned", "checks": len(ev.checks)})
+
+    def _check(self, ev: CheckEvent) -> None:
+        self.checks[ev.result.id] = ev.result
+        self.listener({"event": "check", **to_dict(ev.result)})
+
+    def _sample(self, ev: LoadSampleEvent) -> None:
+        sample = self.stamp(ev.sample) if self.stamp else ev.sample
+        self.samples.append(sample)
+        self.listener({"event": "load_sample", **to_dict(sample)})
+
+    def _load(self, ev: LoadResultEvent) -> None:
+        self.load = ev.result
+
+    def _error(self, ev: ErrorEvent) -> None:
+        self.errors.append(ev.message)
+        self.listener({"event": "error", "message": ev.message})
+
+    def _tampered(self, ev: TamperedEvent) -> None:
+        self.tampered = self.tampered or ev.message
+
+    def _done(self, ev: DoneEvent) -> None:
+        self.done = True
+
+    def overdue(self) -> str | None:
+        limit = self.limits.get(self.phase)
+        if limit is not None and time.monotonic() - self.phase_start > limit + GRACE_S:
+            return self.phase
+        return None
 
     def phase_at(self, finished_at: str | None) -> str:
         """The phase running at Docker's ``FinishedAt`` time (the host may notice an exit late)."""
@@ -184,78 +323,63 @@ class _Watch:
             when += float("0." + frac) if frac.isdigit() else 0.0
         except ValueError:
             return self.phase
-        phase = "starting"
+        phase = "planning"
         for t, name in self.phase_log:
             if t <= when:
                 phase = name
         # Phase starts are stamped when the host reads them, which may be after a fast crash:
         # a check that passed in a later phase proves the service was alive into it.
         rank = {name: i for i, (_, name) in enumerate(self.phase_log)}
-        for ev in self.events:
-            alive_in = (
-                ev.get("phase")
-                if ev["event"] == "check" and ev.get("outcome") == "passed"
-                else None
-            )
-            if alive_in in rank and rank[str(alive_in)] > rank.get(phase, -1):
-                phase = str(alive_in)
+        for c in self.checks.values():
+            if c.outcome == Outcome.PASSED and rank.get(c.phase, -1) > rank.get(phase, -1):
+                phase = c.phase
         return phase
 
-    def on(self, ev: dict[str, Any]) -> None:
-        self.events.append(ev)
-        kind = ev["event"]
-        if kind == "phase" and ev.get("state") == "start":
-            self.phase, self.phase_start = str(ev["phase"]), time.monotonic()
-            self.phase_log.append((time.time(), self.phase))
-        elif kind == "phase" and ev.get("state") == "end":
-            self.durations[str(ev["phase"])] = time.monotonic() - self.phase_start
-        elif kind == "ready":
-            self.ready = ev
-        elif kind == "load_result":
-            self.load = {k: v for k, v in ev.items() if k not in ("event", "t")}
-        elif kind == "tampered":
-            self.tampered = str(ev.get("message", "a port of the grader was already bound"))
-
-    def overdue(self) -> str | None:
-        limit = self.limits.get(self.phase)
-        if limit is None:
-            return "starting" if time.monotonic() - self.phase_start > 60 else None
-        if time.monotonic() - self.phase_start > limit + GRACE_S:
-            return self.phase
-        return None
-
-    def checks(self) -> list[CheckOutcome]:
-        return [
-            CheckOutcome.model_validate({k: v for k, v in e.items() if k not in ("event", "t")})
-            for e in self.events
-            if e["event"] == "check"
-        ]
+    def absorb(self, final: GraderOutcome | None) -> None:
+        """The results file is the record: it completes what the stream may have missed."""
+        if final is None:
+            return
+        if self.planned is None and final.planned:
+            self.planned = final.planned
+        for c in final.checks:
+            self.checks.setdefault(c.id, c)
+        self.ready = self.ready or final.ready
+        self.load = self.load or final.load
+        for e in final.errors:
+            if e not in self.errors:
+                self.errors.append(e)
 
 
-def stamp_sample(ev: dict[str, Any], sampler: StatsSampler) -> dict[str, Any]:
+def stamp_sample(sample: LoadSample, sampler: StatsSampler) -> LoadSample:
     """Add the candidate's latest CPU seconds and memory to a live load sample."""
     if not sampler.samples:
-        return ev
+        return sample
     last = sampler.samples[-1]
-    return {**ev, "cpu_s": round(last.cpu_s, 3), "mem_mb": last.mem_mb}
+    return replace(sample, cpu_s=round(last.cpu_s, 3), mem_mb=last.mem_mb)
 
 
-def merge_candidate_usage(load: dict[str, Any], live: list[dict[str, Any]]) -> None:
+def merge_candidate_usage(load: LoadResult, live: list[LoadSample]) -> LoadResult:
     """Give each second of the load series the candidate's CPU (% of a core) and memory.
 
     The grader's series and the live samples the host stamped are the same seconds in the
     same order; the grader cannot see the candidate's cgroup, the host can.
     """
-    series = load.get("series") or []
-    previous: dict[str, Any] | None = None
-    for point, stamped in zip(series, live, strict=False):
-        if "cpu_s" not in stamped:
+    series = []
+    previous: LoadSample | None = None
+    for point, stamped in zip(load.series, live, strict=False):
+        if stamped.cpu_s is None:
+            series.append(point)
             continue
-        point["cpu_s"], point["mem_mb"] = stamped["cpu_s"], stamped["mem_mb"]
-        if previous is not None and point["t"] > previous["t"]:
-            used = point["cpu_s"] - previous["cpu_s"]
-            point["cpu_pct"] = round(max(0.0, 100.0 * used / (point["t"] - previous["t"])), 1)
+        point = replace(point, cpu_s=stamped.cpu_s, mem_mb=stamped.mem_mb)
+        if previous is not None and previous.cpu_s is not None and point.t > previous.t:
+            used = stamped.cpu_s - previous.cpu_s
+            point = replace(
+                point, cpu_pct=round(max(0.0, 100.0 * used / (point.t - previous.t)), 1)
+            )
+        series.append(point)
         previous = point
+    series += load.series[len(series) :]
+    return replace(load, series=tuple(series))
 
 
 def _follow(container: Any, sink: queue.Queue[str | None]) -> None:
@@ -369,6 +493,7 @@ def grade(
     submission: Submission,
     opts: RunOptions,
 ) -> Results:
+    """Build the submission, grade it in a pod, return the one Results."""
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     t0 = time.monotonic()
     cfg = challenge.config
@@ -377,8 +502,7 @@ def grade(
     grader_image = images.ensure_grader()
     _emit(opts, "phase", phase="build", state="start")
     build = build_submission(client, images, challenge, submission, opts)
-    ok, cand_image, build_log, build_s = build.ok, build.image_id, build.log_tail, build.seconds
-    _emit(opts, "phase", phase="build", state="end", ok=ok, seconds=round(build_s, 2))
+    _emit(opts, "phase", phase="build", state="end", ok=build.ok, seconds=round(build.seconds, 2))
     pod = Pod(client, runtime=opts.docker_runtime)
     manifest = Manifest(
         assess_version=runner.__version__,
@@ -386,74 +510,74 @@ def grade(
         started_at=started_at,
         challenge_version=cfg.version,
         seed=opts.seed,
-        candidate_image=cand_image,
+        candidate_image=build.image_id,
         grader_image=grader_image,
         grader_code_sha256=graders_code_hash(),
         tools=tool_versions(client),
         host=host_fingerprint(),
     )
-    base: dict[str, Any] = {
-        "challenge": challenge.id,
-        "challenge_title": cfg.title,
-        "submission": str(submission.root),
-        "mode": _mode(opts),
-        "manifest": manifest,
-    }
-    if not ok or cand_image is None:
+    base = Base(
+        challenge=challenge,
+        submission=str(submission.root),
+        mode=_mode(opts),
+        manifest=manifest,
+        build_s=build.seconds,
+        build_log=build.log_tail,
+        t0=t0,
+    )
+    if not build.ok or build.image_id is None:
         return Results(
-            **base,
+            **base.fields(),
             verdict=Verdict.BUILD_FAILED,
             verdict_detail=build.reason or "the image did not build (see the build log)",
             score=0.0,
-            build_log_tail=build_log,
-            timings=Timings(build_s=round(build_s, 3), total_s=round(time.monotonic() - t0, 3)),
+            load_requested=bool(cfg.load and not opts.skip_load),
+            timings=Timings(
+                build_s=round(build.seconds, 3), total_s=round(time.monotonic() - t0, 3)
+            ),
         )
     sb = cfg.sandbox
     limits = Limits(cpus=sb.cpus, memory_mb=sb.memory_mb, pids=sb.pids, tmpfs_mb=sb.tmpfs_mb)
-    load_s = cfg.limits.load_s
     with pod:
-        return _run_pod(
-            pod,
-            challenge,
-            opts,
-            cand_image,
-            grader_image,
-            limits,
-            load_s,
-            base,
-            build_s,
-            build_log,
-            t0,
-        )
+        return _run_pod(pod, challenge, opts, build.image_id, grader_image, limits, base)
+
+
+@dataclass(frozen=True)
+class Base:
+    """What every Results of a run shares, whatever happens after the build."""
+
+    challenge: Challenge
+    submission: str
+    mode: Literal["interviewer", "candidate"]
+    manifest: Manifest
+    build_s: float = 0.0
+    build_log: str = ""
+    t0: float = 0.0
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "challenge": self.challenge.id,
+            "challenge_title": self.challenge.config.title,
+            "submission": self.submission,
+            "mode": self.mode,
+            "manifest": self.manifest,
+            "build_log_tail": self.build_log,
+        }
 
 
 # Ports the grader's tools may bind (Locust's master, in distributed mode): never the candidate's.
-GRADER_PORTS = frozenset({5557, 5558})
+GRADER_PORTS = frozenset({MASTER_PORT, MASTER_PORT + 1})
 
 
-def _impersonation(pod: Pod, sidecars: list[dict[str, str]]) -> str | None:
-    """A message if the candidate listens on a port of the grader or of a sidecar.
-
-    Our helpers run as root in their containers and the candidate never does, so a listener
-    owned by another uid on one of those ports is the candidate posing as them.
-    """
-    reserved = set(GRADER_PORTS)
+def reserved_ports(sidecars: tuple[SidecarSpec, ...]) -> dict[int, str]:
+    """Port -> the role that alone may listen on it."""
+    reserved = dict.fromkeys(GRADER_PORTS, "grader")
     for s in sidecars:
-        reserved |= {int(s["port"]), int(s["control_port"])}
-    try:
-        listeners = pod.listeners()
-    except Exception:  # the holder is gone: the exit is reported elsewhere
-        return None
-    taken = sorted(p for p in reserved if listeners.get(p, set()) - {0})
-    if not taken:
-        return None
-    return (
-        f"the service listens on port {', '.join(map(str, taken))}, reserved for the grader "
-        "and the challenge's sidecars (impersonation)"
-    )
+        reserved[s.port] = reserved[s.control_port] = f"sidecar-{s.name}"
+    return reserved
 
 
-def _start_sidecars(pod: Pod, challenge: Challenge, opts: RunOptions) -> list[dict[str, str]]:
+def _start_sidecars(pod: Pod, challenge: Challenge, opts: RunOptions) -> tuple[SidecarSpec, ...]:
     specs = []
     for sc in challenge.config.sidecars:
         token = secrets.token_hex(16)
@@ -473,24 +597,204 @@ def _start_sidecars(pod: Pod, challenge: Challenge, opts: RunOptions) -> list[di
             memory_mb=256,
         )
         specs.append(
-            {
-                "name": sc.name,
-                "url": f"http://127.0.0.1:{sc.control_port}",
-                "token": token,
-                "port": str(sc.port),
-                "control_port": str(sc.control_port),
-            }
+            SidecarSpec(
+                name=sc.name,
+                url=f"http://127.0.0.1:{sc.control_port}",
+                token=token,
+                port=sc.port,
+                control_port=sc.control_port,
+            )
         )
     deadline = time.monotonic() + 20
-    wanted = {int(s["port"]) for s in specs} | {int(s["control_port"]) for s in specs}
+    wanted = {s.port for s in specs} | {s.control_port for s in specs}
     while wanted and not wanted <= pod.listening_ports():
         if time.monotonic() > deadline:
-            from runner.errors import InfraError
-
             raise InfraError(f"challenge sidecars did not listen on {sorted(wanted)} within 20 s")
         time.sleep(0.1)
-    _emit(opts, "sidecars", names=[s["name"] for s in specs])
-    return specs
+    _emit(opts, "sidecars", names=[s.name for s in specs])
+    return tuple(specs)
+
+
+@dataclass
+class Stop:
+    """Why the host stopped listening to the grader before it finished."""
+
+    verdict: Verdict
+    detail: str
+
+
+@dataclass
+class CandidateFacts:
+    """What the host saw of the candidate's container (the grader cannot see it)."""
+
+    state: dict[str, Any] = field(default_factory=dict)
+    exited_in: str | None = None  # the phase during which it exited, if it did
+    oom_kills: int = 0
+    limits: Limits | None = None
+
+    @property
+    def exit_code(self) -> int | None:
+        code = self.state.get("ExitCode")
+        return int(code) if self.state.get("Status") == "exited" and code is not None else None
+
+
+def pump_events(
+    lines: queue.Queue[str | None],
+    pump: EventPump,
+    tick: Callable[[], Stop | None],
+) -> Stop | None:
+    """Feed the grader's lines to the pump until the grader's output ends (None) or a reason
+    to stop: tampering, a phase over its limit, or whatever ``tick`` (the host's watch on the
+    pod, polled at least every 0.25 s) reports."""
+    while True:
+        try:
+            line = lines.get(timeout=0.25)
+        except queue.Empty:
+            line = ""
+        if line is None:
+            return None
+        if line:
+            pump.feed(line)
+        if pump.tampered:
+            return Stop(Verdict.TAMPERED, pump.tampered)
+        stop = tick()
+        if stop is not None:
+            return stop
+        overdue = pump.overdue()
+        if overdue:
+            limit = pump.limits.get(overdue, 60.0)
+            return Stop(Verdict.TIMEOUT, f"the {overdue} phase exceeded its limit of {limit:g} s")
+
+
+def decide_verdict(
+    pump: EventPump, stop: Stop | None, cand: CandidateFacts | None
+) -> tuple[Verdict, str]:
+    """One verdict, by precedence: tampered > resource limit > crashed > timeout > grader error >
+    not ready > graded. Anything the grader did not finish is never ``graded``."""
+    if stop is not None and stop.verdict == Verdict.TAMPERED:
+        return stop.verdict, stop.detail
+    if cand is not None:
+        if cand.state.get("OOMKilled"):
+            mib = cand.limits.memory_mb if cand.limits else "?"
+            return (
+                Verdict.RESOURCE_LIMIT,
+                f"memory: the OOM killer stopped the service at its {mib} MiB limit",
+            )
+        if cand.exited_in is not None:
+            code = cand.exit_code
+            sig = _signal_name(code)
+            detail = (
+                f"the service exited with code {code}{f' ({sig})' if sig else ''} "
+                f"during the {cand.exited_in} phase"
+            )
+            if pump.ready is None or not pump.ready.ok:
+                detail += " (before it was ready)"
+            return Verdict.CRASHED, detail
+        if cand.oom_kills:
+            return (
+                Verdict.RESOURCE_LIMIT,
+                f"memory: the OOM killer killed {cand.oom_kills} process"
+                f"{'es' if cand.oom_kills > 1 else ''} of the service (its main process lived on; "
+                "whatever they were serving was lost)",
+            )
+    if stop is not None:
+        return stop.verdict, stop.detail
+    if pump.errors:
+        return Verdict.ERROR, pump.errors[0]
+    if pump.planned is None:
+        return Verdict.ERROR, "the grader stopped before listing its checks"
+    if pump.ready is not None and not pump.ready.ok:
+        return Verdict.NOT_READY, pump.ready.message
+    if pump.ready is None:
+        return Verdict.ERROR, "the grader stopped before reporting readiness"
+    if not pump.done:
+        return Verdict.ERROR, "the grader stopped before it finished"
+    return Verdict.GRADED, ""
+
+
+def account_checks(pump: EventPump, verdict: Verdict, detail: str) -> list[CheckResult]:
+    """Every planned check, in plan order: its result, or ``not_run`` with the reason."""
+    planned = pump.planned or ()
+    why = detail or "the grader did not report it"
+    if verdict == Verdict.NOT_READY:
+        why = "the service never became ready"
+    out = []
+    for info in planned:
+        got = pump.checks.get(info.id)
+        out.append(got if got is not None else CheckResult.from_info(info, Outcome.NOT_RUN, why))
+    known = {c.id for c in planned}
+    out += [c for c in pump.checks.values() if c.id not in known]
+    return out
+
+
+def assemble_results(
+    base: Base,
+    plan: Plan,
+    pump: EventPump,
+    verdict: Verdict,
+    detail: str,
+    *,
+    resources: Resources | None = None,
+    service_log: CapturedOutput | None = None,
+) -> Results:
+    """The one Results: every planned check accounted for, the load phase scored (or its absence
+    scored 0 and explained), caps applied."""
+    cfg = base.challenge.config
+    checks = account_checks(pump, verdict, detail)
+    skills = score_skills(checks, cfg.skills)
+    correct = correctness(skills)
+    load_requested = plan.load is not None
+    load_score: float | None = None
+    load_missing = ""
+    if load_requested:
+        if pump.load is not None:
+            load_score = pump.load.score
+        else:
+            load_score = 0.0
+            if verdict in (Verdict.NOT_READY, Verdict.BUILD_FAILED):
+                load_missing = "not run: the service never became ready"
+            elif verdict != Verdict.GRADED:
+                load_missing = f"no result: the run ended early ({detail})"
+            else:
+                load_missing = "no result: " + (
+                    "; ".join(pump.errors) or "the load phase produced nothing"
+                )
+    score = combine(correct, load_score, cfg.scoring.correctness_weight, cfg.scoring.load_weight)
+    score, critical_failed, notes = apply_caps(score, checks)
+    if load_missing:
+        notes.append(f"load scored 0: {load_missing}")
+    if verdict == Verdict.TAMPERED:
+        notes.append("scored 0: the service tampered with the grader or a sidecar")
+        score = 0.0
+    missing = sum(c.outcome == Outcome.NOT_RUN for c in checks)
+    if missing:
+        notes.append(f"{missing} check{'s' if missing > 1 else ''} not run: they earn nothing")
+    d = pump.durations
+    return Results(
+        **base.fields(),
+        verdict=verdict,
+        verdict_detail=detail,
+        score=score,
+        correctness_score=correct,
+        load_score=load_score,
+        checks=checks,
+        critical_failed=critical_failed,
+        score_notes=notes,
+        skills=skills,
+        timings=Timings(
+            build_s=round(base.build_s, 3),
+            ready_s=round(pump.ready.ready_s, 3) if pump.ready else 0.0,
+            checks_s=round(d.get("checks", 0.0) + d.get("after_load", 0.0), 3),
+            load_s=round(d.get("load", 0.0), 3),
+            total_s=round(time.monotonic() - base.t0, 3),
+        ),
+        resources=resources,
+        service_log=service_log or CapturedOutput(),
+        load=pump.load,
+        load_requested=load_requested,
+        load_missing=load_missing,
+        grader_errors=list(pump.errors),
+    )
 
 
 def _run_pod(
@@ -500,19 +804,17 @@ def _run_pod(
     cand_image: str,
     grader_image: str,
     limits: Limits,
-    load_s: float,
-    base: dict[str, Any],
-    build_s: float,
-    build_log: str,
-    t0: float,
+    base: Base,
 ) -> Results:
     cfg = challenge.config
     pod.start_holder()
     sidecars = _start_sidecars(pod, challenge, opts)
+    reserved = reserved_ports(sidecars)
     env = {"PORT": "8080", **cfg.env}
     _emit(opts, "phase", phase="start", state="start")
     candidate = pod.start_candidate(cand_image, env, limits)
     candidate_started = time.monotonic()
+    oom = OomCounter(pod.client, candidate).start()
     log_tap = LogTap(candidate).start()
     sampler = StatsSampler(candidate)
     sampler.start_thread()
@@ -524,100 +826,66 @@ def _run_pod(
         "/assess/out/grader.json",
         sidecars,
     )
-    grader_cpus = max(1.0, float(opts.load_workers or 1))
     grader = pod.start_helper(
         "grader",
         grader_image,
         command=["python", "-m", "graders.main", "/assess/plan.json"],
         archive=grader_archive(challenge, plan),
         env={"ASSESS_SEED": str(opts.seed)},
-        cpus=grader_cpus,
+        cpus=max(1.0, float(opts.load_workers or 1)),
         memory_mb=1024,
     )
     lines: queue.Queue[str | None] = queue.Queue()
     threading.Thread(target=_follow, args=(grader, lines), daemon=True).start()
-    watch = _Watch(challenge, load_s)
-    verdict, detail = Verdict.GRADED, ""
-    crash_state: dict[str, Any] | None = None
-    next_state_poll = 0.0
-    while True:
-        try:
-            line = lines.get(timeout=0.5)
-        except queue.Empty:
-            line = ""
-        if line is None:
-            break
-        ev = parse_event(line) if line else None
-        if ev is not None:
-            if ev["event"] == "load_sample":
-                ev = stamp_sample(ev, sampler)
-            elif ev["event"] == "ready" and ev.get("ok"):
-                # from the candidate's start (the grader's own clock starts later)
-                ev = {**ev, "ready_s": round(time.monotonic() - candidate_started, 3)}
-            watch.on(ev)
-            opts.listener(ev)
-            if (ev["event"] == "ready" and ev.get("ok")) or (
-                ev["event"] == "phase" and ev.get("state") == "start" and ev["phase"] != "ready"
-            ):
-                watch.tampered = watch.tampered or _impersonation(pod, sidecars)
-            if watch.tampered:
-                verdict, detail = Verdict.TAMPERED, watch.tampered
-                break
-        if crash_state is None and time.monotonic() >= next_state_poll:
-            next_state_poll = time.monotonic() + 0.25
-            state = pod.state("candidate")
-            if state.get("Status") in ("exited", "dead", "removed"):
-                crash_state = state
-                _emit(
-                    opts,
-                    "candidate_exit",
-                    phase=watch.phase,
-                    exit_code=state.get("ExitCode"),
-                    oom=state.get("OOMKilled", False),
-                )
-                if watch.ready is None or watch.phase in ("ready", "starting"):
-                    break  # nothing left to grade: stop at once
-        overdue = watch.overdue()
-        if overdue:
-            verdict = Verdict.TIMEOUT
-            detail = (
-                f"the {overdue} phase exceeded its limit of {watch.limits.get(overdue, 60):g} s"
+
+    pump = EventPump(
+        phase_limits(challenge, plan), opts.listener, stamp=lambda s: stamp_sample(s, sampler)
+    )
+    cand = CandidateFacts(limits=limits)
+    next_poll = 0.0
+
+    def tick() -> Stop | None:
+        nonlocal next_poll
+        if time.monotonic() < next_poll:
+            return None
+        next_poll = time.monotonic() + 0.25
+        problem = pod.integrity(reserved)
+        if problem is not None:
+            verdict = Verdict.TAMPERED if problem.kind == "tampered" else Verdict.ERROR
+            return Stop(verdict, problem.message)
+        state = pod.state("candidate")
+        if cand.exited_in is None and state.get("Status") in ("exited", "dead", "removed"):
+            cand.state = state
+            cand.exited_in = pump.phase_at(state.get("FinishedAt"))
+            _emit(
+                opts,
+                "candidate_exit",
+                phase=cand.exited_in,
+                exit_code=state.get("ExitCode"),
+                oom=state.get("OOMKilled", False),
             )
-            break
+            if pump.ready is None or not pump.ready.ok:
+                return Stop(Verdict.CRASHED, "exited before it was ready")
+        return None
+
+    stop = pump_events(lines, pump, tick)
+    if stop is None:
+        stop = tick_final(pod, reserved)
     sampler.stop()
-    final = _fetch_results(grader)
-    cand_state = crash_state or pod.state("candidate")
-    service_log = log_tap.finish()
-    checks = watch.checks()
-    if final is not None:
-        checks = [CheckOutcome.model_validate(c) for c in final.get("checks", [])] or checks
-        watch.load = final.get("load") or watch.load
-    if watch.load:
-        merge_candidate_usage(watch.load, [e for e in watch.events if e["event"] == "load_sample"])
-    oom = bool(cand_state.get("OOMKilled"))
-    exit_code = cand_state.get("ExitCode") if cand_state.get("Status") == "exited" else None
-    if verdict == Verdict.GRADED:
-        if oom:
-            verdict = Verdict.RESOURCE_LIMIT
-            detail = (
-                f"memory: the OOM killer stopped the service at its {limits.memory_mb} MiB limit"
-            )
-        elif crash_state is not None:
-            verdict = Verdict.CRASHED
-            sig = _signal_name(exit_code)
-            detail = (
-                f"the service exited with code {exit_code}{f' ({sig})' if sig else ''} "
-                f"during the {watch.phase_at(crash_state.get('FinishedAt'))} phase"
-            )
-        elif watch.ready is not None and not watch.ready.get("ok"):
-            verdict, detail = Verdict.NOT_READY, str(watch.ready.get("message"))
-        elif watch.ready is None:
-            verdict, detail = Verdict.ERROR, "the grader stopped before reporting readiness"
-    if verdict == Verdict.CRASHED and watch.ready is None:
-        detail += " (before it was ready)"
-    skills = score_skills(checks, cfg.skills)
-    correct = correctness(skills)
-    load_score = watch.load.get("score") if watch.load else None
+    pump.absorb(_fetch_results(grader))
+    # The last word on the candidate: an exit during the last check is still an exit.
+    final_state = pod.state("candidate")
+    if cand.exited_in is None and final_state.get("Status") in ("exited", "dead", "removed"):
+        cand.exited_in = pump.phase_at(final_state.get("FinishedAt"))
+    cand.state = final_state if cand.exited_in is None or not cand.state else cand.state
+    oom.stop()
+    cand.oom_kills = oom.count
+    if pump.load is not None:
+        pump.load = merge_candidate_usage(pump.load, pump.samples)
+    if stop is not None and stop.verdict == Verdict.CRASHED:
+        stop = None  # decided from the candidate's facts below
+    verdict, detail = decide_verdict(pump, stop, cand)
+    exit_code = cand.exit_code
     resources = Resources(
         cpus=limits.cpus,
         memory_limit_mb=limits.memory_mb,
@@ -625,7 +893,8 @@ def _run_pod(
         cpu_s=round(sampler.cpu_s, 3),
         peak_memory_mb=round(sampler.peak_mem_mb, 2),
         peak_pids=sampler.peak_pids,
-        oom_killed=oom,
+        oom_killed=bool(cand.state.get("OOMKilled")),
+        oom_kills=cand.oom_kills,
         exit_code=exit_code,
         signal=_signal_name(exit_code),
         samples=[
@@ -633,35 +902,34 @@ def _run_pod(
             for s in sampler.samples
         ],
     )
-    d = watch.durations
-    return Results(
-        **base,
-        verdict=verdict,
-        verdict_detail=detail,
-        score=combine(correct, load_score, cfg.scoring.correctness_weight, cfg.scoring.load_weight),
-        correctness_score=correct,
-        load_score=load_score,
-        checks=checks,
-        skills=skills,
-        timings=Timings(
-            build_s=round(build_s, 3),
-            ready_s=round(float(watch.ready.get("ready_s", 0)) if watch.ready else 0.0, 3),
-            checks_s=round(d.get("checks", 0.0) + d.get("after_load", 0.0), 3),
-            load_s=round(d.get("load", 0.0), 3),
-            total_s=round(time.monotonic() - t0, 3),
-        ),
+    service_log = log_tap.finish()
+    if pump.ready is not None and pump.ready.ok and pump.ready_at is not None:
+        # from the candidate's start (the grader's own clock starts later)
+        pump.ready = replace(pump.ready, ready_s=round(pump.ready_at - candidate_started, 3))
+    return assemble_results(
+        base,
+        plan,
+        pump,
+        verdict,
+        detail,
         resources=resources,
-        build_log_tail=build_log,
         service_log=CapturedOutput(
             text=service_log.text,
             total_bytes=service_log.total_bytes,
             dropped_bytes=service_log.dropped_bytes,
         ),
-        load=watch.load,
     )
 
 
-def _fetch_results(grader: Any) -> dict[str, Any] | None:
+def tick_final(pod: Pod, reserved: dict[int, str]) -> Stop | None:
+    """One last integrity look after the grader finished (a squatter that came late)."""
+    problem = pod.integrity(reserved)
+    if problem is None:
+        return None
+    return Stop(Verdict.TAMPERED if problem.kind == "tampered" else Verdict.ERROR, problem.message)
+
+
+def _fetch_results(grader: Any) -> GraderOutcome | None:
     """The grader's results file, read out of its container (the candidate cannot reach it)."""
     with contextlib.suppress(Exception):
         grader.kill()
@@ -671,23 +939,23 @@ def _fetch_results(grader: Any) -> dict[str, Any] | None:
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
             member = tar.next()
             fh = tar.extractfile(member) if member else None
-            value = json.loads(fh.read()) if fh else None
-        return value if isinstance(value, dict) else None
+            return loads(GraderOutcome, fh.read().decode()) if fh else None
     except Exception:
         return None
 
 
 # -- --url mode: the same grading code, on the host ------------------------------------------
 def grade_url(challenge: Challenge, url: str, opts: RunOptions, workdir: Path) -> Results:
-    """Grade a service already running on this machine (loopback only)."""
+    """Grade a service already running on this machine (loopback only), with the same steps,
+    phase limits and deadlines as in the pod."""
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     t0 = time.monotonic()
     cfg = challenge.config
     results_path = workdir / "grader.json"
-    plan = make_plan(challenge, opts, url.rstrip("/"), str(challenge.root), str(results_path), [])
+    plan = make_plan(challenge, opts, url.rstrip("/"), str(challenge.root), str(results_path), ())
     plan_path = workdir / "plan.json"
-    plan_path.write_text(json.dumps(plan))
-    watch = _Watch(challenge, cfg.limits.load_s)
+    plan_path.write_text(dumps(plan))
+    plan_path.chmod(0o600)
     env = {
         **os.environ,
         "ASSESS_SEED": str(opts.seed),
@@ -700,49 +968,32 @@ def grade_url(challenge: Challenge, url: str, opts: RunOptions, workdir: Path) -
         text=True,
         env=env,
     )
-    try:
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
-            ev = parse_event(line)
-            if ev is not None:
-                watch.on(ev)
-                opts.listener(ev)
-        proc.wait(timeout=30)
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    pump = EventPump(phase_limits(challenge, plan), opts.listener)
+    try:
+        stop = pump_events(lines, pump, lambda: None)
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
-    checks = watch.checks()
+        proc.wait()
+    final = None
     if results_path.is_file():
-        final = json.loads(results_path.read_text())
-        checks = [CheckOutcome.model_validate(c) for c in final.get("checks", [])] or checks
-        watch.load = final.get("load") or watch.load
-    verdict, detail = Verdict.GRADED, ""
-    if watch.ready is not None and not watch.ready.get("ok"):
-        verdict, detail = Verdict.NOT_READY, str(watch.ready.get("message"))
-    skills = score_skills(checks, cfg.skills)
-    correct = correctness(skills)
-    load_score = watch.load.get("score") if watch.load else None
-    d = watch.durations
-    return Results(
-        challenge=challenge.id,
-        challenge_title=cfg.title,
+        with contextlib.suppress(ProtocolError):
+            final = loads(GraderOutcome, results_path.read_text())
+    pump.absorb(final)
+    verdict, detail = decide_verdict(pump, stop, None)
+    base = Base(
+        challenge=challenge,
         submission=url,
         mode=_mode(opts),
-        verdict=verdict,
-        verdict_detail=detail,
-        score=combine(correct, load_score, cfg.scoring.correctness_weight, cfg.scoring.load_weight),
-        correctness_score=correct,
-        load_score=load_score,
-        checks=checks,
-        skills=skills,
-        timings=Timings(
-            ready_s=float(watch.ready.get("ready_s", 0)) if watch.ready else 0.0,
-            checks_s=round(d.get("checks", 0.0) + d.get("after_load", 0.0), 3),
-            load_s=round(d.get("load", 0.0), 3),
-            total_s=round(time.monotonic() - t0, 3),
-        ),
-        load=watch.load,
         manifest=Manifest(
             assess_version=runner.__version__,
             run_id="url",
@@ -753,4 +1004,6 @@ def grade_url(challenge: Challenge, url: str, opts: RunOptions, workdir: Path) -
             tools=tool_versions(None),
             host=host_fingerprint(),
         ),
+        t0=t0,
     )
+    return assemble_results(base, plan, pump, verdict, detail)

@@ -1,11 +1,16 @@
 """The one results model: every report is a view of it; the JSON Schema is generated from it.
 
-Scoring (documented in the README):
-- A check earns its points when it passes. A skill's percentage is its earned / possible points.
+Scoring (documented in the README), failing closed:
+- Every check the run planned is in the results. A check earns its points only when it passed;
+  one that never ran (``not_run``: phase timeout, crash, interruption, grader error) earns 0.
+  A skill's percentage is its earned / possible points over every planned check.
 - Correctness (0-100) is the average of the skill percentages weighted by the challenge's skill
-  weights (skills with no checks in this run are left out).
-- With a load phase, the score is correctness and load combined by the challenge's
-  ``correctness_weight`` and ``load_weight``; without one, the score is the correctness.
+  weights.
+- With a load phase requested, the score is correctness and load combined by the challenge's
+  ``correctness_weight`` and ``load_weight``; a requested load phase that produced no result
+  counts as 0 load points (``load_missing`` says why). Without one, the score is the correctness.
+- A failed (or not run) critical check caps the score at :data:`CRITICAL_CAP`.
+- ``tampered`` scores 0.
 """
 
 from __future__ import annotations
@@ -16,7 +21,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION: Literal[1] = 1
+from graders.protocol import CheckResult, LoadResult, Outcome
+
+SCHEMA_VERSION: Literal[2] = 2
+CRITICAL_CAP = 50.0
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "results.schema.json"
 
 
@@ -31,24 +39,13 @@ class Verdict(StrEnum):
     ERROR = "error"  # the grader itself failed
 
 
-Outcome = Literal["passed", "failed", "error", "skipped"]
-
-
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class CheckOutcome(_Model):
-    id: str
-    title: str
-    skill: str
-    outcome: Outcome
-    points: float
-    max_points: float
-    hidden: bool
-    message: str = ""
-    duration_s: float = 0.0
-    phase: Literal["checks", "after_load"] = "checks"
+# One check's outcome: the protocol's dataclass, shared with the grader.
+CheckOutcome = CheckResult
+__all__ = ["CheckOutcome", "LoadResult", "Outcome"]
 
 
 class SkillScore(_Model):
@@ -85,7 +82,8 @@ class Resources(_Model):
     cpu_s: float = 0.0
     peak_memory_mb: float = 0.0
     peak_pids: int = 0
-    oom_killed: bool = False
+    oom_killed: bool = False  # the main process was killed by the OOM killer
+    oom_kills: int = 0  # processes of the candidate the OOM killer killed (children included)
     exit_code: int | None = None
     signal: str | None = None
     samples: list[ResourceSample] = []
@@ -113,7 +111,7 @@ class Manifest(_Model):
 
 
 class Results(_Model):
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[2] = SCHEMA_VERSION
     challenge: str
     challenge_title: str
     submission: str
@@ -124,13 +122,18 @@ class Results(_Model):
     max_score: float = 100.0
     correctness_score: float = Field(0.0, ge=0, le=100)
     load_score: float | None = None
-    checks: list[CheckOutcome] = []
+    checks: list[CheckResult] = []
+    critical_failed: list[str] = []  # ids of critical checks that did not pass
+    score_notes: list[str] = []  # why the score is what it is (caps, missing phases)
     skills: list[SkillScore] = []
     timings: Timings = Timings()
     resources: Resources | None = None
     build_log_tail: str = ""
     service_log: CapturedOutput = CapturedOutput()
-    load: dict[str, Any] | None = None
+    load: LoadResult | None = None
+    load_requested: bool = False
+    load_missing: str = ""  # why a requested load phase has no result (it then scores 0)
+    grader_errors: list[str] = []
     calibration: dict[str, Any] | None = None  # load figures as ratios to the reference's
     manifest: Manifest
 
@@ -140,6 +143,10 @@ class Results(_Model):
 
     def failed_ids(self) -> set[str]:
         return {c.id for c in self.checks if c.outcome != "passed"}
+
+    @property
+    def not_run(self) -> int:
+        return sum(c.outcome == Outcome.NOT_RUN for c in self.checks)
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)
@@ -179,10 +186,25 @@ def correctness(skills: list[SkillScore]) -> float:
 def combine(
     correct: float, load: float | None, correctness_weight: float, load_weight: float
 ) -> float:
+    """Correctness and load by weight; ``load`` None means no load phase was requested (a
+    requested phase without a result is passed in as 0, never as None)."""
     if load is None or load_weight <= 0:
         return correct
     total = correctness_weight + load_weight
     return round((correct * correctness_weight + load * load_weight) / total, 2)
+
+
+def apply_caps(score: float, checks: list[CheckResult]) -> tuple[float, list[str], list[str]]:
+    """The score after the critical-check cap: (score, failed critical ids, notes)."""
+    failed = [c.id for c in checks if c.critical and c.outcome != Outcome.PASSED]
+    notes: list[str] = []
+    if failed and score > CRITICAL_CAP:
+        notes.append(
+            f"capped at {CRITICAL_CAP:g} (from {score:g}): critical check"
+            f"{'s' if len(failed) > 1 else ''} not passed: {', '.join(failed)}"
+        )
+        score = CRITICAL_CAP
+    return score, failed, notes
 
 
 def json_schema() -> dict[str, Any]:

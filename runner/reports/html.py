@@ -17,7 +17,8 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
-from runner.results import CheckOutcome, Results, Verdict
+from runner.reports import loadview
+from runner.results import CheckOutcome, LoadResult, Results, Verdict
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 LOG_TAIL_LINES = 200
@@ -44,7 +45,7 @@ VERDICT_HINT = {
 }
 # verdicts where the service's own output explains the result: its log goes right under the verdict
 LOG_FIRST = {Verdict.NOT_READY, Verdict.CRASHED, Verdict.RESOURCE_LIMIT, Verdict.TAMPERED}
-OUTCOME_ORDER = {"error": 0, "failed": 1, "skipped": 2, "passed": 3}
+OUTCOME_ORDER = {"not_run": 0, "error": 1, "failed": 2, "skipped": 3, "passed": 4}
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -235,23 +236,15 @@ def line_chart(
 BLUE, TEAL, VIOLET, AMBER = "#2563eb", "#0d9488", "#7c3aed", "#d97706"
 
 
-def load_charts(load: dict[str, Any]) -> list[dict[str, Any]]:
-    series = [
-        p for p in load.get("series") or [] if isinstance(p, dict) and num(p.get("t")) is not None
-    ]
+def load_charts(load: LoadResult) -> list[dict[str, Any]]:
+    series = list(load.series)
     if not series:
         return []
-    t = [num(p.get("t")) or 0.0 for p in series]
-
-    def col(key: str) -> list[tuple[float, float | None]]:
-        return [(x, num(p.get(key))) for x, p in zip(t, series, strict=True)]
-
-    slo = load.get("slo") if isinstance(load.get("slo"), dict) else {}
-    assert isinstance(slo, dict)
+    t = [p.t for p in series]
     charts = []
-    target = num(load.get("target_rps"))
+    target = load.target_rps
     rps = line_chart(
-        [Line("achieved", col("rps"), BLUE)],
+        [Line("achieved", [(x, p.rps) for x, p in zip(t, series, strict=True)], BLUE)],
         title="Throughput over time",
         y_unit="req/s",
         threshold=(target, f"target {target:g} req/s") if target else None,
@@ -259,9 +252,12 @@ def load_charts(load: dict[str, Any]) -> list[dict[str, Any]]:
     )
     if rps:
         charts.append({"title": "Throughput", "sub": "requests per second", "svg": rps})
-    p95_slo = num(slo.get("p95_ms"))
+    p95_slo = load.slo.p95_ms
     latency = line_chart(
-        [Line("p50", col("p50_ms"), TEAL, dashed=True), Line("p95", col("p95_ms"), VIOLET)],
+        [
+            Line("p50", [(x, p.p50_ms) for x, p in zip(t, series, strict=True)], TEAL, dashed=True),
+            Line("p95", [(x, p.p95_ms) for x, p in zip(t, series, strict=True)], VIOLET),
+        ],
         title="Latency over time",
         y_unit="ms",
         threshold=(p95_slo, f"p95 SLO {p95_slo:g} ms") if p95_slo else None,
@@ -307,76 +303,30 @@ def resource_charts(r: Results) -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------------- view model
 
 
-def slo_rows(load: dict[str, Any]) -> list[dict[str, Any]]:
-    slo = load.get("slo") if isinstance(load.get("slo"), dict) else {}
-    assert isinstance(slo, dict)
-
-    def f(v: float | None, unit: str, digits: int = 1) -> str:
-        return "\N{EN DASH}" if v is None else f"{v:,.{digits}f}{unit}"
-
-    err, max_err = num(load.get("error_rate")), num(slo.get("max_error_rate"))
-    target = num(load.get("target_rps"))
-    rows: list[dict[str, Any]] = [
+def load_view(load: LoadResult) -> dict[str, Any]:
+    steps = [
         {
-            "name": "Throughput",
-            "measured": f(num(load.get("achieved_rps")), " req/s"),
-            "target": "" if target is None else f"≥ {target:g} req/s",
-            "met": flag(load.get("rate_met")),
-        },
-        {
-            "name": "Latency p50",
-            "measured": f(num(load.get("p50_ms")), " ms"),
-            "target": "",
-            "met": None,
-        },
-        {
-            "name": "Latency p95",
-            "measured": f(num(load.get("p95_ms")), " ms"),
-            "target": "" if num(slo.get("p95_ms")) is None else f"≤ {num(slo.get('p95_ms')):g} ms",
-            "met": flag(load.get("p95_met")),
-        },
-        {
-            "name": "Latency p99",
-            "measured": f(num(load.get("p99_ms")), " ms"),
-            "target": "" if num(slo.get("p99_ms")) is None else f"≤ {num(slo.get('p99_ms')):g} ms",
-            "met": flag(load.get("p99_met")),
-        },
-        {
-            "name": "Error rate",
-            "measured": f(None if err is None else 100 * err, " %", 2),
-            "target": "" if max_err is None else f"≤ {100 * max_err:g} %",
-            "met": flag(load.get("errors_met")),
-        },
+            "offered": st.rps_offered,
+            "achieved": st.achieved_rps,
+            "p95": st.p95_ms,
+            "errors": 100 * st.error_rate,
+            "ok": st.ok,
+        }
+        for st in load.steps
     ]
-    return rows
-
-
-def load_view(load: dict[str, Any]) -> dict[str, Any]:
-    steps = []
-    for s in load.get("steps") or []:
-        if not isinstance(s, dict):
-            continue
-        err = num(s.get("error_rate"))
-        steps.append(
-            {
-                "offered": num(s.get("rps_offered")),
-                "achieved": num(s.get("achieved_rps")),
-                "p95": num(s.get("p95_ms")),
-                "errors": None if err is None else 100 * err,
-                "ok": flag(s.get("ok")),
-            }
-        )
-    score = num(load.get("score"))
     return {
-        "rows": slo_rows(load),
-        "slo_met": flag(load.get("slo_met")),
-        "score": score,
-        "capacity": num(load.get("capacity_rps")),
-        "saturated": load.get("generator_saturated") is True,
-        "schedule_bound": load.get("capacity_is_lower_bound") is True,
-        "generator_cpu": num(load.get("generator_cpu")),
-        "workers_cpu": [c for c in load.get("workers_cpu") or [] if num(c) is not None],
-        "target": num(load.get("target_rps")),
+        "rows": [
+            {"name": r.figure, "measured": r.measured, "target": r.target, "met": r.met}
+            for r in loadview.rows(load)
+        ],
+        "slo_met": load.slo_met,
+        "score": load.score,
+        "capacity": load.capacity_rps if load.slo_met else None,
+        "saturated": load.generator_saturated and load.capacity_is_lower_bound,
+        "schedule_bound": load.capacity_is_lower_bound,
+        "generator_cpu": load.measured.generator_cpu,
+        "workers_cpu": list(load.workers_cpu),
+        "target": load.target_rps,
         "charts": load_charts(load),
         "steps": steps,
     }

@@ -20,11 +20,21 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from runner.results import Results, Verdict
+from runner.reports import loadview
+from runner.results import LoadResult, Results, Verdict
 
-# everything XML 1.0 allows, negated (plus ANSI escapes, which are noise in a CI log)
+# everything XML 1.0 allows, negated: C0 controls but tab/LF/CR, surrogates, U+FFFE/U+FFFF
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+# Terminal controls are valid XML but act when a CI log viewer prints the text: CSI, OSC (to BEL
+# or ST), DCS/SOS/PM/APC strings, other ESC pairs, C1 controls (U+009B is an 8-bit CSI) and bidi
+# overrides go. A lone ESC is left to _NOT_XML.
+_ANSI = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]{0,4096}(?:\x07|\x1b\\)"
+    r"|\x1b[PX^_][^\x1b]{0,4096}\x1b\\"
+    r"|\x1b[ -Z\\-~]"
+    "|[\x80-\x9f\u202a-\u202e\u2066-\u2069]"
+)
 MESSAGE_CHARS = 500
 LOG_LINES = 60
 
@@ -51,7 +61,9 @@ def _tail(text: str, lines: int = LOG_LINES) -> str:
 
 def _case(suite: ET.Element, classname: str, name: str, time: float = 0.0) -> ET.Element:
     return ET.SubElement(
-        suite, "testcase", {"classname": classname, "name": name, "time": f"{max(time, 0.0):.3f}"}
+        suite,
+        "testcase",
+        {"classname": _attr(classname), "name": _attr(name), "time": f"{max(time, 0.0):.3f}"},
     )
 
 
@@ -66,40 +78,17 @@ def _fail(
     el.text = xml_text(body or message)
 
 
-def _slo_cases(suite: ET.Element, challenge: str, load: dict[str, Any]) -> None:
-    slo = load.get("slo") if isinstance(load.get("slo"), dict) else {}
-    assert isinstance(slo, dict)
-    err, max_err = _num(load.get("error_rate")), _num(slo.get("max_error_rate"))
-    specs: list[tuple[str, str, float | None, float | None, str, str]] = [
-        ("p95", "p95_met", _num(load.get("p95_ms")), _num(slo.get("p95_ms")), "<=", " ms"),
-        ("p99", "p99_met", _num(load.get("p99_ms")), _num(slo.get("p99_ms")), "<=", " ms"),
-        (
-            "error_rate",
-            "errors_met",
-            None if err is None else 100 * err,
-            None if max_err is None else 100 * max_err,
-            "<=",
-            "%",
-        ),
-        (
-            "rate",
-            "rate_met",
-            _num(load.get("achieved_rps")),
-            _num(load.get("target_rps")),
-            ">=",
-            " req/s",
-        ),
-    ]
-    for name, key, measured, bound, op, unit in specs:
-        case = _case(suite, f"{challenge}.slo", name)
-        met = load.get(key)
-        shown = "n/a" if measured is None else f"{measured:.2f}{unit}"
-        want = "n/a" if bound is None else f"{op} {bound:g}{unit}"
-        line = f"{name} {shown}, SLO {want}"
-        if met is False:
+SLO_CASE = {"rate": "rate", "p95": "p95", "p99": "p99", "errors": "error_rate"}
+
+
+def _slo_cases(suite: ET.Element, challenge: str, load: LoadResult) -> None:
+    for row in loadview.rows(load):
+        if not row.key:
+            continue
+        case = _case(suite, f"{challenge}.slo", SLO_CASE[row.key])
+        line = f"{row.figure} {row.measured}, SLO {row.target}"
+        if not row.met:
             _fail(case, line)
-        elif met is not True:
-            ET.SubElement(case, "skipped", {"message": _attr(f"{line} (not judged)")})
         ET.SubElement(case, "system-out").text = line
 
 
@@ -122,6 +111,8 @@ def build(results: Results) -> ET.ElementTree:
         ("verdict", r.verdict.value),
         ("correctness_score", f"{r.correctness_score:.2f}"),
         ("load_score", "" if r.load_score is None else f"{r.load_score:.2f}"),
+        ("critical_failed", ",".join(r.critical_failed)),
+        ("score_notes", " | ".join(r.score_notes)),
         ("challenge_version", r.manifest.challenge_version),
         ("run_id", r.manifest.run_id),
         ("seed", str(r.manifest.seed)),
@@ -141,9 +132,15 @@ def build(results: Results) -> ET.ElementTree:
             _fail(case, c.message or "the check errored", detail, kind="error", type_="CheckError")
         elif c.outcome == "skipped":
             ET.SubElement(case, "skipped", {"message": _attr(c.message or "skipped")})
+        elif c.outcome == "not_run":
+            # Never a skip: a check that did not run earned nothing, and CI must see it fail.
+            _fail(case, c.message or "not run", detail, type_="NotRun")
 
     if r.load:
         _slo_cases(suite, r.challenge, r.load)
+    elif r.load_missing:
+        case = _case(suite, f"{r.challenge}.slo", "load")
+        _fail(case, f"{r.load_missing} (scored 0)", type_="LoadMissing")
 
     verdict = _case(suite, f"{r.challenge}.run", "verdict", r.timings.build_s + r.timings.ready_s)
     if r.verdict != Verdict.GRADED:

@@ -10,11 +10,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from runner.results import Results, Verdict
+from runner.reports import loadview
+from runner.results import LoadResult, Results, Verdict
 
 MESSAGE_CHARS = 200
 MAX_FAILED_ROWS = 15
-OUTCOME_MARK = {"passed": "✅", "failed": "❌", "error": "💥", "skipped": "⏭️"}
+OUTCOME_MARK = {"passed": "✅", "failed": "❌", "error": "💥", "skipped": "⏭️", "not_run": "⛔"}
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -41,62 +42,12 @@ def _mark(met: Any) -> str:
     return "✅" if met is True else "❌" if met is False else ""
 
 
-def _load_lines(load: dict[str, Any]) -> list[str]:
-    slo = load.get("slo") if isinstance(load.get("slo"), dict) else {}
-    assert isinstance(slo, dict)
-
-    def f(v: float | None, unit: str, digits: int = 1) -> str:
-        return "\N{EN DASH}" if v is None else f"{v:,.{digits}f}{unit}"
-
-    def bound(v: float | None, op: str, unit: str) -> str:
-        return "" if v is None else f"{op} {v:g}{unit}"
-
-    err, max_err = _num(load.get("error_rate")), _num(slo.get("max_error_rate"))
-    rows = [
-        (
-            "throughput",
-            f(_num(load.get("achieved_rps")), " req/s"),
-            bound(_num(load.get("target_rps")), "≥", " req/s"),
-            load.get("rate_met"),
-        ),
-        (
-            "p95",
-            f(_num(load.get("p95_ms")), " ms"),
-            bound(_num(slo.get("p95_ms")), "≤", " ms"),
-            load.get("p95_met"),
-        ),
-        (
-            "p99",
-            f(_num(load.get("p99_ms")), " ms"),
-            bound(_num(slo.get("p99_ms")), "≤", " ms"),
-            load.get("p99_met"),
-        ),
-        (
-            "error rate",
-            f(None if err is None else 100 * err, " %", 2),
-            bound(None if max_err is None else 100 * max_err, "≤", " %"),
-            load.get("errors_met"),
-        ),
-    ]
-    lines = ["", "### Load", "", "| SLO | measured | target | |", "|---|---:|---:|:-:|"]
-    lines += [f"| {n} | {m} | {b} | {_mark(ok)} |" for n, m, b, ok in rows]
-    cap = _num(load.get("capacity_rps"))
-    if cap is not None:
-        sat = load.get("generator_saturated") is True
-        lower = sat or load.get("capacity_is_lower_bound") is True
-        why = "load generator saturated" if sat else "every step met the SLOs"
-        lines += [
-            "",
-            f"Capacity: **{'≥ ' if lower else ''}{cap:,.0f} req/s**"
-            + (f" (lower bound: {why})" if lower else ""),
-        ]
-    gen = _num(load.get("generator_cpu"))
-    if gen is not None:
-        workers = [c for c in load.get("workers_cpu") or [] if isinstance(c, int | float)]
-        per_worker = ", ".join(f"{100 * c:.0f}%" for c in workers)
+def _load_lines(load: LoadResult) -> list[str]:
+    lines = ["", "### Load", "", "| figure | measured | SLO | |", "|---|---:|---:|:-:|"]
+    for row in loadview.rows(load):
         lines.append(
-            f"Load generator CPU: {100 * gen:.0f}% of a core"
-            + (f" (workers: {per_worker})" if per_worker else "")
+            f"| {cell(row.figure, 60)} | {cell(row.measured, 120)} | {cell(row.target, 60)} "
+            f"| {_mark(row.met)} |"
         )
     return lines
 
@@ -116,9 +67,20 @@ def render(results: Results) -> str:
     if r.load_score is not None:
         facts.append(f"load {r.load_score:.1f}")
     facts.append(f"checks {passed}/{len(checks)} passed")
+    if not_run := sum(c.outcome == "not_run" for c in checks):
+        facts.append(f"**{not_run} not run**")
     if r.verdict_detail:
         facts.append(cell(r.verdict_detail, 160))
     lines.append(" · ".join(facts))
+    for note in r.score_notes:
+        lines += ["", f"> ⚠️ {cell(note, 300)}"]
+    if r.critical_failed:
+        ids = ", ".join(
+            f"`{i}`" if _PLAIN_ID.fullmatch(i) else cell(i, 80) for i in r.critical_failed
+        )
+        lines += ["", f"**Critical checks not passed:** {ids}"]
+    if r.resources and r.resources.oom_kills:
+        lines += ["", f"OOM kills in the service: {r.resources.oom_kills}"]
 
     if r.skills:
         lines += ["", "| skill | weight | passed | points | % |", "|---|---:|---:|---:|---:|"]
@@ -139,7 +101,7 @@ def render(results: Results) -> str:
         ]
         for c in failed[:MAX_FAILED_ROWS]:
             name = f"`{c.id}`" if _PLAIN_ID.fullmatch(c.id) else cell(c.id, 80)
-            tag = " (hidden)" if c.hidden else ""
+            tag = (" (hidden)" if c.hidden else "") + (" **critical**" if c.critical else "")
             lines.append(
                 f"| {OUTCOME_MARK.get(c.outcome, '?')} | {name}{tag} | "
                 f"{cell(c.skill, 40)} | {cell(c.message or c.outcome)} |"
@@ -151,6 +113,8 @@ def render(results: Results) -> str:
 
     if r.load:
         lines += _load_lines(r.load)
+    elif r.load_missing:
+        lines += ["", f"**Load: {cell(r.load_missing, 300)} (scored 0)**"]
 
     t = r.timings
     lines += [

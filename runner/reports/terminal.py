@@ -9,13 +9,16 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from runner.results import Results, Verdict
+from runner.reports import loadview
+from runner.reports.safe_text import safe, safe_text
+from runner.results import LoadResult, Results, Verdict
 
 OUTCOME_STYLE = {
     "passed": ("✓", "green"),
     "failed": ("✗", "red"),
     "error": ("!", "magenta"),
     "skipped": ("-", "yellow"),
+    "not_run": ("∅", "red"),
 }
 VERDICT_STYLE = {Verdict.GRADED: "green"}
 
@@ -32,13 +35,21 @@ def render(results: Results, *, show_passed: bool = False) -> RenderableType:
     head.append("verdict ")
     head.append(r.verdict.value, style="bold " + VERDICT_STYLE.get(r.verdict, "red"))
     if r.verdict_detail:
-        head.append(f": {r.verdict_detail}")
+        head.append(f": {safe_text(r.verdict_detail)}")
     head.append("\nscore   ")
     head.append(f"{r.score:.1f}/100", style="bold " + _score_style(r.score))
     head.append(f"   correctness {r.correctness_score:.1f}", style="dim")
     if r.load_score is not None:
         head.append(f"   load {r.load_score:.1f}", style="dim")
     head.append(f"   checks {r.passed}/{len(r.checks)} passed", style="dim")
+    if r.not_run:
+        head.append(f" ({r.not_run} not run)", style="bold red")
+    for note in r.score_notes:
+        head.append("\n  ! ", style="bold red")
+        head.append(note, style="red")
+    if r.critical_failed:
+        head.append("\ncritical checks not passed: ", style="bold red")
+        head.append(", ".join(r.critical_failed), style="red")
     parts: list[RenderableType] = [head]
 
     if r.skills:
@@ -70,25 +81,32 @@ def render(results: Results, *, show_passed: bool = False) -> RenderableType:
             mark, style = OUTCOME_STYLE[c.outcome]
             line = Text(f"{c.id}", style="bold")
             line.append(
-                f"  {c.skill}, {c.max_points:g} pt" + (", hidden" if c.hidden else ""), style="dim"
+                f"  {c.skill}, {c.max_points:g} pt"
+                + (", hidden" if c.hidden else "")
+                + (", not run" if c.outcome == "not_run" else ""),
+                style="dim",
             )
+            if c.critical:
+                line.append("  CRITICAL", style="bold red")
             if c.message:
-                line.append(f"\n{c.message}")
+                line.append(f"\n{safe_text(c.message)}")
             checks.add_row(Text(mark, style=style), line)
         parts.append(checks)
 
     if r.load:
         parts.append(render_load(r.load))
+    elif r.load_missing:
+        parts.append(Text(f"load: {r.load_missing} (scored 0)", style="bold red"))
     if r.calibration:
         ratios = r.calibration.get("ratios", {})
         ratio_text = [f"{k} {v:.2f}x" for k, v in ratios.items() if v is not None]
         parts.append(Text("vs the reference on this host: " + " · ".join(ratio_text), style="dim"))
     if r.verdict == Verdict.BUILD_FAILED and r.build_log_tail:
         tail = "\n".join(r.build_log_tail.splitlines()[-15:])
-        parts.append(Panel(tail, title="build log (tail)", title_align="left"))
+        parts.append(Panel(safe(tail), title="build log (tail)", title_align="left"))
     elif r.verdict not in (Verdict.GRADED,) and r.service_log.text:
         tail = "\n".join(r.service_log.text.splitlines()[-15:])
-        parts.append(Panel(Text(tail), title="service log (tail)", title_align="left"))
+        parts.append(Panel(safe(tail), title="service log (tail)", title_align="left"))
 
     t = r.timings
     foot = Text(
@@ -102,65 +120,23 @@ def render(results: Results, *, show_passed: bool = False) -> RenderableType:
         foot.append(
             f"\nservice: cpu {x.cpu_s:.1f}s · peak mem {x.peak_memory_mb:.0f}/"
             f"{x.memory_limit_mb} MiB · peak pids {x.peak_pids}/{x.pids_limit}"
-            + (" · OOM killed" if x.oom_killed else ""),
+            + (" · OOM killed" if x.oom_killed else "")
+            + (f" · OOM kills {x.oom_kills}" if x.oom_kills else ""),
             style="dim",
         )
     parts.append(foot)
     return Panel(Group(*parts), title="assess", title_align="left", expand=True)
 
 
-def render_load(load: dict[str, Any]) -> RenderableType:
+def render_load(load: LoadResult) -> RenderableType:
     table = Table(title="load", title_justify="left", box=None, pad_edge=False)
     for col in ("figure", "measured", "SLO", ""):
         table.add_column(col, justify="left" if col == "figure" else "right")
-    slo = load.get("slo", {})
-
-    def row(
-        name: str, value: float | None, bound: float | None, unit: str, ok: bool | None
-    ) -> None:
-        mark = "" if ok is None else ("✓" if ok else "✗")
+    for row in loadview.rows(load):
+        mark = "" if row.met is None else ("✓" if row.met else "✗")
         table.add_row(
-            name,
-            "-" if value is None else f"{value:.1f}{unit}",
-            "" if bound is None else f"{bound:g}{unit}",
-            Text(mark, style="green" if ok else "red"),
+            row.figure, row.measured, row.target, Text(mark, style="green" if row.met else "red")
         )
-
-    row("rate (req/s)", load.get("achieved_rps"), load.get("target_rps"), "", load.get("rate_met"))
-    row("p50", load.get("p50_ms"), None, " ms", None)
-    row("p95", load.get("p95_ms"), slo.get("p95_ms"), " ms", load.get("p95_met"))
-    row("p99", load.get("p99_ms"), slo.get("p99_ms"), " ms", load.get("p99_met"))
-    err = load.get("error_rate")
-    row(
-        "errors (%)",
-        None if err is None else 100 * err,
-        None if slo.get("max_error_rate") is None else 100 * slo["max_error_rate"],
-        "",
-        load.get("errors_met"),
-    )
-    counter = load.get("counter")
-    if counter:
-        table.add_row(
-            str(counter["label"]),
-            f"{counter['value']:g} of {counter['requests']}",
-            f"saved {100 * counter['saved']:.0f}%",
-            "",
-        )
-    gen = load.get("generator_cpu")
-    if gen is not None:
-        workers = load.get("workers_cpu") or []
-        detail = " · ".join(f"{100 * c:.0f}%" for c in workers)
-        table.add_row(
-            "generator CPU",
-            f"{100 * gen:.0f}% of a core",
-            f"workers {detail}" if detail else "",
-            "",
-        )
-    cap = load.get("capacity_rps")
-    if cap is not None:
-        bounded = load.get("generator_saturated") or load.get("capacity_is_lower_bound")
-        label = "capacity (req/s)" + (" ≥" if bounded else "")
-        row(label, cap, None, "", None)
     return table
 
 
@@ -185,19 +161,19 @@ class Progress:
         if kind == "phase" and ev.get("state") == "start":
             self.status.update(f"{ev['phase']}…")
         elif kind in ("build_log", "images"):
-            self.status.update(f"building: {str(ev.get('line', ''))[:90]}")
+            self.status.update(safe(f"building: {str(ev.get('line', ''))[:90]}"))
         elif kind == "build" and ev.get("state") == "cached":
             self.console.print("[dim]build: unchanged submission, image reused[/]")
         elif kind == "ready":
             msg = (
                 f"ready in {ev['ready_s']:.1f}s" if ev.get("ok") else f"not ready: {ev['message']}"
             )
-            self.console.print(f"[dim]{msg}[/]")
+            self.console.print(safe(msg, style="dim"))
         elif kind == "check":
             self.checks += 1
             mark, style = OUTCOME_STYLE.get(str(ev["outcome"]), ("?", "white"))
             if self.per_check:
-                self.console.print(f"[{style}]{mark}[/] {ev['id']}", highlight=False)
+                self.console.print(Text(mark, style=style), safe(ev["id"]), highlight=False)
             self.status.update(f"checks… {self.checks} done")
         elif kind == "load_sample":
             self.status.update(
