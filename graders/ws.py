@@ -24,6 +24,7 @@ import os
 import select
 import socket
 import struct
+import threading
 import time
 from collections import deque
 from types import TracebackType
@@ -68,7 +69,8 @@ def _split_url(base_url: str) -> tuple[str, int]:
 
 
 class WebSocket:
-    """One open client connection. Not thread-safe."""
+    """One open client connection. One thread reads; sends from a second thread (a keep-alive
+    pinger) are safe: whole frames are written under a lock."""
 
     def __init__(
         self,
@@ -93,6 +95,7 @@ class WebSocket:
         self._parts: list[bytes] = []
         self._first_op: int | None = None
         self._pongs: deque[bytes] = deque(maxlen=64)
+        self._send_lock = threading.Lock()
 
     # -- low level ----------------------------------------------------------------------
     def _where(self) -> str:
@@ -145,9 +148,11 @@ class WebSocket:
         else:
             head += bytes([0x80 | 127]) + struct.pack("!Q", n)
         key = os.urandom(4)
-        self._sock.settimeout(self._remaining(deadline, f"could not {doing}"))
+        frame = head + key + _mask(payload, key)
         try:
-            self._sock.sendall(head + key + _mask(payload, key))
+            with self._send_lock:
+                self._sock.settimeout(self._remaining(deadline, f"could not {doing}"))
+                self._sock.sendall(frame)
         except TimeoutError:
             fail(
                 f"{self._where()}: could not {doing} within {self._budget:.3g} s "
