@@ -210,6 +210,13 @@ class _Connection:
         self.reusable = False
         self.sock.close()
 
+    def __del__(self) -> None:
+        # a thread's idle keep-alive connection dies with the thread or the Client: close it
+        # here rather than leave the socket to warn (ResourceWarning) when it is collected
+        sock = getattr(self, "sock", None)
+        if sock is not None:
+            sock.close()
+
     def looks_alive(self) -> bool:
         """An idle keep-alive connection is readable only if the server closed it (or babbles)."""
         try:
