@@ -381,6 +381,8 @@ class Client:
             reader = BodyReader(raw.getheader("Content-Encoding"), self.max_body)
             while chunk := raw.read1(READ_CHUNK):
                 reader.feed(chunk)
+            if raw.length:  # http.client's read1 ends quietly at EOF: a short body is an error
+                raise http.client.IncompleteRead(b"", raw.length)
             content = reader.finish()
             status = raw.status
             resp_headers: dict[str, str] = {}

@@ -195,6 +195,14 @@ def test_one_deadline_covers_headers_and_body(handler: Handler) -> None:
     assert 1.9 <= elapsed <= 2.5
 
 
+def test_body_shorter_than_its_content_length_fails() -> None:
+    def short(conn: socket.socket, _: dict[str, str]) -> None:
+        conn.sendall(b'HTTP/1.1 404 Not Found\r\nContent-Length: 5368709120\r\n\r\n{"hello"')
+
+    with serve(short) as url, pytest.raises(CheckFailed, match="IncompleteRead"):
+        Client(url).get("/nope")
+
+
 def test_refused_connection_is_a_clear_failure() -> None:
     with socket.create_server(("127.0.0.1", 0)) as s:
         port = s.getsockname()[1]
