@@ -24,13 +24,17 @@ def _num(value: float | None, unit: str = "", digits: int = 1) -> str:
     return f"{text} {unit}".rstrip()
 
 
+SYMBOL = {">=": "≥", "<=": "≤"}
+
+
 def slo_row(r: SloRow, latency_of: str | None, rate_of: str | None) -> Row:
+    op = SYMBOL[r.comparator]
     if r.key == "errors":
         measured = _num(None if r.actual is None else 100 * r.actual, "%", 2)
-        target = f"{r.comparator} {100 * r.target:g} %"
+        target = f"{op} {100 * r.target:g} %"
     else:
         measured = _num(r.actual, r.unit)
-        target = f"{r.comparator} {r.target:g} {r.unit}".rstrip()
+        target = f"{op} {r.target:g} {r.unit}".rstrip()
     label = r.label
     if r.key in ("p95", "p99") and latency_of:
         label += f" ({latency_of})"
@@ -77,9 +81,9 @@ def capacity_row(load: LoadResult) -> Row:
         return Row("capacity", "none: the SLOs were not met at the target rate", "", False)
     text = _num(load.capacity_rps, "req/s", 0)
     if load.generator_saturated and load.capacity_is_lower_bound:
-        text = f">= {text} (load generator limit)"
+        text = f"≥ {text} (load generator limit)"
     elif load.capacity_is_lower_bound:
-        text = f">= {text} (every step met the SLOs)"
+        text = f"≥ {text} (every step met the SLOs)"
     return Row("capacity", text, f"full marks at {2 * load.target_rps:g} req/s", None)
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import replace
 
 import pytest
 
+from graders.protocol import LoadResult, LoadSample, Outcome, Slo, Stage
+from graders.slo import slo_rows
 from runner.results import (
     CapturedOutput,
     CheckOutcome,
@@ -25,66 +27,62 @@ XSS = '<script>alert("pwned")</script>'
 WEIGHTS = {"api": 2.0, "reliability": 1.5, "concurrency": 1.0}
 
 
-def sample_load(seconds: int = 30) -> dict[str, Any]:
+def _stage(name: str, offered: float, achieved: float, p95: float | None, err: float) -> Stage:
+    return Stage(
+        stage=name,
+        rps_offered=offered,
+        achieved_rps=achieved,
+        requests=int(achieved * 10),
+        failures=int(achieved * 10 * err),
+        p50_ms=18.2,
+        p95_ms=p95,
+        p99_ms=310.5,
+        error_rate=err,
+        generator_cpu=0.93,
+    )
+
+
+def sample_load(seconds: int = 30) -> LoadResult:
     series = []
     cpu = 0.0
     for t in range(1, seconds + 1):
         ramp = min(1.0, t / 5)
         cpu += 0.35 * ramp
         series.append(
-            {
-                "t": float(t),
-                "rps": round(200 * ramp + 6 * math.sin(t), 1),
-                "p50_ms": round(18 + 3 * math.sin(t / 3), 1),
-                "p95_ms": round(60 + 25 * ramp + 12 * math.sin(t / 2), 1),
-                "errors": 1 if t % 11 == 0 else 0,
-                "users": 20,
-                "cpu_s": round(cpu, 2),
-                "mem_mb": 40 + t,
-            }
+            LoadSample(
+                t=float(t),
+                stage="measured",
+                rps=round(200 * ramp + 6 * math.sin(t), 1),
+                p50_ms=round(18 + 3 * math.sin(t / 3), 1),
+                p95_ms=None if t == 13 else round(60 + 25 * ramp + 12 * math.sin(t / 2), 1),
+                errors=1 if t % 11 == 0 else 0,
+                users=20,
+                generator_cpu=0.5,
+                cpu_s=round(cpu, 2),
+                mem_mb=40 + t,
+            )
         )
-    series[12]["p95_ms"] = None  # a gap: no requests finished in that second
-    return {
-        "target_rps": 200,
-        "achieved_rps": 196.4,
-        "p50_ms": 18.2,
-        "p95_ms": 84.9,
-        "p99_ms": 310.5,
-        "error_rate": 0.0015,
-        "capacity_rps": 450.0,
-        "generator_saturated": True,
-        "slo_met": False,
-        "rate_met": True,
-        "p95_met": True,
-        "p99_met": False,
-        "errors_met": True,
-        "slo": {"p95_ms": 150, "p99_ms": 250, "max_error_rate": 0.01},
-        "score": 72.5,
-        "series": series,
-        "steps": [
-            {
-                "rps_offered": 300,
-                "achieved_rps": 298.1,
-                "p95_ms": 95.0,
-                "error_rate": 0.0,
-                "ok": True,
-            },
-            {
-                "rps_offered": 450,
-                "achieved_rps": 441.7,
-                "p95_ms": 140.2,
-                "error_rate": 0.002,
-                "ok": True,
-            },
-            {
-                "rps_offered": 675,
-                "achieved_rps": 452.3,
-                "p95_ms": 690.0,
-                "error_rate": 0.04,
-                "ok": False,
-            },
-        ],
-    }
+    slo = Slo(p95_ms=150, p99_ms=250, max_error_rate=0.01)
+    measured = _stage("measured", 200, 196.4, 84.9, 0.0015)
+    rows = slo_rows(measured, slo)
+    return LoadResult(
+        measured=measured,
+        target_rps=200,
+        users=20,
+        slo=slo,
+        slo_rows=rows,
+        slo_met=all(r.met for r in rows),
+        capacity_rps=0.0,
+        capacity_is_lower_bound=False,
+        generator_saturated=True,
+        score=72.5,
+        series=tuple(series),
+        steps=(
+            replace(_stage("step1", 300, 298.1, 95.0, 0.0), ok=True),
+            replace(_stage("step2", 450, 441.7, 140.2, 0.002), ok=True),
+            replace(_stage("step3", 675, 452.3, 690.0, 0.04), ok=False),
+        ),
+    )
 
 
 def make_sample_results(
@@ -95,7 +93,7 @@ def make_sample_results(
             id="create_order",
             title="POST /orders creates an order and returns 201.",
             skill="api",
-            outcome="passed",
+            outcome=Outcome.PASSED,
             points=3,
             max_points=3,
             hidden=False,
@@ -105,7 +103,7 @@ def make_sample_results(
             id="list_pagination",
             title="GET /orders paginates with a stable cursor.",
             skill="api",
-            outcome="failed",
+            outcome=Outcome.FAILED,
             points=0,
             max_points=2,
             hidden=False,
@@ -116,7 +114,7 @@ def make_sample_results(
             id="idempotency_key",
             title="Retries with the same Idempotency-Key are safe.",
             skill="reliability",
-            outcome="passed",
+            outcome=Outcome.PASSED,
             points=2,
             max_points=2,
             hidden=True,
@@ -126,7 +124,7 @@ def make_sample_results(
             id="secret_overflow",
             title="Rejects absurd quantities.",
             skill="api",
-            outcome="failed",
+            outcome=Outcome.FAILED,
             points=0,
             max_points=1,
             hidden=True,
@@ -137,7 +135,7 @@ def make_sample_results(
             id="concurrent_stock",
             title="Concurrent orders never oversell stock.",
             skill="concurrency",
-            outcome="error",
+            outcome=Outcome.ERROR,
             points=0,
             max_points=3,
             hidden=False,
@@ -148,7 +146,7 @@ def make_sample_results(
             id="consistent_after_load",
             title="Totals add up after the load test.",
             skill="reliability",
-            outcome="skipped",
+            outcome=Outcome.SKIPPED,
             points=0,
             max_points=1,
             hidden=False,

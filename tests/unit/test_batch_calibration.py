@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from graders.protocol import LoadResult
 from runner import calibration
 from runner.batch import run_batch, unique_names
 from runner.challenges import load_challenge
 from runner.errors import UsageError
 from tests.conftest import TINY
-from tests.unit.conftest import make_sample_results
+from tests.unit.conftest import make_sample_results, sample_load
 
 
 def submission(root: Path, name: str, valid: bool = True) -> Path:
@@ -79,19 +81,19 @@ def test_calibration_round_trip_and_ratios(tmp_path: Path, monkeypatch: pytest.M
     challenge = load_challenge(TINY)
     host = {"cpu_model": "X", "cores": 2, "memory_mb": 24000}
     assert calibration.stored(challenge, host) is None
-    ref = {
-        "achieved_rps": 200.0,
-        "p50_ms": 1.0,
-        "p95_ms": 4.0,
-        "p99_ms": 8.0,
-        "capacity_rps": 500.0,
-    }
+    base = sample_load()
+
+    def load(rps: float, p95: float, p99: float | None, capacity: float) -> LoadResult:
+        m = replace(base.measured, achieved_rps=rps, p50_ms=1.0, p95_ms=p95, p99_ms=p99)
+        return replace(base, measured=m, capacity_rps=capacity)
+
+    ref = load(200.0, 4.0, 8.0, 500.0)
     calibration.save(challenge, host, ref, "run-1")
     record = calibration.stored(challenge, host)
     assert record is not None
     other_host = {**host, "cores": 8}
     assert calibration.stored(challenge, other_host) is None  # keyed by the host fingerprint
-    mine = {"achieved_rps": 100.0, "p95_ms": 8.0, "p99_ms": None, "capacity_rps": 250.0}
+    mine = load(100.0, 8.0, None, 250.0)
     ratios = calibration.compare(mine, record)["ratios"]
     assert ratios["achieved_rps"] == 0.5
     assert ratios["p95_ms"] == 2.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,7 @@ def test_html_has_charts_when_a_series_exists(sample_results: Results, tmp_path:
         assert f'data-chart="{chart}"' in page
     assert page.count("<svg") == 4
     assert "<polyline" in page
-    assert "lower bound: load generator saturated" in page
+    assert "SLOs not met" in page  # p99 310.5 ms over its 250 ms SLO: no capacity credit
     assert "p95 SLO 150 ms" in page
 
 
@@ -80,12 +81,11 @@ def test_html_has_no_load_charts_without_load(tmp_path: Path) -> None:
 
 def test_html_load_with_missing_figures(tmp_path: Path) -> None:
     results = make_sample_results()
-    results.load = {
-        "target_rps": None,
-        "series": [{"t": 1}, {"t": "x"}, "junk"],
-        "steps": [{}],
-        "slo": None,
-    }
+    assert results.load is not None
+    nothing = replace(
+        results.load.measured, requests=0, p50_ms=None, p95_ms=None, p99_ms=None, error_rate=1.0
+    )
+    results.load = replace(results.load, measured=nothing, series=(), steps=())
     page = render_html(results, tmp_path)
     assert 'id="load"' in page
     assert 'data-chart="rps"' not in page
@@ -190,7 +190,7 @@ def test_junit_verdict_case_fails_when_not_graded(tmp_path: Path) -> None:
 def test_junit_survives_control_characters(tmp_path: Path) -> None:
     results = make_sample_results(verdict=Verdict.CRASHED)
     results.service_log.text = "bad \x00\x01\x1b[31mred\x1b[0m \ufffe bytes\n"
-    results.checks[1].message = "nul \x00 here"
+    results.checks[1] = replace(results.checks[1], message="nul \x00 here")
     suite = parse_junit(results, tmp_path)  # parses: invalid XML characters were dropped
     failure = suite.find("testcase[@name='verdict']/failure")
     assert failure is not None
@@ -224,14 +224,14 @@ def test_markdown_summary(sample_results: Results, tmp_path: Path) -> None:
     assert row.count(" | ") == 3  # the message's own "|" is escaped
     assert r"\| next" in row
     assert "create_order" not in text  # only checks not passed are listed
-    assert "| p99 | 310.5 ms | ≤ 250 ms | ❌ |" in text
-    assert "lower bound: load generator saturated" in text
+    assert "| p99 latency | 310.5 ms | ≤ 250 ms | ❌ |" in text
+    assert "none: the SLOs were not met at the target rate" in text
     assert "total 63.0s" in lines[-1]
 
 
 def test_markdown_truncates_long_messages() -> None:
     results = make_sample_results(with_load=False)
-    results.checks[1].message = "x" * 1000
+    results.checks[1] = replace(results.checks[1], message="x" * 1000)
     text = markdown.render(results)
     row = next(line for line in text.splitlines() if "list_pagination" in line)
     assert "x" * 200 not in row

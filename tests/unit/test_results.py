@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from graders.protocol import Outcome
 from runner.results import (
     SCHEMA_PATH,
     CheckOutcome,
@@ -21,7 +22,7 @@ def check(cid: str, skill: str, passed: bool, points: float = 1.0) -> CheckOutco
         id=cid,
         title=cid,
         skill=skill,
-        outcome="passed" if passed else "failed",
+        outcome=Outcome.PASSED if passed else "failed",
         points=points if passed else 0.0,
         max_points=points,
         hidden=False,

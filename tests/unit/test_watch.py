@@ -5,17 +5,35 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from runner.challenges import load_challenge
-from runner.grading import _Watch
-from tests.conftest import TINY
+from graders.protocol import (
+    CheckEvent,
+    CheckResult,
+    Outcome,
+    Phase,
+    PhaseEvent,
+    encode_event,
+)
+from runner.grading import EventPump
 
 
 def iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def watch_with(*events: dict) -> _Watch:
-    w = _Watch(load_challenge(TINY), load_s=10)
+def line(ev: dict) -> str:
+    if ev["event"] == "phase":
+        return encode_event(PhaseEvent(Phase(ev["phase"]), ev["state"]), 0)
+    result = CheckResult(ev["id"], ev["id"], "s", Outcome(ev["outcome"]), 0, 1, phase=ev["phase"])
+    return encode_event(CheckEvent(result), 0)
+
+
+class _Pump(EventPump):
+    def on(self, ev: dict) -> None:
+        self.feed(line(ev))
+
+
+def watch_with(*events: dict) -> _Pump:
+    w = _Pump({}, lambda e: None)
     for ev in events:
         w.on(ev)
     return w

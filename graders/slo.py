@@ -1,0 +1,78 @@
+"""Load scoring, stated once: SLO rows of a stage, and the load score (pure functions).
+
+Used by the load generator (inside the grader) and by tests; no gevent, no Locust here.
+"""
+
+from __future__ import annotations
+
+import math
+
+from graders.protocol import Slo, SloRow, Stage
+
+RATE_TOLERANCE = 0.95  # achieved >= 95% of offered counts as keeping up
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
+    return round(ordered[k], 2)
+
+
+def slo_rows(stage: Stage, slo: Slo) -> tuple[SloRow, ...]:
+    """The four SLOs of a stage. A stage whose error-rate SLO fails meets none of them: fast
+    failures must not buy latency or rate credit."""
+    errors_met = stage.requests > 0 and stage.error_rate <= slo.max_error_rate
+    rate_met = stage.achieved_rps >= RATE_TOLERANCE * stage.rps_offered
+    p95_met = stage.p95_ms is not None and stage.p95_ms <= slo.p95_ms
+    p99_met = stage.p99_ms is not None and stage.p99_ms <= slo.p99_ms
+    gate = errors_met
+    return (
+        SloRow(
+            "rate",
+            "throughput",
+            stage.achieved_rps,
+            round(RATE_TOLERANCE * stage.rps_offered, 2),
+            "req/s",
+            ">=",
+            gate and rate_met,
+        ),
+        SloRow("p95", "p95 latency", stage.p95_ms, slo.p95_ms, "ms", "<=", gate and p95_met),
+        SloRow("p99", "p99 latency", stage.p99_ms, slo.p99_ms, "ms", "<=", gate and p99_met),
+        SloRow("errors", "error rate", stage.error_rate, slo.max_error_rate, "", "<=", errors_met),
+    )
+
+
+def meets_all(stage: Stage, slo: Slo) -> bool:
+    return all(row.met for row in slo_rows(stage, slo))
+
+
+def score(
+    rows: tuple[SloRow, ...],
+    capacity: float,
+    target: float,
+    generator_limited: bool,
+    saved: float | None = None,
+) -> float:
+    """SLOs at the target rate (70 points, equal shares), capacity up to 2x target (30).
+
+    Capacity credit needs every SLO met at the target rate. When every stage the service ran
+    met its SLOs and the generator, not the service, ran out (``generator_limited``), the
+    capacity points are given in full: the candidate is not penalised for our ceiling; a stage
+    that failed an SLO is never turned into credit by saturation.
+
+    With a declared counter (e.g. upstream requests), the share of requests it saved takes 20 of
+    those points: SLOs 60, capacity 20, saved 20.
+    """
+    slo_w, cap_w = (70.0, 30.0) if saved is None else (60.0, 20.0)
+    slo_part = slo_w * sum(r.met for r in rows) / len(rows)
+    slo_met = all(r.met for r in rows)
+    if not slo_met:
+        cap_part = 0.0
+    elif generator_limited:
+        cap_part = cap_w
+    else:
+        cap_part = cap_w * min(1.0, capacity / (2 * target))
+    saved_part = 0.0 if saved is None or not slo_met else 20.0 * max(0.0, min(1.0, saved))
+    return round(slo_part + cap_part + saved_part, 2)
