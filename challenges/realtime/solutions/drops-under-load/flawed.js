@@ -4,7 +4,7 @@
 'use strict';
 const { Service } = require('./server.js');
 
-const LIMIT = 1600;
+const LIMIT = 1200;
 
 class Shedding extends Service {
   constructor(...args) {
