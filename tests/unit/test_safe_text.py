@@ -17,6 +17,7 @@ import pytest
 from rich.console import Console
 from rich.text import Text
 
+from graders.protocol import Outcome
 from runner.reports import junit, terminal
 from runner.reports.safe_text import safe_text
 from runner.results import Results, Verdict
@@ -115,7 +116,7 @@ def test_junit_parses_and_drops_invalid_and_control_characters(tmp_path: Path) -
     invalid += "\ud800\udfff\ufffe\uffff"
     results.service_log.text += f"bad {invalid} chars\n"
     results.checks[0] = replace(
-        results.checks[0], outcome="failed", message=f"message {invalid} {HOSTILE}"
+        results.checks[0], outcome=Outcome.FAILED, message=f"message {invalid} {HOSTILE}"
     )
     path = tmp_path / "junit.xml"
     junit.write(results, path)
