@@ -20,23 +20,25 @@ def test_load_phase_measures_the_reference(graded: Grader) -> None:
     r = graded("rest-api", REFERENCE, skip_load=False, load_duration_s=3)
     load = r.load
     assert load is not None
-    assert load["target_rps"] == 150
-    assert load["requests"] > 0
-    assert load["achieved_rps"] > 0.8 * load["target_rps"]  # paced near the target
-    assert load["error_rate"] < 0.05  # wrong answers would count here
-    assert load["p95_ms"] is not None
-    assert load["slo"]["p95_ms"] == 150
-    stages = {s["stage"] for s in load["series"]}
+    m = load.measured
+    assert load.target_rps == 150
+    assert m.requests > 0
+    assert m.achieved_rps > 0.8 * load.target_rps  # paced near the target
+    assert m.error_rate < 0.05  # wrong answers (and failed read-backs) would count here
+    assert m.p95_ms is not None
+    assert load.slo.p95_ms == 150
+    assert [row.key for row in load.slo_rows] == ["rate", "p95", "p99", "errors"]
+    stages = {s.stage for s in load.series}
     assert {"warmup", "measured"} <= stages
-    assert all(s["rps_offered"] > load["target_rps"] for s in load["steps"])
-    assert load["capacity_rps"] >= 0
+    assert all(s.rps_offered > load.target_rps for s in load.steps)
+    assert load.capacity_rps >= 0
     assert r.load_score is not None
     assert 0 <= r.score <= 100
     assert r.timings.load_s > 3
     # each second of the series carries the candidate's CPU and memory (Docker's stats API)
-    measured = [s for s in load["series"] if s["stage"] == "measured"]
-    assert all(s["mem_mb"] > 0 for s in measured)
-    assert any(s.get("cpu_pct", 0) > 0 for s in measured)
+    measured = [s for s in load.series if s.stage == "measured"]
+    assert all((s.mem_mb or 0) > 0 for s in measured)
+    assert any((s.cpu_pct or 0) > 0 for s in measured)
     # the candidate's resource timeline covers the run
     assert r.resources is not None
     assert r.resources.cpu_s > 0
@@ -47,11 +49,11 @@ def test_distributed_load_workers_report_their_cpu(graded: Grader) -> None:
     r = graded("rest-api", REFERENCE, skip_load=False, load_duration_s=3, load_workers=2)
     load = r.load
     assert load is not None
-    assert load["workers"] == 2
-    assert load["requests"] > 0
-    assert load["achieved_rps"] > 0.8 * load["target_rps"]
-    measured = [s for s in load["series"] if s["stage"] == "measured"]
-    assert all(len(s["workers_cpu"]) == 2 for s in measured[1:])
+    assert load.workers == 2
+    assert load.measured.requests > 0
+    assert load.measured.achieved_rps > 0.8 * load.target_rps
+    measured = [s for s in load.series if s.stage == "measured"]
+    assert all(len(s.workers_cpu) == 2 for s in measured[1:])
 
 
 def test_binding_the_generators_port_is_tampering(graded: Grader, tmp_path: Path) -> None:
@@ -70,6 +72,50 @@ def test_binding_the_generators_port_is_tampering(graded: Grader, tmp_path: Path
     assert r.load is None  # caught at readiness: the load phase never ran
 
 
+FORGED_WORKER = """
+import runpy, threading, time
+
+import msgpack
+import zmq
+
+
+def forge():
+    # Pose as a Locust worker: join the master and ship a fabricated per-second window
+    # (12,000 fast successes), as a candidate on the shared loopback could.
+    ctx = zmq.Context()
+    for attempt in range(600):
+        sock = ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.IDENTITY, b"evil_0")
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect("tcp://127.0.0.1:5557")
+        window = {"count": 12000, "rated": 12000, "failures": 0, "times": [1.0] * 12000,
+                  "failures_by_kind": {}, "names": {}}
+        for kind, data in (("client_ready", "2.0"), ("assess_window",
+                {"node": "evil_0", "seq": attempt, "body": '{"cpu": 0.1}', "sig": "0" * 64})):
+            sock.send(msgpack.dumps((kind, data, "evil_0")))
+        time.sleep(0.5)
+        sock.close()
+
+
+threading.Thread(target=forge, daemon=True).start()
+runpy.run_path("app.py", run_name="__main__")
+"""
+
+
+def test_a_forged_load_worker_is_tampering(graded: Grader, tmp_path: Path) -> None:
+    """Workers sign their windows with a per-run secret and the master counts its clients: a
+    candidate posing as a worker on the shared loopback ends the run as tampered, score 0."""
+    d = tmp_path / "forger"
+    shutil.copytree(REFERENCE, d)
+    (d / "forge.py").write_text(FORGED_WORKER)
+    (d / "requirements.txt").write_text("pyzmq\nmsgpack\n")
+    (d / "assess.toml").write_text('runtime = "python"\nstart = "python3 forge.py"\n')
+    r = graded("rest-api", d, skip_load=False, load_duration_s=3, load_workers=1)
+    assert r.verdict == Verdict.TAMPERED, r.verdict_detail
+    assert "load generator" in r.verdict_detail
+    assert r.score == 0.0
+
+
 CRASH_UNDER_LOAD = """
 import os
 import app
@@ -81,10 +127,12 @@ class CrashesUnderLoad(app.Handler):
     def parse_request(self):
         global load_requests
         ok = super().parse_request()
-        # Locust's FastHttpUser (geventhttpclient) names itself; the checks use requests
-        if ok and "gevent" in self.headers.get("User-Agent", "").lower():
+        # Load traffic looks exactly like check traffic (same headers, same kind of data), so
+        # count: the checks send far fewer than 3,000 requests; the load phase passes that
+        # during its capacity steps.
+        if ok:
             load_requests += 1
-            if load_requests > 50:
+            if load_requests > 3000:
                 os._exit(9)
         return ok
 
