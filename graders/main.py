@@ -23,9 +23,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import requests
 
 from graders.events import EventWriter
+from graders.expect import CheckFailed
+from graders.http import Client
 from graders.protocol import (
     CheckInfo,
     DoneEvent,
@@ -43,26 +44,25 @@ from graders.protocol import (
 
 
 def wait_ready(url: str, timeout_s: float, events: EventWriter) -> ReadyEvent:
-    """Poll GET /healthz until 200 or the deadline; never sleeps past the deadline."""
+    """Poll GET /healthz until 200 or the deadline, with the checks' own client (the same
+    headers, one total deadline per request, a capped body); never sleeps past the deadline."""
     start = time.monotonic()
     deadline = start + timeout_s
     last = "no answer yet"
-    session = requests.Session()
-    session.trust_env = False
+    client = Client(url)
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break
         try:
-            r = session.get(url + "/healthz", timeout=min(2.0, max(remaining, 0.1)), stream=True)
-            r.close()
-            if r.status_code == 200:
+            r = client.get("/healthz", timeout_s=min(2.0, max(remaining, 0.1)))
+            if r.status == 200:
                 ready = ReadyEvent(ok=True, ready_s=round(time.monotonic() - start, 3))
                 events.emit(ready)
                 return ready
-            last = f"GET /healthz answered {r.status_code}"
-        except requests.RequestException as exc:
-            last = f"GET /healthz failed: {type(exc).__name__}"
+            last = f"GET /healthz answered {r.status}"
+        except CheckFailed as exc:
+            last = f"GET /healthz failed: {str(exc)[:200]}"
         time.sleep(min(0.1, max(deadline - time.monotonic(), 0)))
     message = f"service not ready within {timeout_s:g} s ({last})"
     ready = ReadyEvent(ok=False, ready_s=round(time.monotonic() - start, 3), message=message)

@@ -192,7 +192,11 @@ def batch(
 
     def on_row(row: Any) -> None:
         score = "-" if row.score is None else f"{row.score:.1f}"
-        console.print(f"{row.name}: {row.verdict} {score} {row.error}".rstrip(), highlight=False)
+        from runner.reports.safe_text import safe
+
+        console.print(
+            safe(f"{row.name}: {row.verdict} {score} {row.error}".rstrip()), highlight=False
+        )
 
     rows = run_batch(challenge, submissions, out, grade_one, on_row)
     table = Table(box=None, pad_edge=False, title=f"{challenge.id}: {len(rows)} submissions")

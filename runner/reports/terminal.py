@@ -46,10 +46,10 @@ def render(results: Results, *, show_passed: bool = False) -> RenderableType:
         head.append(f" ({r.not_run} not run)", style="bold red")
     for note in r.score_notes:
         head.append("\n  ! ", style="bold red")
-        head.append(note, style="red")
+        head.append(safe_text(note), style="red")
     if r.critical_failed:
         head.append("\ncritical checks not passed: ", style="bold red")
-        head.append(", ".join(r.critical_failed), style="red")
+        head.append(safe_text(", ".join(r.critical_failed)), style="red")
     parts: list[RenderableType] = [head]
 
     if r.skills:
@@ -96,7 +96,7 @@ def render(results: Results, *, show_passed: bool = False) -> RenderableType:
     if r.load:
         parts.append(render_load(r.load))
     elif r.load_missing:
-        parts.append(Text(f"load: {r.load_missing} (scored 0)", style="bold red"))
+        parts.append(Text(f"load: {safe_text(r.load_missing)} (scored 0)", style="bold red"))
     if r.calibration:
         ratios = r.calibration.get("ratios", {})
         ratio_text = [f"{k} {v:.2f}x" for k, v in ratios.items() if v is not None]
@@ -135,7 +135,10 @@ def render_load(load: LoadResult) -> RenderableType:
     for row in loadview.rows(load):
         mark = "" if row.met is None else ("✓" if row.met else "✗")
         table.add_row(
-            row.figure, row.measured, row.target, Text(mark, style="green" if row.met else "red")
+            safe(row.figure),
+            safe(row.measured),
+            row.target,
+            Text(mark, style="green" if row.met else "red"),
         )
     return table
 
