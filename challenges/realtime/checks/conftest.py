@@ -67,7 +67,13 @@ class Channels:
         with self._lock:
             price = round(self._rng.uniform(10, 70_000), 2)
             size = round(self._rng.uniform(0.001, 5), 4)
-        return {"i": i, "price": price, "size": size, "side": "buy" if i % 2 else "sell"}
+        return {
+            "i": i,
+            "price": price,
+            "size": size,
+            "side": "buy" if i % 2 else "sell",
+            "ts": time.time(),
+        }
 
 
 @pytest.fixture(scope="session")
