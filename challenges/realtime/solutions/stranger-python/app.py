@@ -19,6 +19,7 @@ import json
 import math
 import os
 import re
+import signal
 import struct
 import sys
 from collections import deque
@@ -43,7 +44,7 @@ MAX_CONNECTIONS = env_int("MAX_CONNECTIONS", 500)
 SLOW_CONSUMER_BYTES = env_int("SLOW_CONSUMER_BYTES", 262144)
 
 MAX_PUBLISH_BODY = 65536
-CLOSE_WAIT_S = 10.0  # how long the TCP connection is kept after our Close frame
+CLOSE_WAIT_S = 15.0  # how long the TCP connection is kept after our Close frame (>= 10 s)
 REPLAY_HIGH_WATER = 64 * 1024  # replay is fed to the socket in steps of this size
 
 CHANNEL_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -516,16 +517,34 @@ def make_app() -> web.Application:
     return app
 
 
+async def serve() -> None:
+    runner = web.AppRunner(make_app(), access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    # all interfaces: IPv4, and IPv6 when the sandbox has it (asyncio sets IPV6_V6ONLY)
+    await web.TCPSite(runner, "0.0.0.0", PORT, backlog=2048).start()
+    try:
+        await web.TCPSite(runner, "::", PORT, backlog=2048).start()
+    except OSError:
+        pass
+    print(f"listening on port {PORT} (HISTORY_SIZE={HISTORY_SIZE} IDLE_TIMEOUT_S={IDLE_TIMEOUT_S} "
+          f"MAX_MESSAGE_BYTES={MAX_MESSAGE_BYTES} MAX_SUBSCRIPTIONS={MAX_SUBSCRIPTIONS} "
+          f"MAX_CONNECTIONS={MAX_CONNECTIONS} SLOW_CONSUMER_BYTES={SLOW_CONSUMER_BYTES})", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
 def main() -> None:
     sys.setrecursionlimit(10000)
-    try:
-        import uvloop  # type: ignore
-        uvloop.install()
-    except Exception:
-        pass
-    web.run_app(make_app(), host="0.0.0.0", port=PORT, access_log=None,
-                backlog=2048, print=lambda *a: print(*a, flush=True),
-                shutdown_timeout=1.0)
+    asyncio.run(serve())
 
 
 if __name__ == "__main__":

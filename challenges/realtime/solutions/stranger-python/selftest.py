@@ -389,9 +389,10 @@ def test_resume():
         w.close()
         return ev, got
 
-    ev, got = resume(120)
-    check("replay 121..150", ev["seq"] == C and [g["seq"] for g in got] == list(range(121, 151))
-          and got[0]["data"] == {"i": 121}, (ev, [g.get("seq") for g in got][:5]))
+    back = min(30, HISTORY_SIZE)
+    ev, got = resume(C - back)
+    check("replay C-k+1..C", ev["seq"] == C and [g["seq"] for g in got] == list(range(C - back + 1, C + 1))
+          and got[0]["data"] == {"i": C - back + 1}, (ev, [g.get("seq") for g in got][:5]))
     ev, got = resume(150)
     check("last_seq == C replays nothing", got == [], got[:3])
     ev, got = resume(C - HISTORY_SIZE)
@@ -667,6 +668,50 @@ def test_slow_consumer():
     healthy.close()
 
 
+def test_slow_consumer_late_reader():
+    """The stalled client resumes reading 11 s after the Close frame: it still finds 4008."""
+    ch = chan("slow")
+    stalled = WS(rcvbuf=4096)
+    stalled.cmd({"op": "subscribe", "channel": ch})
+    stop = threading.Event()
+
+    def pinger():
+        while not stop.is_set():
+            try:
+                stalled.ping(b"s")
+            except OSError:
+                return
+            stop.wait(1.0)
+
+    t = threading.Thread(target=pinger)
+    t.start()
+    c = http.client.HTTPConnection(HOST, PORT, timeout=10)
+    for i in range(700):
+        publish(ch, {"i": i, "pad": "w" * 8000}, c)
+    c.close()
+    stop.wait(11)
+    seqs, code = [], None
+    end = time.time() + 10
+    while time.time() < end:
+        try:
+            op, p = stalled.recv_frame(1.0)
+        except Closed as e:
+            code = e.code
+            break
+        except TimeoutError:
+            continue
+        except OSError as e:
+            code = repr(e)
+            break
+        if op == 1:
+            seqs.append(json.loads(p)["seq"])
+    stop.set()
+    t.join(timeout=5)
+    check("late reader still finds 4008 after a consecutive run", code == 4008
+          and seqs == list(range(1, len(seqs) + 1)), (code, len(seqs)))
+    stalled.sock.close()
+
+
 def test_replay_big():
     """Replay of a history of large messages to a reading client must not be a slow consumer."""
     ch = chan()
@@ -755,7 +800,7 @@ def test_max_connections():
 
 
 TESTS = [test_http, test_upgrade, test_commands, test_resume, test_limits, test_concurrent_publishers,
-         test_unsubscribe_race, test_replay_big, test_slow_consumer, test_idle, test_max_connections]
+         test_unsubscribe_race, test_replay_big, test_slow_consumer, test_slow_consumer_late_reader, test_idle, test_max_connections]
 
 if __name__ == "__main__":
     only = sys.argv[2:]
