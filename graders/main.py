@@ -129,6 +129,8 @@ def pytest_args(plan: Plan, phase: str) -> list[str]:
     ]
     for s in plan.sidecars:
         args += ["--assess-sidecar", f"{s.name}={s.url},{s.token}"]
+    if plan.log_dir:
+        args += ["--assess-log-dir", plan.log_dir]
     return args
 
 

@@ -6,17 +6,20 @@ Loaded by the grader entry point (in-process ``pytest.main``) or by hand for aut
 
 from __future__ import annotations
 
+import secrets
 import signal
-from collections.abc import Generator
+import time
+from collections.abc import Callable, Generator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from graders.events import EventWriter
-from graders.expect import CheckFailed
+from graders.expect import CheckFailed, fail
 from graders.http import Client, excerpt
-from graders.protocol import CheckEvent, CheckInfo, CheckResult, Outcome
+from graders.protocol import CheckEvent, CheckInfo, CheckResult, LogRequestEvent, Outcome
 
 MESSAGE_CHARS = 600
 
@@ -34,6 +37,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--assess-seed", type=int, default=1)
     group.addoption("--assess-default-points", type=float, default=1.0)
     group.addoption("--assess-check-timeout", type=float, default=30.0)
+    group.addoption(
+        "--assess-log-dir",
+        default="",
+        help="where the host drops the service's output for service_log ('' = unavailable)",
+    )
     group.addoption(
         "--assess-sidecar",
         action="append",
@@ -206,6 +214,39 @@ def sidecars(pytestconfig: pytest.Config) -> dict[str, Client]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         out[name] = Client(url, headers=headers)
     return out
+
+
+LOG_WAIT_S = 10.0
+LOG_MAX_BYTES = 1 << 20
+
+
+@pytest.fixture
+def service_log(pytestconfig: pytest.Config) -> Callable[[], str]:
+    """A callable returning the service's recent output (stdout and stderr, at most 1 MiB,
+    whole lines), fetched from the host when called: the grader cannot see the candidate's
+    container. Fails the check where the output is not available (``--url`` mode)."""
+    log_dir = str(pytestconfig.getoption("--assess-log-dir"))
+    plugin = getattr(pytestconfig, "assess_plugin", None)
+
+    def fetch() -> str:
+        events = plugin.events if plugin is not None else None
+        if not log_dir or events is None:
+            fail(
+                "the service's output is not available here: it is read from the sandbox "
+                "(not in --url mode)"
+            )
+        token = secrets.token_hex(8)
+        events.emit(LogRequestEvent(token))
+        done = Path(log_dir) / f"{token}.done"
+        deadline = time.monotonic() + LOG_WAIT_S
+        while not done.exists():
+            if time.monotonic() > deadline:
+                fail(f"the host did not hand over the service's output within {LOG_WAIT_S:g} s")
+            time.sleep(0.05)
+        with open(Path(log_dir) / f"{token}.log", "rb") as fh:
+            return fh.read(LOG_MAX_BYTES).decode("utf-8", "replace")
+
+    return fetch
 
 
 def _skip_reason(report: pytest.TestReport) -> str:

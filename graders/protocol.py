@@ -169,6 +169,7 @@ class Plan:
     checks_timeout_s: float = 180.0  # the whole checks phase (each of checks, after_load)
     sidecars: tuple[SidecarSpec, ...] = ()
     load: LoadPlan | None = None
+    log_dir: str = ""  # where the host drops the service's output for checks ("" = unavailable)
     version: int = PROTOCOL_VERSION
 
 
@@ -281,6 +282,7 @@ class EventKind(StrEnum):
     LOAD_RESULT = "load_result"
     ERROR = "error"
     TAMPERED = "tampered"
+    LOG_REQUEST = "log_request"
     DONE = "done"
 
 
@@ -347,6 +349,16 @@ class TamperedEvent:
 
 
 @dataclass(frozen=True)
+class LogRequestEvent:
+    """A check asks for the service's recent output (the grader cannot see the candidate's
+    container; the host can): the host writes it to ``{plan.log_dir}/{token}.log`` and then
+    ``{token}.done`` into the grader's filesystem."""
+
+    kind: ClassVar[EventKind] = EventKind.LOG_REQUEST
+    token: str
+
+
+@dataclass(frozen=True)
 class DoneEvent:
     """The grader finished normally (the results file is complete)."""
 
@@ -362,6 +374,7 @@ Event = Union[  # noqa: UP007 (runtime alias used by isinstance-free dispatch)
     LoadResultEvent,
     ErrorEvent,
     TamperedEvent,
+    LogRequestEvent,
     DoneEvent,
 ]
 EVENT_TYPES: dict[EventKind, type[Any]] = {
@@ -375,6 +388,7 @@ EVENT_TYPES: dict[EventKind, type[Any]] = {
         LoadResultEvent,
         ErrorEvent,
         TamperedEvent,
+        LogRequestEvent,
         DoneEvent,
     )
 }

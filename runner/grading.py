@@ -13,6 +13,7 @@ import io
 import os
 import platform
 import queue
+import re
 import secrets
 import subprocess
 import sys
@@ -43,6 +44,7 @@ from graders.protocol import (
     LoadResultEvent,
     LoadSample,
     LoadSampleEvent,
+    LogRequestEvent,
     Outcome,
     Phase,
     PhaseEvent,
@@ -135,10 +137,11 @@ def grader_archive(challenge: Challenge, plan: Plan) -> bytes:
         _add_tree(tar, Path(graders.__file__).parent, "assess/lib/graders", {"__pycache__"})
         _add_tree(tar, challenge.root, "assess/challenge", {"solutions", "sidecars", "__pycache__"})
         _add_bytes(tar, "assess/plan.json", dumps(plan).encode())
-        out = tarfile.TarInfo("assess/out")
-        out.type = tarfile.DIRTYPE
-        out.mode = 0o755
-        tar.addfile(out)
+        for name in ("assess/out", "assess/in"):
+            d = tarfile.TarInfo(name)
+            d.type = tarfile.DIRTYPE
+            d.mode = 0o755
+            tar.addfile(d)
     return buf.getvalue()
 
 
@@ -231,6 +234,8 @@ class EventPump:
         self.limits = limits
         self.listener = listener
         self.stamp = stamp  # the host adds what only it can see (the candidate's CPU, memory)
+        # answers a check's request for the service's output (in the pod; None elsewhere)
+        self.on_log_request: Callable[[str], None] | None = None
         self.ready_at: float | None = None
         self.phase = "planning"
         self.phase_start = time.monotonic()
@@ -253,6 +258,7 @@ class EventPump:
             EventKind.LOAD_RESULT: self._load,
             EventKind.ERROR: self._error,
             EventKind.TAMPERED: self._tampered,
+            EventKind.LOG_REQUEST: self._log_request,
             EventKind.DONE: self._done,
         }
         assert set(self._handlers) == self.HANDLED
@@ -305,6 +311,10 @@ class EventPump:
 
     def _tampered(self, ev: TamperedEvent) -> None:
         self.tampered = self.tampered or ev.message
+
+    def _log_request(self, ev: LogRequestEvent) -> None:
+        if self.on_log_request is not None:
+            self.on_log_request(ev.token)
 
     def _done(self, ev: DoneEvent) -> None:
         self.done = True
@@ -818,13 +828,16 @@ def _run_pod(
     log_tap = LogTap(candidate).start()
     sampler = StatsSampler(candidate)
     sampler.start_thread()
-    plan = make_plan(
-        challenge,
-        opts,
-        "http://127.0.0.1:8080",
-        "/assess/challenge",
-        "/assess/out/grader.json",
-        sidecars,
+    plan = replace(
+        make_plan(
+            challenge,
+            opts,
+            "http://127.0.0.1:8080",
+            "/assess/challenge",
+            "/assess/out/grader.json",
+            sidecars,
+        ),
+        log_dir="/assess/in",
     )
     grader = pod.start_helper(
         "grader",
@@ -841,6 +854,7 @@ def _run_pod(
     pump = EventPump(
         phase_limits(challenge, plan), opts.listener, stamp=lambda s: stamp_sample(s, sampler)
     )
+    pump.on_log_request = lambda token: hand_over_log(grader, log_tap, plan.log_dir, token)
     cand = CandidateFacts(limits=limits)
     next_poll = 0.0
 
@@ -921,6 +935,21 @@ def _run_pod(
     )
 
 
+LOG_TOKEN = re.compile(r"^[0-9a-f]{16}$")
+
+
+def hand_over_log(grader: Any, log_tap: LogTap, log_dir: str, token: str) -> None:
+    """Write the service's recent output into the grader, then a marker that it is complete."""
+    if not LOG_TOKEN.fullmatch(token):
+        return  # our plugin makes these; anything else is not a path we write
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        _add_bytes(tar, f"{token}.log", log_tap.recent_bytes())
+        _add_bytes(tar, f"{token}.done", b"")
+    with contextlib.suppress(Exception):  # the grader is gone: its check fails on its deadline
+        grader.put_archive(log_dir, buf.getvalue())
+
+
 def tick_final(pod: Pod, reserved: dict[int, str]) -> Stop | None:
     """One last integrity look after the grader finished (a squatter that came late)."""
     problem = pod.integrity(reserved)
@@ -976,7 +1005,8 @@ def grade_url(challenge: Challenge, url: str, opts: RunOptions, workdir: Path) -
             lines.put(line)
         lines.put(None)
 
-    threading.Thread(target=read, daemon=True).start()
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     pump = EventPump(phase_limits(challenge, plan), opts.listener)
     try:
         stop = pump_events(lines, pump, lambda: None)
@@ -984,6 +1014,9 @@ def grade_url(challenge: Challenge, url: str, opts: RunOptions, workdir: Path) -
         if proc.poll() is None:
             proc.kill()
         proc.wait()
+        reader.join(5)
+        if proc.stdout is not None:
+            proc.stdout.close()
     final = None
     if results_path.is_file():
         with contextlib.suppress(ProtocolError):

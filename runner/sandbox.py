@@ -46,6 +46,7 @@ LABEL_PID = "assess.owner-pid"
 LABEL_HOST = "assess.owner-host"
 LOG_MAX_SIZE = "8m"  # the log driver drops the rest: a log flood cannot fill the disk
 LOG_KEEP_BYTES = 16 * 1024
+RECENT_BYTES = 1 << 20  # what a check may read of the service's own output (service_log)
 CANDIDATE_FD_BUDGET = 20_000  # descriptors of the candidate read per listener_owners call
 
 
@@ -125,6 +126,10 @@ class LogTap:
         self.tail: collections.deque[bytes] = collections.deque()
         self.tail_size = 0
         self.total = 0
+        # The last RECENT_BYTES, for checks that read the service's own logs (service_log).
+        self.recent: collections.deque[bytes] = collections.deque()
+        self.recent_size = 0
+        self._lock = threading.Lock()
         self._stream: Any = None
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._run, name="log-tap", daemon=True)
@@ -143,7 +148,20 @@ class LogTap:
         except Exception:  # closed under us, or the container is gone
             pass
 
+    def recent_bytes(self) -> bytes:
+        """The service's latest output, at most RECENT_BYTES (whole lines where it was cut)."""
+        with self._lock:
+            data = b"".join(self.recent)[-RECENT_BYTES:]
+        if len(data) == RECENT_BYTES and b"\n" in data:
+            data = data[data.index(b"\n") + 1 :]
+        return data
+
     def _add(self, chunk: bytes) -> None:
+        with self._lock:
+            self.recent.append(chunk)
+            self.recent_size += len(chunk)
+            while self.recent and self.recent_size - len(self.recent[0]) >= RECENT_BYTES:
+                self.recent_size -= len(self.recent.popleft())
         self.total += len(chunk)
         if len(self.head) < self.keep:
             take = chunk[: self.keep - len(self.head)]

@@ -21,6 +21,7 @@ from graders.protocol import (
     LoadPlan,
     LoadResultEvent,
     LoadSampleEvent,
+    LogRequestEvent,
     Outcome,
     Phase,
     PhaseEvent,
@@ -53,6 +54,7 @@ def one_of_each() -> list[Any]:
         LoadResultEvent(load),
         ErrorEvent("pytest could not run", phase="checks"),
         TamperedEvent("port 5557 taken"),
+        LogRequestEvent("0123456789abcdef"),
         DoneEvent(),
     ]
 
