@@ -25,6 +25,7 @@ import datetime as dt
 import itertools
 import os
 import random
+import uuid
 from typing import Any
 from urllib.parse import urlencode
 
@@ -200,7 +201,8 @@ class DeskBookingUser(LoadUser):
             "user": self.rng.choice(PEOPLE_NAMES),
             "date": self.rng.choice(DATES),
         }
-        headers = {"Idempotency-Key": f"idem-{_hex(self.rng, 128)}"}
+        # Like the checks' keys, and unique across load workers (whose seeded streams repeat).
+        headers = {"Idempotency-Key": f"idem-{uuid.uuid4().hex}"}
         with self.client.post(
             "/bookings", json=body, headers=headers, name="POST /bookings", catch_response=True
         ) as resp:
