@@ -10,7 +10,7 @@ import os
 import tomllib
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -85,6 +85,13 @@ class Sidecar(_Strict):
     env: dict[str, str] = {}
 
 
+class Publication(_Strict):
+    """Present in a public bundle (``assess pack --public``): the private part lives elsewhere."""
+
+    part: Literal["public"]
+    hidden_checks: int = Field(ge=0)
+
+
 class ChallengeConfig(_Strict):
     id: str = Field(pattern=ID_PATTERN)
     title: str
@@ -98,6 +105,7 @@ class ChallengeConfig(_Strict):
     env: dict[str, str] = {}
     sidecars: list[Sidecar] = []
     load: Load | None = None
+    publication: Publication | None = None
 
     @field_validator("skills")
     @classmethod
@@ -123,6 +131,22 @@ class Challenge:
     def __init__(self, root: Path, config: ChallengeConfig) -> None:
         self.root = root
         self.config = config
+        # Where the private part was joined from (a pack path or URL), if it was.
+        self.private: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        """Both parts present: a bundled challenge, or a public bundle joined with its pack."""
+        return self.config.publication is None or self.private is not None
+
+    @property
+    def hidden_checks(self) -> int:
+        """How many hidden checks the challenge has (announced by a public bundle)."""
+        if self.config.publication is not None and self.private is None:
+            return self.config.publication.hidden_checks
+        from runner.checkscan import hidden_count
+
+        return hidden_count(self.checks_dir)
 
     @property
     def id(self) -> str:

@@ -75,6 +75,10 @@ def run(
     calibrate: Annotated[
         bool, typer.Option(help="calibrate on this machine first if not done (see `calibrate`)")
     ] = False,
+    private: Annotated[
+        str | None,
+        typer.Option(help="private challenge pack (path or git URL); else $ASSESS_PRIVATE"),
+    ] = None,
 ) -> None:
     """Grade one SUBMISSION of CHALLENGE in the sandbox (or a running service with --url)."""
     if fail_under is not None and not 0 <= fail_under <= 100:
@@ -100,6 +104,7 @@ def run(
             outputs={"json": json_path, "html": html, "junit": junit, "markdown": markdown},
             show_passed=show_passed,
             calibrate=calibrate,
+            private=private,
         )
     except KeyboardInterrupt:
         _fail(Interrupted())
@@ -182,18 +187,41 @@ def list_challenges() -> None:
 def verify(
     challenge: Annotated[str, typer.Argument(help="challenge id or directory")],
     solution: Annotated[list[str] | None, typer.Option(help="only these solutions")] = None,
+    private: Annotated[
+        str | None,
+        typer.Option(help="private challenge pack (path or git URL); else $ASSESS_PRIVATE"),
+    ] = None,
 ) -> None:
     """Grade the challenge's own solutions; each must fail exactly its expected checks."""
     from runner import core
 
     try:
-        ok = core.verify(challenge, solution or [], _console())
+        ok = core.verify(challenge, solution or [], _console(), private=private)
     except KeyboardInterrupt:
         _fail(Interrupted())
     except AssessError as err:
         _fail(err)
     if not ok:
         raise typer.Exit(int(ExitCode.BELOW_THRESHOLD))
+
+
+@app.command()
+def pack(
+    challenge: Annotated[str, typer.Argument(help="challenge id or directory")],
+    public: Annotated[
+        Path | None, typer.Option(help="write the candidate-safe bundle under this directory")
+    ] = None,
+    private: Annotated[
+        Path | None, typer.Option(help="write the private pack (hidden checks, solutions) here")
+    ] = None,
+) -> None:
+    """Split CHALLENGE into what candidates may see and what only the interviewer keeps."""
+    from runner import core
+
+    try:
+        core.pack(challenge, _console(), public=public, private=private)
+    except AssessError as err:
+        _fail(err)
 
 
 @app.command()

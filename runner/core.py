@@ -87,12 +87,13 @@ def run(
     outputs: dict[str, Path | None],
     show_passed: bool = False,
     calibrate: bool = False,
+    private: str | None = None,
 ) -> Results:
-    from runner import calibration
+    from runner import calibration, packs
     from runner.grading import grade, grade_url, host_fingerprint
     from runner.reports.terminal import Progress, render
 
-    challenge = Registry().get(challenge_id)
+    challenge = packs.open_challenge(challenge_id, private=private, interviewer=not candidate)
     if (
         calibrate
         and challenge.config.load
@@ -273,14 +274,22 @@ def list_challenges(console: Console) -> None:
     console.print(table)
 
 
-def verify(challenge_id: str, only: list[str], console: Console) -> bool:
+def verify(
+    challenge_id: str, only: list[str], console: Console, *, private: str | None = None
+) -> bool:
     """Grade each solution; True when each fails exactly its expected checks."""
+    from runner import checkscan, packs
+    from runner.errors import ChallengeError
     from runner.grading import RunOptions, grade
     from runner.sandbox import docker_client
     from runner.solutions import all_solutions
     from runner.submissions import load_submission
 
-    challenge = Registry().get(challenge_id)
+    challenge = packs.open_challenge(challenge_id, private=private, interviewer=True)
+    authoring = checkscan.authoring_errors(challenge.checks_dir, set(challenge.config.skills))
+    if authoring:
+        more = f" (and {len(authoring) - 1} more)" if len(authoring) > 1 else ""
+        raise ChallengeError(authoring[0] + more)
     solutions = [s for s in all_solutions(challenge) if not only or s.name in only]
     missing = set(only) - {s.name for s in solutions}
     if missing:
@@ -392,3 +401,21 @@ def images_status(console: Console) -> None:
 
     for tag, short in Images(docker_client()).status():
         console.print(f"{tag}  {short or '[red]missing[/] (assess images build)'}")
+
+
+def pack(challenge_id: str, console: Console, *, public: Path | None, private: Path | None) -> None:
+    """Write the candidate-safe public bundle and/or the interviewer's private pack."""
+    from runner import packs
+
+    if public is None and private is None:
+        raise UsageError("give --public OUT and/or --private OUT: what to write")
+    challenge = Registry().get(challenge_id)
+    if public is not None:
+        dest = packs.write_public(challenge, public)
+        console.print(
+            f"wrote {dest}: public part ({challenge.hidden_checks} hidden checks announced, "
+            "none included, no solutions)"
+        )
+    if private is not None:
+        dest = packs.write_private(challenge, private)
+        console.print(f"wrote {dest}: private part (hidden checks, solutions); keep it private")
