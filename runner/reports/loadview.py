@@ -46,7 +46,8 @@ def slo_row(r: SloRow, latency_of: str | None, rate_of: str | None) -> Row:
 def rows(load: LoadResult) -> list[Row]:
     m = load.measured
     out = [slo_row(r, load.latency_of, load.rate_of) for r in load.slo_rows]
-    out.insert(1, Row("p50 latency", _num(m.p50_ms, "ms"), "", None))
+    p50 = "p50 latency" + (f" ({load.latency_of})" if load.latency_of else "")
+    out.insert(1, Row(p50, _num(m.p50_ms, "ms"), "", None))
     out.append(Row("requests (measured)", f"{m.requests:,} ({m.failures:,} failed)", "", None))
     if m.failures_by_kind:
         kinds = sorted(m.failures_by_kind.items(), key=lambda kv: -kv[1])

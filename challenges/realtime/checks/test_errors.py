@@ -15,7 +15,6 @@ def _still_delivers(api, channels, sub, ch: str) -> None:
     sub.expect_messages(ch, seq, 1)
 
 
-@pytest.mark.critical
 @pytest.mark.points(2)
 @pytest.mark.skill("validation")
 def test_bad_json_keeps_connection_open(api, channels, connect):
