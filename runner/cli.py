@@ -51,7 +51,7 @@ def run(
         str | None, typer.Option(help="grade a service already running on loopback")
     ] = None,
     json_path: Annotated[
-        Path | None, typer.Option("--json", help="write results JSON here")
+        Path | None, typer.Option("--json", help="write results JSON here ('-': stdout)")
     ] = None,
     html: Annotated[Path | None, typer.Option(help="write a self-contained HTML report")] = None,
     junit: Annotated[Path | None, typer.Option(help="write JUnit XML")] = None,
@@ -86,8 +86,14 @@ def run(
     if (submission is None) == (url is None):
         _fail(UsageError("give a SUBMISSION directory or --url (one of them)"))
     from runner import core
+    from runner.streams import protect_stdout
 
-    console = _console()
+    protect_stdout()  # `assess run ... | head` must still finish and write its files
+    # `--json -`: the results go to stdout, so the human report goes to stderr.
+    json_to_stdout = json_path is not None and str(json_path) == "-"
+    if json_to_stdout:
+        json_path = None
+    console = _console(stderr=json_to_stdout)
     previous = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
     try:
         results = core.run(
@@ -112,6 +118,9 @@ def run(
         _fail(err)
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if json_to_stdout:
+        sys.stdout.write(results.to_json() + "\n")
+        sys.stdout.flush()
     code, why = core.exit_code_for(results, fail_under)
     if why:
         console.print(f"[red]{why}[/]", highlight=False)

@@ -123,7 +123,8 @@ def run(
             from runner.submissions import load_submission
 
             assert submission_dir is not None
-            submission = load_submission(submission_dir)
+            reports = [p for p in outputs.values() if p is not None]
+            submission = load_submission(submission_dir, reports=reports)
             client = docker_client()
             collect_garbage(client)  # what an earlier, killed run left behind
             results = grade(client, challenge, submission, opts)

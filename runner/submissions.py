@@ -14,6 +14,7 @@ import os
 import shlex
 import tarfile
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -110,7 +111,19 @@ class Submission:
         return hashlib.sha256(self.context_tar(images)).hexdigest()
 
 
-def _list_files(root: Path) -> tuple[Path, ...]:
+def _inside(root: Path, paths: Iterable[Path]) -> set[Path]:
+    """``paths`` (report files of this run) that fall inside ``root``, relative to it."""
+    inside = set()
+    for p in paths:
+        try:
+            inside.add(p.resolve().relative_to(root))
+        except ValueError:
+            continue
+    return inside
+
+
+def _list_files(root: Path, exclude: set[Path] | None = None) -> tuple[Path, ...]:
+    exclude = exclude or set()
     files: list[Path] = []
     total = 0
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
@@ -118,6 +131,8 @@ def _list_files(root: Path) -> tuple[Path, ...]:
         for name in sorted(filenames):
             full = Path(dirpath) / name
             rel = full.relative_to(root)
+            if rel in exclude:  # a report this run writes: never part of what is built
+                continue
             if not full.is_symlink():
                 total += full.stat().st_size
                 if total > MAX_CONTEXT_BYTES:
@@ -132,13 +147,18 @@ def _list_files(root: Path) -> tuple[Path, ...]:
     return tuple(files)
 
 
-def load_submission(path: Path) -> Submission:
-    """Validate a submission directory; raise SubmissionError naming the problem and the fix."""
+def load_submission(path: Path, *, reports: Iterable[Path] = ()) -> Submission:
+    """Validate a submission directory; raise SubmissionError naming the problem and the fix.
+
+    ``reports``: files this run will write; those inside the submission are left out of the
+    build context and its cache key, so writing them cannot change what is built.
+    """
     if not path.exists():
         raise SubmissionError(f"submission path {path} does not exist")
     if not path.is_dir():
         raise SubmissionError(f"submission {path} is not a directory; pass the service's folder")
     root = path.resolve()
+    exclude = _inside(root, reports)
     has_dockerfile = (root / "Dockerfile").is_file()
     toml_path = root / "assess.toml"
     if toml_path.is_file():
@@ -157,9 +177,9 @@ def load_submission(path: Path) -> Submission:
             err = exc.errors()[0]
             loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
             raise SubmissionError(f"{toml_path}: field '{loc}': {err['msg']}") from None
-        return Submission(root, "preset", preset, _list_files(root))
+        return Submission(root, "preset", preset, _list_files(root, exclude))
     if has_dockerfile:
-        return Submission(root, "dockerfile", None, _list_files(root))
+        return Submission(root, "dockerfile", None, _list_files(root, exclude))
     raise SubmissionError(
         f"{root}: no Dockerfile and no assess.toml; add one "
         '(see docs/submissions.md: runtime = "python" | "node" and a start command)'

@@ -125,6 +125,10 @@ def build(results: Results) -> ET.ElementTree:
         if r.mode == "candidate" and c.hidden:
             continue  # candidates do not learn what the hidden checks are
         case = _case(suite, f"{r.challenge}.{c.skill}", c.id, c.duration_s)
+        # Points per check, as testcase properties (read by Jenkins, GitLab, test-reporter).
+        case_props = ET.SubElement(case, "properties")
+        for name, value in (("points", f"{c.points:g}"), ("max_points", f"{c.max_points:g}")):
+            ET.SubElement(case_props, "property", {"name": name, "value": value})
         detail = f"{c.title}\n\n{c.message}".strip()
         if c.outcome == "failed":
             _fail(case, c.message or c.title, detail)

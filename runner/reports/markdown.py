@@ -15,6 +15,8 @@ from runner.results import LoadResult, Results, Verdict
 
 MESSAGE_CHARS = 200
 MAX_FAILED_ROWS = 15
+# GitHub caps a step summary at 1 MiB and fails the step over it; stay well under.
+MAX_BYTES = 512 * 1024
 OUTCOME_MARK = {"passed": "✅", "failed": "❌", "error": "💥", "skipped": "⏭️", "not_run": "⛔"}
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
@@ -52,7 +54,25 @@ def _load_lines(load: LoadResult) -> list[str]:
     return lines
 
 
+def capped(text: str, limit: int = MAX_BYTES) -> str:
+    """``text`` cut at a line boundary to at most ``limit`` UTF-8 bytes, saying it was cut."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    note = (
+        f"\n\n…cut here: the summary exceeded {limit} bytes (a GitHub step summary holds at "
+        "most 1 MiB); see the HTML report.\n"
+    )
+    keep = data[: max(limit - len(note.encode("utf-8")), 0)].decode("utf-8", "ignore")
+    return keep[: keep.rfind("\n")] + note if "\n" in keep else note.lstrip("\n")
+
+
 def render(results: Results) -> str:
+    """The summary, never over ``MAX_BYTES`` however many notes or ids a run produced."""
+    return capped(_render(results))
+
+
+def _render(results: Results) -> str:
     r = results
     graded = r.verdict == Verdict.GRADED
     checks = [c for c in r.checks if not (r.mode == "candidate" and c.hidden)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
@@ -144,46 +146,93 @@ def render_load(load: LoadResult) -> RenderableType:
 
 
 class Progress:
-    """Turns events into a live status line and one line per finished check."""
+    """Turns events into a live status line and one line per finished check.
+
+    On a terminal the status is a spinner. Elsewhere (a CI log, a pipe) a spinner prints
+    nothing, so the status is printed as lines instead: one when a phase starts, and the
+    latest status at least every ``TICK_S`` seconds while a long phase stays quiet.
+    """
+
+    TICK_S = 4.0  # under the 5 s a log reader may wait for a sign of life
 
     def __init__(self, console: Console, *, per_check: bool = True) -> None:
         self.console = console
         self.per_check = per_check
+        self.tty = console.is_terminal
         self.status = console.status("starting")
         self.checks = 0
+        self._state = "starting"
+        self._phase = "starting"
+        self._phase_started = time.monotonic()
+        self._last_line = time.monotonic()
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
 
     def __enter__(self) -> Progress:
-        self.status.start()
+        if self.tty:
+            self.status.start()
+        else:
+            self._ticker = threading.Thread(target=self._tick, name="assess-progress", daemon=True)
+            self._ticker.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.status.stop()
+        if self.tty:
+            self.status.stop()
+        else:
+            self._stop.set()
+            if self._ticker is not None:
+                self._ticker.join(timeout=2)
+
+    def _tick(self) -> None:
+        # A timer, not synchronisation: it only decides when a log needs a sign of life.
+        while not self._stop.wait(0.5):
+            now = time.monotonic()
+            if now - self._last_line >= self.TICK_S:
+                self._line(f"… {self._state} ({now - self._phase_started:.0f}s in {self._phase})")
+
+    def _line(self, text: str) -> None:
+        self._last_line = time.monotonic()
+        self.console.print(safe(text, style="dim"), highlight=False)
+
+    def _update(self, text: str) -> None:
+        self._state = text
+        if self.tty:
+            self.status.update(safe(text))
+
+    def print(self, *objects: Any) -> None:
+        self._last_line = time.monotonic()
+        self.console.print(*objects, highlight=False)
 
     def __call__(self, ev: dict[str, Any]) -> None:
         kind = ev.get("event")
         if kind == "phase" and ev.get("state") == "start":
-            self.status.update(f"{ev['phase']}…")
+            self._phase = str(ev["phase"])
+            self._phase_started = time.monotonic()
+            self._update(f"{ev['phase']}…")
+            if not self.tty:
+                self._line(f"phase: {ev['phase']}")
         elif kind in ("build_log", "images"):
-            self.status.update(safe(f"building: {str(ev.get('line', ''))[:90]}"))
+            self._update(f"building: {str(ev.get('line', ''))[:90]}")
         elif kind == "build" and ev.get("state") == "cached":
-            self.console.print("[dim]build: unchanged submission, image reused[/]")
+            self.print("[dim]build: unchanged submission, image reused[/]")
         elif kind == "ready":
             msg = (
                 f"ready in {ev['ready_s']:.1f}s" if ev.get("ok") else f"not ready: {ev['message']}"
             )
-            self.console.print(safe(msg, style="dim"))
+            self.print(safe(msg, style="dim"))
         elif kind == "check":
             self.checks += 1
             mark, style = OUTCOME_STYLE.get(str(ev["outcome"]), ("?", "white"))
             if self.per_check:
-                self.console.print(Text(mark, style=style), safe(ev["id"]), highlight=False)
-            self.status.update(f"checks… {self.checks} done")
+                self.print(Text(mark, style=style), safe(ev["id"]))
+            self._update(f"checks… {self.checks} done")
         elif kind == "load_sample":
-            self.status.update(
+            self._update(
                 f"load [{ev.get('stage', '')}] {ev.get('rps', 0):.0f} req/s · "
                 f"p95 {ev.get('p95_ms') or 0:.0f} ms · errors {ev.get('errors', 0)}"
             )
         elif kind == "candidate_exit":
-            self.console.print(
+            self.print(
                 f"[red]service exited (code {ev.get('exit_code')}) during {ev.get('phase')}[/]"
             )
