@@ -41,6 +41,24 @@ def _sigterm_to_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        import runner
+
+        typer.echo(f"assess {runner.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="print the version"),
+    ] = False,
+) -> None:
+    """Grade backend coding challenges: build, sandbox, check, load-test, report."""
+
+
 @app.command()
 def run(
     challenge: Annotated[str, typer.Argument(help="challenge id (see `assess list`) or directory")],

@@ -4,6 +4,8 @@ pack from a git URL, and the same bundle self-tested by a candidate."""
 from __future__ import annotations
 
 import json
+import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,12 +14,13 @@ from typer.testing import CliRunner
 from runner import packs
 from runner.challenges import load_challenge
 from runner.cli import app
-from tests.conftest import TINY, validate_results_json
+from tests.conftest import ROOT, TINY, validate_results_json
 from tests.unit.test_packs import bare_repo_of
 
 pytestmark = pytest.mark.docker
 
 REFERENCE = TINY / "solutions" / "reference"
+ASSESS = ROOT / ".venv" / "bin" / "assess"
 
 
 def test_public_bundle_with_private_pack_from_git(tmp_path: Path, no_leaks: None) -> None:
@@ -42,3 +45,35 @@ def test_public_bundle_with_private_pack_from_git(tmp_path: Path, no_leaks: None
     assert result.exit_code == 0, result.output
     data = json.loads(mine.read_text())
     assert [c["hidden"] for c in data["checks"]] == [False, False]
+
+
+def _assess(*args: str, cwd: Path, pipe: str = "") -> subprocess.CompletedProcess[str]:
+    """``assess ARGS [| PIPE]`` in a shell, as a user types it; the exit code is assess's."""
+    command = " ".join(shlex.quote(a) for a in [str(ASSESS), *args])
+    script = f"{command} {pipe}; exit ${{PIPESTATUS[0]}}" if pipe else command
+    return subprocess.run(
+        ["bash", "-c", script], cwd=cwd, capture_output=True, text=True, timeout=240, check=False
+    )
+
+
+def test_a_reader_that_leaves_does_not_abort_the_run(tmp_path: Path, no_leaks: None) -> None:
+    results, html = tmp_path / "r.json", tmp_path / "r.html"
+    proc = _assess(
+        "run", str(TINY), str(REFERENCE), "--json", str(results), "--html", str(html),
+        cwd=tmp_path, pipe="| head -c 1 >/dev/null",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert validate_results_json(results.read_text())["verdict"] == "graded"
+    assert html.stat().st_size > 1000
+
+
+def test_json_dash_puts_results_on_stdout_and_the_report_on_stderr(
+    tmp_path: Path, no_leaks: None
+) -> None:
+    proc = _assess("run", str(TINY), str(REFERENCE), "--json", "-", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    data = validate_results_json(proc.stdout)  # stdout is the results and nothing else
+    assert data["challenge"] == "tiny"
+    assert "verdict" in proc.stderr
+    assert "graded" in proc.stderr
