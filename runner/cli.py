@@ -200,11 +200,18 @@ def calibrate_cmd(
 
 
 @app.command(name="list")
-def list_challenges() -> None:
+def list_challenges(
+    as_json: Annotated[bool, typer.Option("--json", help="print the list as JSON")] = False,
+) -> None:
     """List the challenges with their skills and the posting requirements they cover."""
     from runner import core
 
     try:
+        if as_json:
+            import json
+
+            typer.echo(json.dumps(core.list_json(), indent=2))
+            return
         core.list_challenges(_console())
     except AssessError as err:
         _fail(err)
@@ -230,6 +237,17 @@ def verify(
         _fail(err)
     if not ok:
         raise typer.Exit(int(ExitCode.BELOW_THRESHOLD))
+
+
+@app.command()
+def show(challenge: Annotated[str, typer.Argument(help="challenge id or directory")]) -> None:
+    """Render CHALLENGE's brief in the terminal."""
+    from runner import core
+
+    try:
+        core.show(challenge, _console())
+    except AssessError as err:
+        _fail(err)
 
 
 @app.command()

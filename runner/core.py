@@ -132,6 +132,8 @@ def run(
     if results.load and record is not None:
         results.calibration = calibration.compare(results.load, record)
     console.print(render(results, show_passed=show_passed))
+    if results.mode == "candidate":
+        console.print(candidate_note(challenge.hidden_checks, len(results.checks)))
     for path in write_reports(results, outputs):
         console.print(f"[dim]wrote {path}[/]")
     return results
@@ -253,6 +255,57 @@ def calibrate_challenge(
     console.print(f"calibrated {challenge.id} {challenge.config.version} on this host: {figures}")
     console.print(f"[dim]stored {path}[/]")
     return dict(figs)
+
+
+def candidate_note(hidden: int, visible: int) -> str:
+    """What a candidate-mode score is, and is not (it is never the final grade)."""
+    if hidden == 0:
+        return (
+            f"[bold]candidate mode:[/] {visible} visible checks; this challenge has no hidden "
+            "checks, but the interviewer's run (and its load phase) is the one that counts."
+        )
+    return (
+        f"[bold]candidate mode: this is not your grade.[/] The score above covers the {visible} "
+        f"visible checks only; {hidden} hidden check{'s' if hidden != 1 else ''} exist, and the "
+        "interviewer runs them."
+    )
+
+
+def list_json() -> list[dict[str, Any]]:
+    """Every challenge as data, for `assess list --json`."""
+    return [
+        {
+            "id": ch.id,
+            "title": ch.config.title,
+            "version": ch.config.version,
+            "summary": ch.config.summary,
+            "skills": dict(ch.config.skills),
+            "requirements": list(ch.config.requirements),
+            "sidecars": [s.name for s in ch.config.sidecars],
+            "load": ch.config.load is not None,
+            "public_only": not ch.complete,
+            "hidden_checks": ch.hidden_checks,
+        }
+        for ch in Registry().all()
+    ]
+
+
+def show(challenge_id: str, console: Console) -> None:
+    """Render the challenge's brief in the terminal."""
+    from rich.markdown import Markdown
+
+    challenge = Registry().get(challenge_id)
+    if not challenge.brief.is_file():
+        raise UsageError(f"challenge {challenge.id} has no brief ({challenge.brief} is missing)")
+    cfg = challenge.config
+    console.print(f"[bold]{cfg.title}[/] ({challenge.id} {cfg.version})", highlight=False)
+    console.print(Markdown(challenge.brief.read_text(encoding="utf-8")))
+    console.print(
+        f"[dim]{challenge.hidden_checks} hidden checks are run by the interviewer. Start with "
+        f"`assess init {challenge.id} DIR`, self-test with `assess run {challenge.id} DIR "
+        "--candidate`.[/]",
+        highlight=False,
+    )
 
 
 def list_challenges(console: Console) -> None:
