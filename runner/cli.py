@@ -63,7 +63,10 @@ def _root(
 def run(
     challenge: Annotated[str, typer.Argument(help="challenge id (see `assess list`) or directory")],
     submission: Annotated[
-        Path | None, typer.Argument(help="submission directory (Dockerfile or assess.toml)")
+        str | None,
+        typer.Argument(
+            help="submission: a directory (Dockerfile or assess.toml), .zip, .tar.gz or git URL"
+        ),
     ] = None,
     url: Annotated[
         str | None, typer.Option(help="grade a service already running on loopback")
@@ -97,6 +100,9 @@ def run(
         str | None,
         typer.Option(help="private challenge pack (path or git URL); else $ASSESS_PRIVATE"),
     ] = None,
+    ref: Annotated[
+        str | None, typer.Option(help="branch, tag or commit when SUBMISSION is a git URL")
+    ] = None,
 ) -> None:
     """Grade one SUBMISSION of CHALLENGE in the sandbox (or a running service with --url)."""
     if fail_under is not None and not 0 <= fail_under <= 100:
@@ -129,6 +135,7 @@ def run(
             show_passed=show_passed,
             calibrate=calibrate,
             private=private,
+            ref=ref,
         )
     except KeyboardInterrupt:
         _fail(Interrupted())

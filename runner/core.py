@@ -74,7 +74,7 @@ def run_options(
 
 def run(
     challenge_id: str,
-    submission_dir: Path | None,
+    submission_dir: Path | str | None,
     *,
     url: str | None,
     candidate: bool,
@@ -88,6 +88,7 @@ def run(
     show_passed: bool = False,
     calibrate: bool = False,
     private: str | None = None,
+    ref: str | None = None,
 ) -> Results:
     from runner import calibration, packs
     from runner.grading import grade, grade_url, host_fingerprint
@@ -119,15 +120,19 @@ def run(
             with tempfile.TemporaryDirectory(prefix="assess-url-") as tmp:
                 results = grade_url(challenge, url, opts, Path(tmp))
         else:
+            from runner.archives import materialize
             from runner.sandbox import collect_garbage, docker_client
             from runner.submissions import load_submission
 
             assert submission_dir is not None
             reports = [p for p in outputs.values() if p is not None]
-            submission = load_submission(submission_dir, reports=reports)
-            client = docker_client()
-            collect_garbage(client)  # what an earlier, killed run left behind
-            results = grade(client, challenge, submission, opts)
+            with tempfile.TemporaryDirectory(prefix="assess-submission-") as tmp:
+                # a .zip, .tar.gz or git URL becomes a plain directory first
+                where = materialize(str(submission_dir), Path(tmp), ref=ref)
+                submission = load_submission(where, reports=reports)
+                client = docker_client()
+                collect_garbage(client)  # what an earlier, killed run left behind
+                results = grade(client, challenge, submission, opts)
     record = calibration.stored(challenge, results.manifest.host)
     if results.load and record is not None:
         results.calibration = calibration.compare(results.load, record)

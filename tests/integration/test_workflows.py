@@ -77,3 +77,28 @@ def test_json_dash_puts_results_on_stdout_and_the_report_on_stderr(
     assert data["challenge"] == "tiny"
     assert "verdict" in proc.stderr
     assert "graded" in proc.stderr
+
+
+def test_submission_as_git_url_with_ref_and_as_tar_gz(tmp_path: Path, no_leaks: None) -> None:
+    import tarfile
+
+    from runner.solutions import load_solution
+
+    tree = load_solution(load_challenge(TINY), "wrong-hello").materialize(tmp_path / "sol")
+    url = bare_repo_of(tree, tmp_path / "cand.git", branch="submitted")
+    out = tmp_path / "git.json"
+    result = CliRunner().invoke(
+        app, ["run", str(TINY), url, "--ref", "submitted", "--json", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["verdict"] == "graded"
+    assert [c["id"] for c in data["checks"] if c["outcome"] != "passed"] == ["hello"]
+
+    archive = tmp_path / "sub.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(REFERENCE, arcname="my-service")
+    out = tmp_path / "tar.json"
+    result = CliRunner().invoke(app, ["run", str(TINY), str(archive), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["score"] == 100
