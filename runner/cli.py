@@ -103,12 +103,15 @@ def run(
     ref: Annotated[
         str | None, typer.Option(help="branch, tag or commit when SUBMISSION is a git URL")
     ] = None,
+    solution: Annotated[
+        str | None, typer.Option(help="grade one of the challenge's own solutions, by name")
+    ] = None,
 ) -> None:
     """Grade one SUBMISSION of CHALLENGE in the sandbox (or a running service with --url)."""
     if fail_under is not None and not 0 <= fail_under <= 100:
         _fail(UsageError(f"--fail-under must be between 0 and 100, not {fail_under:g}"))
-    if (submission is None) == (url is None):
-        _fail(UsageError("give a SUBMISSION directory or --url (one of them)"))
+    if [submission, url, solution].count(None) != 2:
+        _fail(UsageError("give a SUBMISSION directory or --url or --solution (one of them)"))
     from runner import core
     from runner.streams import protect_stdout
 
@@ -136,6 +139,7 @@ def run(
             calibrate=calibrate,
             private=private,
             ref=ref,
+            solution=solution,
         )
     except KeyboardInterrupt:
         _fail(Interrupted())
@@ -155,9 +159,46 @@ def run(
 
 @app.command()
 def batch(
-    challenge: Annotated[str, typer.Argument(help="challenge id or directory")],
-    submissions: Annotated[list[Path], typer.Argument(help="submission directories")],
-    out: Annotated[Path, typer.Option(help="directory for results, reports and the summary")],
+    challenge: Annotated[
+        str | None, typer.Argument(help="challenge id or directory", show_default=False)
+    ] = None,
+    submissions: Annotated[
+        list[Path] | None, typer.Argument(help="submission directories", show_default=False)
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="directory for results, reports and the leaderboard")
+    ] = None,
+    jobs: Annotated[
+        int, typer.Option(help="gradings at once on this host (bounded by cores and memory)")
+    ] = 1,
+    force: Annotated[
+        bool, typer.Option(help="grade again submissions already graded in OUT")
+    ] = False,
+    broker: Annotated[
+        str | None,
+        typer.Option(
+            help="grade on Celery workers through this Redis (redis://[:PASSWORD@]HOST:PORT/DB)",
+            envvar="ASSESS_BROKER",
+        ),
+    ] = None,
+    status: Annotated[
+        bool, typer.Option("--status", help="show the batch's progress (OUT's, or the broker's)")
+    ] = False,
+    fail_under: Annotated[
+        float | None, typer.Option(help="exit 1 when a submission is below this (0-100)")
+    ] = None,
+    junit: Annotated[
+        Path | None, typer.Option(help="write JUnit XML (one suite per submission)")
+    ] = None,
+    similarity: Annotated[
+        bool, typer.Option(help="flag pairs of similar submissions (for review)")
+    ] = True,
+    similarity_threshold: Annotated[
+        float | None, typer.Option(help="share of fingerprints that flags a pair (0-1)")
+    ] = None,
+    max_job_mb: Annotated[
+        float | None, typer.Option(help="with --broker: largest submission sent (MiB, packed)")
+    ] = None,
     candidate: Annotated[bool, typer.Option(help="visible checks only")] = False,
     skip_load: Annotated[bool, typer.Option(help="skip the load phase")] = False,
     load_duration: Annotated[
@@ -165,27 +206,88 @@ def batch(
     ] = None,
     seed: Annotated[int, typer.Option(help="random seed for checks and load")] = 1,
 ) -> None:
-    """Grade many submissions of CHALLENGE, one after another; a summary ranks them."""
+    """Grade many submissions of CHALLENGE: resumable, N at once, or on Celery workers."""
     from runner import core
 
+    if status:
+        try:
+            core.batch_status(_console(), out=out, broker=broker)
+        except AssessError as err:
+            _fail(err)
+        return
+    if challenge is None or not submissions or out is None:
+        _fail(UsageError("give CHALLENGE, one or more SUBMISSIONS and --out DIR (or --status)"))
+    if fail_under is not None and not 0 <= fail_under <= 100:
+        _fail(UsageError(f"--fail-under must be between 0 and 100, not {fail_under:g}"))
+    if similarity_threshold is not None and not 0 < similarity_threshold <= 1:
+        _fail(UsageError(f"--similarity-threshold must be in (0, 1], not {similarity_threshold:g}"))
+    if jobs < 1:
+        _fail(UsageError(f"--jobs must be at least 1, not {jobs}"))
+    console = _console()
     previous = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
     try:
-        core.batch(
+        _, code, why = core.batch(
             challenge,
             submissions,
             out,
-            _console(),
+            console,
             candidate=candidate,
             skip_load=skip_load,
             load_duration=load_duration,
             seed=seed,
+            jobs=jobs,
+            force=force,
+            broker=broker,
+            similarity=similarity,
+            similarity_threshold=similarity_threshold,
+            fail_under=fail_under,
+            junit=junit,
+            max_job_mb=max_job_mb,
         )
     except KeyboardInterrupt:
-        _fail(Interrupted("interrupted; finished submissions are kept in the summary"))
+        _fail(Interrupted("interrupted; finished submissions are kept (run again to continue)"))
     except AssessError as err:
         _fail(err)
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if why:
+        console.print(f"[red]{why}[/]", highlight=False)
+    if code != ExitCode.OK:
+        raise typer.Exit(int(code))
+
+
+@app.command()
+def worker(
+    broker: Annotated[
+        str,
+        typer.Option(
+            help="the Redis batches are sent to (redis://[:PASSWORD@]HOST:PORT/DB)",
+            envvar="ASSESS_BROKER",
+        ),
+    ],
+    slots: Annotated[
+        int, typer.Option(help="gradings at once on this host (bounded by cores and memory)")
+    ] = 1,
+    name: Annotated[str | None, typer.Option(help="worker name (default: the host name)")] = None,
+    visibility_timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="seconds before an unacknowledged job is given to another worker "
+            "(default: twice the longest grading of the challenges here)"
+        ),
+    ] = None,
+) -> None:
+    """Grade batch jobs from a Redis broker (Celery) on this Docker host, until stopped."""
+    from runner import core
+
+    try:
+        core.worker(
+            _console(), broker=broker, slots=slots, name=name, visibility_timeout=visibility_timeout
+        )
+    except KeyboardInterrupt:
+        _fail(Interrupted("worker stopped"))
+    except AssessError as err:
+        _fail(err)
 
 
 @app.command(name="calibrate")

@@ -13,7 +13,6 @@ from urllib.parse import urlparse
 from rich.console import Console
 from rich.table import Table
 
-from runner.batch import rank_key as batch_rank_key
 from runner.challenges import Registry
 from runner.errors import ExitCode, InfraError, UsageError
 from runner.results import Results, Verdict
@@ -89,6 +88,7 @@ def run(
     calibrate: bool = False,
     private: str | None = None,
     ref: str | None = None,
+    solution: str | None = None,
 ) -> Results:
     from runner import calibration, packs
     from runner.grading import grade, grade_url, host_fingerprint
@@ -124,11 +124,15 @@ def run(
             from runner.sandbox import collect_garbage, docker_client
             from runner.submissions import load_submission
 
-            assert submission_dir is not None
             reports = [p for p in outputs.values() if p is not None]
             with tempfile.TemporaryDirectory(prefix="assess-submission-") as tmp:
-                # a .zip, .tar.gz or git URL becomes a plain directory first
-                where = materialize(str(submission_dir), Path(tmp), ref=ref)
+                if solution is not None:  # one of the challenge's own, overlaid on its base
+                    from runner.solutions import load_solution
+
+                    where = load_solution(challenge, solution).materialize(Path(tmp))
+                else:  # a .zip, .tar.gz or git URL becomes a plain directory first
+                    assert submission_dir is not None
+                    where = materialize(str(submission_dir), Path(tmp), ref=ref)
                 submission = load_submission(where, reports=reports)
                 client = docker_client()
                 collect_garbage(client)  # what an earlier, killed run left behind
@@ -177,52 +181,181 @@ def batch(
     skip_load: bool,
     load_duration: float | None,
     seed: int,
-) -> list[Any]:
-    """Grade many submissions one after another; summary in OUT, kept if interrupted."""
-    from runner.batch import run_batch
-    from runner.grading import grade
-    from runner.reports.terminal import Progress
+    jobs: int = 1,
+    force: bool = False,
+    broker: str | None = None,
+    similarity: bool = True,
+    similarity_threshold: float | None = None,
+    fail_under: float | None = None,
+    junit: Path | None = None,
+    max_job_mb: float | None = None,
+) -> tuple[Any, ExitCode, str]:
+    """Grade many submissions (``jobs`` at once here, or on Celery workers through ``broker``);
+    skip those already graded in OUT; leaderboard, similarity flags and reports in OUT.
+    Returns the batch and its exit code (with the line that explains it)."""
+    from runner.batch import InProcess, run_batch
+    from runner.leaderboard import write_junit
+    from runner.reports.batchview import BatchView, similar_lines, table
     from runner.sandbox import collect_garbage, docker_client
 
     challenge = Registry().get(challenge_id)
     opts = run_options(
         challenge, candidate=candidate, skip_load=skip_load, load_duration=load_duration, seed=seed
     )
-    client = docker_client()
-    collect_garbage(client)
+    options = {
+        "mode": opts.mode,
+        "seed": opts.seed,
+        "skip_load": opts.skip_load,
+        "load_duration_s": opts.load_duration_s,
+        "load_workers": 0,
+        "docker_runtime": None,
+    }
+    executor: Any
+    if broker is not None:
+        from runner.queue import QueueExecutor
 
-    def grade_one(submission: Any) -> Results:
-        with Progress(console, per_check=False) as progress:
-            opts.listener = progress
-            return grade(client, challenge, submission, opts)
+        executor = QueueExecutor(broker, challenge, options, out, max_job_mb=max_job_mb)
+    else:
+        client = docker_client()
+        collect_garbage(client)
+        if jobs == 1:
+            from runner.slots import grade_job
 
-    def fmt(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1f}"
+            executor = InProcess(
+                lambda path, listener: grade_job(client, challenge, path, options, listener)
+            )
+        else:
+            from runner.pool import LocalPool, max_slots
 
-    def on_row(row: Any) -> None:
-        score = "-" if row.score is None else f"{row.score:.1f}"
-        from runner.reports.safe_text import safe
+            bound, why = max_slots(challenge)
+            if jobs > bound:
+                console.print(f"[yellow]--jobs {jobs} lowered to {bound} ({why})[/]")
+                jobs = bound
+            executor = LocalPool(challenge, options, max(1, jobs))
 
+    def finish(rows: list[Any], jobs: list[Any]) -> None:
+        from runner.leaderboard import save_pairs, write_leaderboard
+        from runner.similarity import K, W
+
+        if similarity:
+            pairs = flag_similar(challenge, jobs, threshold=similarity_threshold)
+            method = (
+                f"winnowed fingerprints (k={K} tokens, window {W}); flagged at "
+                f"{similarity_threshold or 0.5:.0%} of either side's fingerprints"
+            )
+            save_pairs(out, pairs, {"method": method})
+            for line in similar_lines(pairs):
+                console.print(line, highlight=False)
+        write_leaderboard(out, challenge, rows)
+
+    with BatchView(console) as view:
+        result = run_batch(
+            challenge,
+            submissions,
+            out,
+            executor,
+            options=options,
+            force=force,
+            on_event=view,
+            finish=finish,
+        )
+    console.print(table(f"{challenge.id}: {len(result.rows)} submissions", result.rows))
+    console.print(f"[dim]wrote {out / 'leaderboard.html'} (and .csv, .json)[/]")
+    if junit is not None:
+        from runner.batch import OutDir
+
+        write_junit(junit, challenge, result.rows, OutDir(out), fail_under)
+        console.print(f"[dim]wrote {junit}[/]")
+    return (result, *batch_exit_code(result.rows, fail_under))
+
+
+def flag_similar(challenge: Any, jobs: list[Any], *, threshold: float | None = None) -> list[Any]:
+    """Similar pairs among the batch's submissions; stored in OUT for the leaderboard."""
+    from runner import similarity as sim
+    from runner.submissions import load_submission
+
+    prints = []
+    for job in jobs:
+        sub = load_submission(job.path)
+        prints.append(sim.fingerprint_dir(job.name, sub.root, sub.files, job.digest))
+    ignore = sim.boilerplate_hashes(sim.published_texts(challenge.root))
+    return sim.compare(prints, ignore, threshold=sim.THRESHOLD if threshold is None else threshold)
+
+
+def batch_exit_code(rows: list[Any], fail_under: float | None) -> tuple[ExitCode, str]:
+    """3 when a submission could not be graded on our side (grader error, lost worker, refused
+    job); else 1 when ``--fail-under`` is given and a submission is not graded or below it."""
+    ours = [r.name for r in rows if r.verdict in ("failed", "refused", Verdict.ERROR.value)]
+    if ours:
+        return ExitCode.INFRA, f"not graded on our side: {', '.join(ours)}"
+    if fail_under is not None:
+        low = [
+            r.name for r in rows if r.verdict != Verdict.GRADED.value or (r.score or 0) < fail_under
+        ]
+        if low:
+            return ExitCode.BELOW_THRESHOLD, f"below --fail-under {fail_under:g}: {', '.join(low)}"
+    return ExitCode.OK, ""
+
+
+def batch_status(console: Console, *, out: Path | None, broker: str | None) -> dict[str, Any]:
+    """Where a batch stands: from the broker (queued, running on which worker, done, failed),
+    or from OUT's progress file for a batch on this host."""
+    import json
+    import time
+
+    from runner.reports.safe_text import safe
+
+    if broker is not None:
+        from runner.queue import status, status_lines
+
+        queued: dict[str, Any] = status(broker, out)
+        for line in status_lines(queued):
+            console.print(safe(line), highlight=False)
+        return queued
+    if out is None:
+        raise UsageError("--status needs --out DIR (a batch on this host) or --broker URL")
+    try:
+        state = json.loads((out / "progress.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{out} holds no batch (no progress.json)") from None
+    except ValueError as exc:
+        raise UsageError(f"{out / 'progress.json'}: unreadable ({exc})") from None
+    from runner.sandbox import _alive
+
+    alive = _alive(int(state.get("pid", 0)))
+    eta = state.get("eta_s")
+    console.print(
+        f"{state['done']}/{state['total']} done ({state.get('skipped', 0)} from earlier runs), "
+        f"{len(state.get('running', {}))} running, {state['left']} left"
+        + (f", ETA {eta / 60:.1f} min" if eta is not None and alive else ""),
+        highlight=False,
+    )
+    for name, info in state.get("running", {}).items():
+        since = time.time() - float(info.get("since", time.time()))
         console.print(
-            safe(f"{row.name}: {row.verdict} {score} {row.error}".rstrip()), highlight=False
+            safe(
+                f"  running {name} on {info.get('worker', '?')}: {info.get('phase', '?')} ({since:.0f} s)"
+            )
         )
+    if not alive and state["left"] + len(state.get("running", {})):
+        console.print("[yellow]the batch is not running: run it again to continue[/]")
+    return {str(k): v for k, v in state.items()}
 
-    rows = run_batch(challenge, submissions, out, grade_one, on_row)
-    table = Table(box=None, pad_edge=False, title=f"{challenge.id}: {len(rows)} submissions")
-    for col in ("name", "verdict", "score", "correctness", "load", "checks"):
-        table.add_column(col, justify="left" if col in ("name", "verdict") else "right")
-    for r in sorted(rows, key=batch_rank_key):
-        table.add_row(
-            r.name,
-            r.verdict,
-            fmt(r.score),
-            fmt(r.correctness),
-            fmt(r.load),
-            "-" if r.checks is None else f"{r.passed}/{r.checks}",
-        )
-    console.print(table)
-    console.print(f"[dim]wrote {out / 'summary.csv'} and {out / 'summary.json'}[/]")
-    return rows
+
+def worker(
+    console: Console,
+    *,
+    broker: str,
+    slots: int,
+    name: str | None,
+    visibility_timeout: float | None,
+) -> None:
+    """Run a Celery worker: ``slots`` gradings at once from ``broker``, until stopped."""
+    from runner.queue import run_worker
+
+    run_worker(
+        console, broker=broker, slots=slots, name=name, visibility_timeout=visibility_timeout
+    )
 
 
 def calibrate_challenge(

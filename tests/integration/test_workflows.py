@@ -102,3 +102,13 @@ def test_submission_as_git_url_with_ref_and_as_tar_gz(tmp_path: Path, no_leaks: 
     result = CliRunner().invoke(app, ["run", str(TINY), str(archive), "--json", str(out)])
     assert result.exit_code == 0, result.output
     assert json.loads(out.read_text())["score"] == 100
+
+
+def test_run_a_challenges_own_flawed_solution(tmp_path: Path, no_leaks: None) -> None:
+    out = tmp_path / "sol.json"
+    result = CliRunner().invoke(
+        app, ["run", str(TINY), "--solution", "wrong-hello", "--json", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())  # the variant overlaid on its base builds and runs
+    assert [c["id"] for c in data["checks"] if c["outcome"] != "passed"] == ["hello"]

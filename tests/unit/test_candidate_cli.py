@@ -54,3 +54,15 @@ def test_candidate_note_never_reads_as_a_grade() -> None:
     assert "33 visible checks only" in note
     assert "16 hidden checks exist, and the interviewer runs them" in note
     assert "interviewer" in candidate_note(0, 3)
+
+
+def test_run_solution_unknown_name_is_exit_2() -> None:
+    result = cli.invoke(app, ["run", str(TINY), "--solution", "nope"])
+    assert result.exit_code == 2
+    assert "has no solution 'nope'; known:" in " ".join(result.output.split())
+
+
+def test_run_solution_and_submission_together_is_exit_2() -> None:
+    result = cli.invoke(app, ["run", str(TINY), ".", "--solution", "reference"])
+    assert result.exit_code == 2
+    assert "one of them" in result.output
