@@ -30,7 +30,6 @@ import random  # noqa: E402
 import secrets  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -38,6 +37,13 @@ import gevent  # noqa: E402
 from locust import User, events  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
+from graders.capacity import (  # noqa: E402
+    SATURATION_CPU,
+    Knee,
+    SearchParams,
+    capacity_verdict,
+    search,
+)
 from graders.events import EventWriter  # noqa: E402
 from graders.procnet import local_listeners  # noqa: E402
 from graders.protocol import (  # noqa: E402
@@ -53,9 +59,7 @@ from graders.protocol import (  # noqa: E402
     dumps,
     loads,
 )
-from graders.slo import meets_all, percentile, score, slo_rows  # noqa: E402
-
-SATURATION_CPU = 0.90  # share of one core above which the generator, not the service, limits
+from graders.slo import percentile, score, slo_rows  # noqa: E402
 
 
 class Pace:
@@ -164,6 +168,9 @@ def prepare_user_class(plan: Plan) -> tuple[type[User], Any]:
     user_class, module = load_user_class(Path(plan.challenge_dir) / plan.load.locustfile)
     user_class.host = plan.service_url
     user_class.wait_time = paced_wait
+    # The seam a locustfile uses to reach the challenge's sidecars (as the checks' `sidecars`
+    # fixture does): name -> {"url", "token"} of each control endpoint.
+    user_class.assess_sidecars = {s.name: {"url": s.url, "token": s.token} for s in plan.sidecars}
     for attr, value in (("network_timeout", 5.0), ("connection_timeout", 5.0)):
         setattr(user_class, attr, value)
     return user_class, module
@@ -366,10 +373,13 @@ def run(plan: Plan, writer: EventWriter) -> LoadResult:
 
     peak_gauges: dict[str, float] = {}
 
-    def run_stage(name: str, rps: float, seconds: float) -> Stage:
+    def run_stage(name: str, rps: float, seconds: float, settle_s: float = 0.0) -> Stage:
+        """A stage at ``rps``; its first ``settle_s`` seconds run (and are sampled) but do not
+        count: the service's queues adapt to the new rate there."""
         nonlocal window
         set_pace(users / rps)
         stage_window = new_window()
+        counted_from = time.monotonic() + settle_s
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             window = new_window()
@@ -401,9 +411,10 @@ def run(plan: Plan, writer: EventWriter) -> LoadResult:
             )
             series.append(sample)
             writer.emit(LoadSampleEvent(sample))
-            stage_window.merge(window)
-            stage_window.cpu.append(cpu)
-        return stage_summary(name, rps, seconds, stage_window)
+            if wall0 >= counted_from - 0.05:
+                stage_window.merge(window)
+                stage_window.cpu.append(cpu)
+        return stage_summary(name, rps, seconds - settle_s, stage_window)
 
     set_pace(users / target)
     runner.start(users, spawn_rate=max(users, 1))
@@ -428,22 +439,23 @@ def run(plan: Plan, writer: EventWriter) -> LoadResult:
                 )
         rows = slo_rows(measured, slo)
         slo_met = all(r.met for r in rows)
-        saturated = measured.generator_cpu >= SATURATION_CPU
-        steps: list[Stage] = []
-        capacity = measured.achieved_rps if slo_met else 0.0
-        if slo_met and not saturated:
-            rps = target
-            for k in range(load.max_steps):
-                rps *= load.step_factor
-                step = run_stage(f"step{k + 1}", rps, load.step_s)
-                step_ok = meets_all(step, slo)
-                steps.append(replace(step, ok=step_ok))
-                if not step_ok:
-                    break
-                capacity = step.achieved_rps
-                if step.generator_cpu >= SATURATION_CPU:
-                    saturated = True
-                    break
+        knee: Knee | None = None
+        if slo_met and measured.generator_cpu < SATURATION_CPU and load.max_steps > 0:
+            params = SearchParams(
+                factor=load.step_factor,
+                resolution=load.capacity_resolution,
+                budget_s=load.capacity_budget_s,
+                stage_s=load.step_s + 0.5,  # a stage's own overhead: pacing, merging
+                max_stages=load.max_steps,
+            )
+            settle = min(load.settle_s, load.step_s / 2)
+            knee = search(
+                lambda rps: run_stage("capacity", rps, load.step_s, settle),
+                target,
+                measured.achieved_rps,
+                slo,
+                params,
+            )
     finally:
         runner.quit()
         for proc in procs:
@@ -451,8 +463,7 @@ def run(plan: Plan, writer: EventWriter) -> LoadResult:
                 proc.wait(timeout=10)
             except Exception:
                 proc.kill()
-    every_stage_ok = slo_met and all(s.ok for s in steps)
-    generator_limited = saturated and every_stage_ok
+    verdict = capacity_verdict(load, measured, slo_met, knee)
     return LoadResult(
         measured=measured,
         target_rps=target,
@@ -460,12 +471,18 @@ def run(plan: Plan, writer: EventWriter) -> LoadResult:
         slo=slo,
         slo_rows=rows,
         slo_met=slo_met,
-        capacity_rps=round(capacity, 2),
-        # every stage met the SLOs: the schedule (or the generator) ended before the service did
-        capacity_is_lower_bound=every_stage_ok,
-        generator_saturated=saturated,
-        score=score(rows, capacity, target, generator_limited, saved),
-        steps=tuple(steps),
+        capacity_rps=verdict.capacity,
+        capacity_is_lower_bound=verdict.lower_bound,
+        generator_saturated=verdict.saturated,
+        score=score(
+            rows,
+            verdict.lower,
+            target,
+            verdict.generator_limited,
+            saved,
+            load.reference_capacity_rps,
+        ),
+        steps=knee.steps if knee else (),
         series=tuple(series),
         counter=counter,
         gauges=peak_gauges,
@@ -475,6 +492,13 @@ def run(plan: Plan, writer: EventWriter) -> LoadResult:
         workers=workers,
         workers_cpu=mean_worker_cpu(series) if workers else (),
         duration_s=load.duration_s,
+        capacity_lower_rps=verdict.lower,
+        capacity_upper_rps=knee.upper_rps if knee else None,
+        capacity_stop=verdict.stop,
+        capacity_search_s=knee.elapsed_s if knee else 0.0,
+        generator_ceiling_rps=load.generator_ceiling_rps,
+        generator_limited=verdict.generator_limited,
+        reference_capacity_rps=load.reference_capacity_rps,
     )
 
 

@@ -154,3 +154,56 @@ def test_a_crash_during_the_load_phase_keeps_the_checks(graded: Grader, tmp_path
     assert all(c.outcome == "passed" for c in before_load)  # partial results are kept
     assert r.resources is not None
     assert r.resources.exit_code == 9
+
+
+REALTIME = ROOT / "challenges" / "realtime" / "solutions" / "reference"
+WS_HOSTILE = {
+    # After its first delivery each connection gets a 2 MiB frame: over the load client's
+    # 1 MiB message cap (one shared buffer, so the server itself stays within its memory).
+    "floods-frames": """
+'use strict';
+const { Service } = require('./server.js');
+const junk = Buffer.alloc(2 << 20, 120);
+class Flood extends Service {
+  deliver(conn, text) {
+    super.deliver(conn, text);
+    if (!conn.closing && !conn.flooded) {
+      conn.flooded = true;
+      conn.ws.send(junk, { binary: false });
+    }
+  }
+}
+new Flood().listen();
+""",
+    # Upgrades, then never reads a byte from any WebSocket: no acks, no pongs, no deliveries.
+    "never-reads": """
+'use strict';
+const { Service } = require('./server.js');
+class Deaf extends Service {
+  onConnection(ws) {
+    super.onConnection(ws);
+    ws._socket.pause();
+  }
+}
+new Deaf().listen();
+""",
+}
+
+
+@pytest.mark.parametrize("case", sorted(WS_HOSTILE))
+def test_hostile_websocket_servers_cannot_break_the_load_phase(
+    graded: Grader, tmp_path: Path, case: str
+) -> None:
+    """The load generator survives a frame flood and a server that never reads: the phase
+    produces a result whose errors say what happened, in bounded time, and scores low."""
+    d = tmp_path / case
+    shutil.copytree(REALTIME, d, ignore=shutil.ignore_patterns("node_modules"))
+    (d / "hostile.js").write_text(WS_HOSTILE[case])
+    (d / "assess.toml").write_text('runtime = "node"\nstart = "node hostile.js"\n')
+    r = graded("realtime", d, skip_load=False, load_duration_s=3)
+    assert r.verdict == Verdict.GRADED, r.verdict_detail
+    assert r.load is not None, r.load_missing  # the phase ended with a result
+    assert not r.load.slo_met
+    assert r.load_score is not None
+    assert r.load_score <= 35.0
+    assert r.timings.load_s < 120

@@ -24,11 +24,9 @@ import itertools
 import json
 import os
 import random
-import sys
 import threading
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 from locust import task
@@ -54,24 +52,12 @@ CUMULATIVE = list(itertools.accumulate(1.0 / (rank**ZIPF_S) for rank in range(1,
 _user_counter = itertools.count()
 
 
-def plan_sidecar(name: str) -> dict[str, Any] | None:
-    """The sidecar's control endpoint and token from the load generator's plan, if handed one.
-
-    The load generator is started with the plan's JSON file as an argument (master and workers).
-    """
-    for arg in sys.argv[1:]:
-        path = Path(arg)
-        if not arg.endswith(".json") or not path.is_file():
-            continue
-        try:
-            with path.open("rb") as fh:
-                plan = json.loads(fh.read(MAX_PLAN_BYTES))
-        except (OSError, ValueError):
-            continue
-        for sidecar in plan.get("sidecars", []) if isinstance(plan, dict) else []:
-            if isinstance(sidecar, dict) and sidecar.get("name") == name:
-                return sidecar
-    return None
+def plan_sidecar(user_class: type, name: str) -> dict[str, Any] | None:
+    """The sidecar's control endpoint and token, as the load generator hands them to the user
+    class (``assess_sidecars``: name -> {"url", "token"}); None when run without a plan."""
+    sidecars = getattr(user_class, "assess_sidecars", None) or {}
+    sidecar = sidecars.get(name)
+    return sidecar if isinstance(sidecar, dict) else None
 
 
 class Control:
@@ -117,11 +103,11 @@ class Keys:
     current: dict[int, dict[str, Any]] = {}
 
     @classmethod
-    def prepare(cls) -> None:
+    def prepare(cls, user_class: type) -> None:
         with cls.lock:
             if cls.ready:
                 return
-            sidecar = plan_sidecar("upstream")
+            sidecar = plan_sidecar(user_class, "upstream")
             control = Control(sidecar) if sidecar else None
             chosen: list[int] = []
             for pid in CANDIDATES:
@@ -150,7 +136,7 @@ class ProductReader(LoadUser):
     def on_start(self) -> None:
         n = next(_user_counter)
         self.rng = random.Random(f"cache-user-{SEED}-{n}")
-        Keys.prepare()
+        Keys.prepare(type(self))
         # Each updatable product belongs to one user, so its bump, event and read-back never
         # race another user's update.
         self.own = Keys.updatable[n] if n < len(Keys.updatable) else None
