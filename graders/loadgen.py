@@ -170,7 +170,9 @@ def prepare_user_class(plan: Plan) -> tuple[type[User], Any]:
     user_class.wait_time = paced_wait
     # The seam a locustfile uses to reach the challenge's sidecars (as the checks' `sidecars`
     # fixture does): name -> {"url", "token"} of each control endpoint.
-    user_class.assess_sidecars = {s.name: {"url": s.url, "token": s.token} for s in plan.sidecars}
+    user_class.assess_sidecars = {  # type: ignore[attr-defined]
+        s.name: {"url": s.url, "token": s.token} for s in plan.sidecars
+    }
     for attr, value in (("network_timeout", 5.0), ("connection_timeout", 5.0)):
         setattr(user_class, attr, value)
     return user_class, module
