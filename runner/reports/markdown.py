@@ -78,11 +78,11 @@ def _render(results: Results) -> str:
     checks = [c for c in r.checks if not (r.mode == "candidate" and c.hidden)]
     passed = sum(c.outcome == "passed" for c in checks)
     icon = ("🟢" if r.score >= 80 else "🟡" if r.score >= 50 else "🔴") if graded else "⛔"
-    lines = [
-        f"## {icon} {cell(r.challenge_title, 120)}: **{r.score:.1f}/{r.max_score:g}**"
-        f" ({r.verdict.value})",
-        "",
-    ]
+    if r.mode == "candidate":  # a self-test, never presented as the grade
+        headline = f"self-test **{r.score:.1f}** on the visible checks only (not the final grade)"
+    else:
+        headline = f"**{r.score:.1f}/{r.max_score:g}**"
+    lines = [f"## {icon} {cell(r.challenge_title, 120)}: {headline} ({r.verdict.value})", ""]
     facts = [f"correctness {r.correctness_score:.1f}"]
     if r.load_score is not None:
         facts.append(f"load {r.load_score:.1f}")

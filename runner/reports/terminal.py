@@ -38,8 +38,15 @@ def render(results: Results, *, show_passed: bool = False) -> RenderableType:
     head.append(r.verdict.value, style="bold " + VERDICT_STYLE.get(r.verdict, "red"))
     if r.verdict_detail:
         head.append(f": {safe_text(r.verdict_detail)}")
-    head.append("\nscore   ")
-    head.append(f"{r.score:.1f}/100", style="bold " + _score_style(r.score))
+    if r.mode == "candidate":
+        # A self-test, never presented as the grade: hidden checks are the interviewer's.
+        head.append("\nself-test ")
+        head.append(f"{r.score:.1f}", style="bold " + _score_style(r.score))
+        head.append(" on the visible checks only (not the final grade)", style="dim")
+        head.append("\n         ")
+    else:
+        head.append("\nscore   ")
+        head.append(f"{r.score:.1f}/100", style="bold " + _score_style(r.score))
     head.append(f"   correctness {r.correctness_score:.1f}", style="dim")
     if r.load_score is not None:
         head.append(f"   load {r.load_score:.1f}", style="dim")
