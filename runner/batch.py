@@ -1,25 +1,125 @@
-"""Batch grading: many submissions of one challenge, one after another, nothing lost.
+"""Batch grading: many submissions of one challenge, resumable, in parallel or on many hosts.
 
-Submissions are graded sequentially so that load figures are not distorted by each other.
-Each gets ``OUT/<name>/results.json`` and ``report.html`` as soon as it is graded, and the
-summary (``OUT/summary.csv``, ``OUT/summary.json``) is rewritten after each one, so an
-interrupted batch keeps everything it finished. A bad submission is a row with its error, and
-the batch goes on.
+A batch turns each submission directory into a :class:`Job` (a readable unique name, the
+content's digest, and the ledger key ``challenge@version:options:digest``), skips the jobs whose
+key is already recorded in ``OUT`` (unless forced), hands the rest to an executor, and records
+each graded job as it arrives:
+
+- ``OUT/<name>/results.json`` and ``report.html``, then ``OUT/<name>/job.json`` last (the commit
+  mark: a job is done when its ``job.json`` holds its key), so an interrupted batch continues
+  where it stopped and a submission changed since is graded again;
+- the leaderboard (``OUT/leaderboard.csv``, ``.json``, ``.html``), rewritten after each row;
+- ``OUT/progress.json`` (done, running, left), which ``assess batch --status`` reads.
+
+Executors (one interface, three ways): :class:`InProcess` grades one after another here,
+:class:`runner.pool.LocalPool` runs N grading processes on this host, and
+:class:`runner.queue.QueueExecutor` sends jobs to Celery workers on other hosts. A bad submission
+is a row with its error, and the batch goes on; a failure on our side is a row too, not recorded
+as done, so a later run of the same batch grades it again.
 """
 
 from __future__ import annotations
 
-import csv
+import hashlib
 import json
+import os
 import re
-from dataclasses import asdict, dataclass
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from runner.challenges import Challenge
-from runner.errors import SubmissionError, UsageError
+from runner.errors import AssessError, SubmissionError, UsageError
 from runner.results import Results
 
+# Verdicts of a row that are not a grading's: the submission is not one, a worker refused the
+# job (it holds another version of the challenge), or grading failed on our side.
+INVALID, REFUSED, FAILED = "invalid", "refused", "failed"
+
+
+# -- naming and digests -------------------------------------------------------------------------
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "submission"
+
+
+def unique_names(paths: list[Path]) -> list[str]:
+    """Readable unique names from paths: the shortest tail of each path (below the directory all
+    share) that no other path ends with, joined by ``-``: ``subs/alice/solution`` and
+    ``subs/bob/solution`` are ``alice-solution`` and ``bob-solution``; ``subs/carol`` is
+    ``carol``. Names that still collide after cleaning get ``-2``, ``-3``."""
+    parts = [Path(os.path.abspath(p)).parts for p in paths]
+    common = 0
+    if len(parts) > 1:
+        while all(len(p) > common + 1 for p in parts) and len({p[common] for p in parts}) == 1:
+            common += 1
+    else:
+        common = max(0, len(parts[0]) - 1) if parts else 0
+    rel = [p[common:] or p[-1:] for p in parts]
+    names: list[str] = []
+    for i, mine in enumerate(rel):
+        others = [r for j, r in enumerate(rel) if j != i and r != mine]
+        k = 1
+        while k < len(mine) and any(r[-k:] == mine[-k:] for r in others):
+            k += 1
+        base = _slug("-".join(mine[-k:]))
+        name, n = base, 2
+        while name in names:
+            name, n = f"{base}-{n}", n + 1
+        names.append(name)
+    return names
+
+
+def files_digest(root: Path, files: Iterable[Path]) -> str:
+    """The content of a submission, independent of timestamps and owners: sorted paths, the
+    executable bit, file bytes (a symlink by its target)."""
+    h = hashlib.sha256()
+    for rel in sorted(files, key=lambda p: p.as_posix()):
+        full = root / rel
+        h.update(rel.as_posix().encode() + b"\0")
+        if full.is_symlink():
+            h.update(b"L" + os.readlink(full).encode())
+        elif full.is_file():
+            h.update(b"X" if os.access(full, os.X_OK) else b"F")
+            with open(full, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def challenge_digest(challenge: Challenge) -> str:
+    """What a worker must hold to grade a job of this challenge: every file but solutions."""
+    root = challenge.root
+    files = [
+        p.relative_to(root)
+        for p in root.rglob("*")
+        if (p.is_file() or p.is_symlink())
+        and not {"solutions", "__pycache__", ".pytest_cache"} & set(p.relative_to(root).parts)
+    ]
+    return files_digest(root, files)
+
+
+def options_digest(options: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def ledger_key(challenge: Challenge, options: dict[str, Any], digest: str) -> str:
+    """The key a graded job is recorded under: same challenge version, grading options and
+    content means same grading (the options: mode, seed, load or not, load duration)."""
+    return f"{challenge.id}@{challenge.config.version}:{options_digest(options)}:{digest}"
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    path: Path
+    digest: str
+    key: str
+
+
+# -- rows ---------------------------------------------------------------------------------------
 FIELDS = ("name", "verdict", "score", "correctness", "load", "passed", "checks", "total_s", "error")
 
 
@@ -34,9 +134,18 @@ class Row:
     checks: int | None = None
     total_s: float | None = None
     error: str = ""
+    skills: dict[str, float] = field(default_factory=dict)
+    capacity_rps: float | None = None
+    critical_failed: list[str] = field(default_factory=list)
+    not_run: int = 0
+    verdict_detail: str = ""
+    digest: str = ""
+    worker: str = ""
+    skipped: bool = False  # recorded by an earlier run of this batch: not graded again
+    report: str = ""  # the row's HTML report, relative to OUT
 
     @classmethod
-    def of(cls, name: str, r: Results) -> Row:
+    def of(cls, name: str, r: Results, **extra: Any) -> Row:
         return cls(
             name,
             r.verdict.value,
@@ -46,18 +155,13 @@ class Row:
             r.passed,
             len(r.checks),
             r.timings.total_s,
+            skills={s.skill: s.percent for s in r.skills},
+            capacity_rps=r.load.capacity_rps if r.load else None,
+            critical_failed=list(r.critical_failed),
+            not_run=r.not_run,
+            verdict_detail=r.verdict_detail,
+            **extra,
         )
-
-
-def unique_names(paths: list[Path]) -> list[str]:
-    names: list[str] = []
-    for p in paths:
-        base = re.sub(r"[^A-Za-z0-9._-]+", "-", p.resolve().name) or "submission"
-        name, k = base, 2
-        while name in names:
-            name, k = f"{base}-{k}", k + 1
-        names.append(name)
-    return names
 
 
 def rank_key(r: Row) -> tuple[bool, bool, float, str]:
@@ -66,42 +170,278 @@ def rank_key(r: Row) -> tuple[bool, bool, float, str]:
     return (r.verdict != "graded", r.score is None, -(r.score or 0), r.name)
 
 
-def write_summary(out: Path, rows: list[Row]) -> None:
-    ordered = sorted(rows, key=rank_key)
-    with open(out / "summary.csv", "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=FIELDS)
-        writer.writeheader()
-        for row in ordered:
-            writer.writerow(asdict(row))
-    (out / "summary.json").write_text(
-        json.dumps([asdict(r) for r in ordered], indent=2) + "\n", encoding="utf-8"
-    )
+# -- what executors report ----------------------------------------------------------------------
+@dataclass
+class Done:
+    """One job's end: its results, or why there are none (``verdict`` is then a row verdict)."""
+
+    job: Job
+    results: Results | None = None
+    verdict: str = ""
+    error: str = ""
+    worker: str = ""
+
+
+Emit = Callable[[str, str, dict[str, Any]], None]  # (kind, job name, data): progress
+Deliver = Callable[[Done], None]
+
+
+class Executor(Protocol):
+    slots: int
+
+    def run(self, jobs: list[Job], emit: Emit, deliver: Deliver) -> None: ...
+
+
+class InProcess:
+    """One job after another in this process, with ``grade_one(path) -> Results``."""
+
+    slots = 1
+
+    def __init__(self, grade_one: Callable[[Path, Callable[[dict[str, Any]], None]], Results]):
+        self.grade_one = grade_one
+
+    def run(self, jobs: list[Job], emit: Emit, deliver: Deliver) -> None:
+        for job in jobs:
+            emit("start", job.name, {"worker": "local"})
+            listener = lambda ev, n=job.name: emit("event", n, ev)  # noqa: E731
+            try:
+                results = self.grade_one(job.path, listener)
+            except SubmissionError as err:
+                deliver(Done(job, verdict=INVALID, error=err.message))
+            except AssessError as err:
+                deliver(Done(job, verdict=FAILED, error=err.message))
+            else:
+                deliver(Done(job, results, worker="local"))
+
+
+# -- the output directory -----------------------------------------------------------------------
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+class OutDir:
+    def __init__(self, root: Path) -> None:
+        if root.exists() and not root.is_dir():
+            raise UsageError(f"--out {root} is a file; give a directory")
+        self.root = root
+
+    def recorded(self, job: Job) -> Row | None:
+        """The row of a job an earlier run recorded with the same key, if any."""
+        d = self.root / job.name
+        try:
+            mark = json.loads((d / "job.json").read_text(encoding="utf-8"))
+            if mark.get("key") != job.key:
+                return None
+            results = Results.model_validate_json((d / "results.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+        return Row.of(
+            job.name,
+            results,
+            digest=job.digest,
+            worker=str(mark.get("worker", "")),
+            skipped=True,
+            report=f"{job.name}/report.html",
+        )
+
+    def record(self, done: Done) -> Row:
+        """Write a finished job's reports, then its mark; return its row."""
+        from runner.reports import write_all
+
+        job = done.job
+        if done.results is None:
+            return Row(job.name, verdict=done.verdict, error=done.error, digest=job.digest)
+        d = self.root / job.name
+        write_all(done.results, {"json": d / "results.json", "html": d / "report.html"})
+        mark = {"key": job.key, "path": str(job.path), "worker": done.worker}
+        _write_atomic(d / "job.json", json.dumps(mark) + "\n")
+        return Row.of(
+            job.name,
+            done.results,
+            digest=job.digest,
+            worker=done.worker,
+            report=f"{job.name}/report.html",
+        )
+
+    def results(self, name: str) -> Results | None:
+        try:
+            text = (self.root / name / "results.json").read_text(encoding="utf-8")
+            return Results.model_validate_json(text)
+        except (OSError, ValueError):
+            return None
+
+
+# -- progress -----------------------------------------------------------------------------------
+@dataclass
+class Progress:
+    """Done, running (where, in which phase), left, and an ETA from this run's pace."""
+
+    total: int
+    slots: int = 1
+    done: int = 0
+    skipped: int = 0
+    running: dict[str, dict[str, Any]] = field(default_factory=dict)
+    started: float = field(default_factory=time.time)
+    graded_here: int = 0
+    graded_s: float = 0.0
+
+    @property
+    def left(self) -> int:
+        return self.total - self.done - len(self.running)
+
+    def eta_s(self) -> float | None:
+        if not self.graded_here:
+            return None
+        # per-slot pace of this run's gradings (not of the skipped ones), over the busy slots
+        per_job = self.graded_s / self.graded_here
+        remaining = self.left + len(self.running)
+        return per_job * remaining / max(1, min(self.slots, remaining or 1))
+
+    def line(self) -> str:
+        eta = self.eta_s()
+        eta_text = "-" if eta is None else _duration(eta)
+        skipped = f" ({self.skipped} already graded)" if self.skipped else ""
+        return (
+            f"{self.done}/{self.total} done{skipped}, {len(self.running)} running, "
+            f"{self.left} left, ETA {eta_text}"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "updated": time.time(),
+            "total": self.total,
+            "done": self.done,
+            "skipped": self.skipped,
+            "left": self.left,
+            "eta_s": self.eta_s(),
+            "running": self.running,
+        }
+
+
+def _duration(seconds: float) -> str:
+    s = round(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+# -- the batch ----------------------------------------------------------------------------------
+@dataclass
+class BatchResult:
+    rows: list[Row]  # in the order the submissions were given
+    jobs: list[Job]
+    graded: int  # graded by this run (not skipped)
+
+
+def plan_jobs(
+    challenge: Challenge, submissions: list[Path], options: dict[str, Any]
+) -> tuple[list[Job], list[Row]]:
+    """Jobs for the valid submission directories, rows for the invalid ones (same path once)."""
+    from runner.submissions import load_submission
+
+    unique: list[Path] = []
+    for p in submissions:
+        if Path(os.path.abspath(p)) not in {Path(os.path.abspath(u)) for u in unique}:
+            unique.append(p)
+    jobs, invalid = [], []
+    for path, name in zip(unique, unique_names(unique), strict=True):
+        try:
+            sub = load_submission(path)
+        except SubmissionError as err:
+            invalid.append(Row(name, verdict=INVALID, error=err.message))
+            continue
+        digest = files_digest(sub.root, sub.files)
+        jobs.append(Job(name, sub.root, digest, ledger_key(challenge, options, digest)))
+    return jobs, invalid
 
 
 def run_batch(
-    challenge: Challenge, submissions: list[Path], out: Path, grade_one: Any, on_row: Any
-) -> list[Row]:
-    """Grade each submission with ``grade_one(submission) -> Results``; return the rows."""
-    from runner.reports import write_all
-    from runner.submissions import load_submission
+    challenge: Challenge,
+    submissions: list[Path],
+    out: Path,
+    executor: Executor,
+    *,
+    options: dict[str, Any] | None = None,
+    force: bool = False,
+    on_event: Callable[[str, Row | None, Progress], None] = lambda kind, row, p: None,
+    finish: Callable[[list[Row], list[Job]], None] | None = None,
+) -> BatchResult:
+    """Grade the submissions not yet recorded in ``out``; return every row.
+
+    ``on_event(kind, row, progress)`` is told of each start ("start"), phase ("phase") and row
+    ("row"); ``finish(rows, jobs)`` writes the final leaderboard (default: without similarity)."""
+    from runner.leaderboard import write_leaderboard
 
     if not submissions:
         raise UsageError("no submissions given; pass one or more directories (e.g. subs/*)")
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file; give a directory")
+    outdir = OutDir(out)
+    options = options or {}
+    jobs, invalid = plan_jobs(challenge, submissions, options)
     out.mkdir(parents=True, exist_ok=True)
-    rows: list[Row] = []
-    for path, name in zip(submissions, unique_names(submissions), strict=True):
-        try:
-            submission = load_submission(path)
-        except SubmissionError as err:
-            row = Row(name, verdict="invalid", error=err.message)
+    rows: dict[str, Row] = {r.name: r for r in invalid}
+    todo = []
+    for job in jobs:
+        earlier = None if force else outdir.recorded(job)
+        if earlier is None:
+            todo.append(job)
         else:
-            results = grade_one(submission)
-            target = out / name
-            write_all(results, {"json": target / "results.json", "html": target / "report.html"})
-            row = Row.of(name, results)
-        rows.append(row)
-        write_summary(out, rows)
-        on_row(row)
-    return rows
+            rows[job.name] = earlier
+    progress = Progress(
+        total=len(jobs) + len(invalid),
+        slots=executor.slots,
+        done=len(rows),
+        skipped=len(rows) - len(invalid),
+    )
+    order = [r.name for r in invalid] + [j.name for j in jobs]
+
+    def save() -> None:
+        ordered = [rows[n] for n in order if n in rows]
+        write_leaderboard(out, challenge, ordered, outdir)
+        _write_atomic(out / "progress.json", json.dumps(progress.to_json(), indent=1) + "\n")
+
+    def emit(kind: str, name: str, data: dict[str, Any]) -> None:
+        if kind == "start":
+            progress.running[name] = {
+                "worker": data.get("worker", ""),
+                "phase": "queued" if data.get("queued") else "starting",
+                "since": time.time(),
+            }
+            _write_atomic(out / "progress.json", json.dumps(progress.to_json(), indent=1) + "\n")
+            on_event("start", None, progress)
+        elif (
+            kind == "event"
+            and data.get("event") == "phase"
+            and data.get("state") == "start"
+            and name in progress.running
+        ):
+            progress.running[name]["phase"] = str(data.get("phase"))
+            on_event("phase", None, progress)
+
+    def deliver(done: Done) -> None:
+        row = outdir.record(done)
+        started = progress.running.pop(done.job.name, {}).get("since")
+        progress.done += 1
+        if done.results is not None:
+            progress.graded_here += 1
+            progress.graded_s += done.results.timings.total_s or (
+                time.time() - started if started else 0.0
+            )
+        rows[done.job.name] = row
+        save()
+        on_event("row", row, progress)
+
+    for row in invalid:
+        on_event("row", row, progress)
+    save()
+    try:
+        executor.run(todo, emit, deliver)
+    finally:
+        progress.running.clear()
+        ordered = [rows[n] for n in order if n in rows]
+        if finish is not None:
+            finish(ordered, jobs)
+        else:
+            save()
+    graded = progress.graded_here
+    return BatchResult([rows[n] for n in order if n in rows], jobs, graded)

@@ -12,7 +12,7 @@ import pytest
 
 from graders.protocol import LoadResult
 from runner import calibration
-from runner.batch import run_batch, unique_names
+from runner.batch import InProcess, run_batch, unique_names
 from runner.challenges import load_challenge
 from runner.errors import UsageError
 from tests.conftest import TINY
@@ -29,7 +29,19 @@ def submission(root: Path, name: str, valid: bool = True) -> Path:
 
 def test_names_are_unique_and_safe(tmp_path: Path) -> None:
     paths = [tmp_path / "a b", tmp_path / "x" / "a b", tmp_path / "c"]
-    assert unique_names(paths) == ["a-b", "a-b-2", "c"]
+    assert unique_names(paths) == ["a-b", "x-a-b", "c"]
+
+
+def fake_grader(scores: list[float]) -> InProcess:
+    it = iter(scores)
+
+    def grade_one(path: Path, listener: Any) -> Any:
+        listener({"event": "phase", "phase": "checks", "state": "start"})
+        r = make_sample_results()
+        r.score = next(it)
+        return r
+
+    return InProcess(grade_one)
 
 
 def test_batch_keeps_going_and_ranks(tmp_path: Path) -> None:
@@ -38,17 +50,10 @@ def test_batch_keeps_going_and_ranks(tmp_path: Path) -> None:
         submission(tmp_path, "bad", valid=False),
         submission(tmp_path, "high"),
     ]
-    scores = iter([40.0, 90.0])
-
-    def grade_one(sub: Any) -> Any:
-        r = make_sample_results()
-        r.score = next(scores)
-        return r
-
-    rows = run_batch(load_challenge(TINY), subs, tmp_path / "out", grade_one, lambda row: None)
-    assert [r.name for r in rows] == ["low", "bad", "high"]
-    assert "no Dockerfile and no assess.toml" in rows[1].error
-    with open(tmp_path / "out" / "summary.csv") as fh:
+    result = run_batch(load_challenge(TINY), subs, tmp_path / "out", fake_grader([40.0, 90.0]))
+    assert [r.name for r in result.rows] == ["bad", "low", "high"]
+    assert "no Dockerfile and no assess.toml" in result.rows[0].error
+    with open(tmp_path / "out" / "leaderboard.csv") as fh:
         ranked = [row["name"] for row in csv.DictReader(fh)]
     assert ranked == ["high", "low", "bad"]
     assert json.loads((tmp_path / "out" / "high" / "results.json").read_text())["score"] == 90.0
@@ -59,21 +64,21 @@ def test_interrupted_batch_keeps_finished_rows(tmp_path: Path) -> None:
     subs = [submission(tmp_path, "first"), submission(tmp_path, "second")]
     calls = []
 
-    def grade_one(sub: Any) -> Any:
-        calls.append(sub)
+    def grade_one(path: Path, listener: Any) -> Any:
+        calls.append(path)
         if len(calls) == 2:
             raise KeyboardInterrupt
         return make_sample_results()
 
     with pytest.raises(KeyboardInterrupt):
-        run_batch(load_challenge(TINY), subs, tmp_path / "out", grade_one, lambda row: None)
-    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert [r["name"] for r in summary] == ["first"]
+        run_batch(load_challenge(TINY), subs, tmp_path / "out", InProcess(grade_one))
+    board = json.loads((tmp_path / "out" / "leaderboard.json").read_text())
+    assert [r["name"] for r in board["rows"]] == ["first"]
 
 
 def test_batch_needs_submissions(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no submissions"):
-        run_batch(load_challenge(TINY), [], tmp_path, lambda s: None, lambda r: None)
+        run_batch(load_challenge(TINY), [], tmp_path, fake_grader([]))
 
 
 def test_calibration_round_trip_and_ratios(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
