@@ -74,8 +74,9 @@ class LowDisk(DiskGuard):
 
 
 def test_below_the_floor_only_this_builds_step_is_killed() -> None:
-    ours = FakeContainer(OURS, _iso(NOW + 2), {"assess.run": "forged", "assess.managed": "x"})
-    theirs = FakeContainer(THEIRS, _iso(NOW + 2), {"assess.managed": "true"})
+    now = time.time()  # the guard only takes containers created after it started
+    ours = FakeContainer(OURS, _iso(now + 2), {"assess.run": "forged", "assess.managed": "x"})
+    theirs = FakeContainer(THEIRS, _iso(now + 2), {"assess.managed": "true"})
     with LowDisk(FakeClient([ours, theirs]), floor_mb=100, interval_s=0.01) as guard:
         guard.note(f" ---> Running in {OURS[:12]}")
         deadline = time.monotonic() + 5
