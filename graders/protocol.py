@@ -138,9 +138,15 @@ class LoadPlan:
     users: int = 10
     warmup_s: float = 3.0
     duration_s: float = 10.0
-    step_factor: float = 1.5
-    max_steps: int = 3
-    step_s: float = 5.0
+    step_factor: float = 2.0  # the knee search's geometric step
+    max_steps: int = 10  # at most this many capacity stages (0: no capacity search)
+    step_s: float = 5.0  # one capacity stage, settle second included
+    capacity_budget_s: float = 60.0  # wall time of the whole knee search
+    capacity_resolution: float = 0.10  # bisect until upper / lower <= 1 + this
+    settle_s: float = 1.0  # first seconds of a capacity stage, run but not counted
+    reference_capacity_rps: float | None = None  # the calibrated reference's, on this host
+    generator_ceiling_rps: float | None = None  # the generator's measured ceiling, on this host
+    ceiling_margin: float = 0.15  # a capacity this close to the ceiling is the generator's
     counter: CounterSpec | None = None
     rate_of: str | None = None  # request name the achieved rate counts (None: all)
     latency_of: str | None = None  # request name the latency percentiles use (None: all)
@@ -149,10 +155,12 @@ class LoadPlan:
     secret: str = ""  # per run: workers sign their windows with it; never on the loopback
 
     def time_budget_s(self) -> float:
-        """Wall time the load phase may take, start-up included."""
-        steps = self.max_steps * self.step_s
+        """Wall time the load phase may take, start-up included. The knee search starts no
+        stage that would end past its budget, so a stage (and a second's slack) bounds it."""
+        search = min(self.capacity_budget_s, self.max_steps * (self.step_s + 1.0))
+        search += self.step_s + 1.0 if self.max_steps else 0.0
         startup = 30.0 + 10.0 * self.workers
-        return self.warmup_s + self.duration_s + steps + startup
+        return self.warmup_s + self.duration_s + search + startup
 
 
 @dataclass(frozen=True)
@@ -270,6 +278,15 @@ class LoadResult:
     workers: int = 0
     workers_cpu: tuple[float, ...] = ()
     duration_s: float = 0.0
+    # the knee search (see graders.capacity): capacity_rps is the achieved rate at
+    # capacity_lower_rps, the highest offered rate that met every SLO
+    capacity_lower_rps: float = 0.0
+    capacity_upper_rps: float | None = None  # the lowest offered rate that missed one
+    capacity_stop: Literal["service", "generator", "budget", ""] = ""  # "": no search ran
+    capacity_search_s: float = 0.0
+    generator_ceiling_rps: float | None = None
+    generator_limited: bool = False  # the figure is the generator's, not the service's
+    reference_capacity_rps: float | None = None
 
 
 # -- events --------------------------------------------------------------------------------

@@ -48,14 +48,33 @@ def meets_all(stage: Stage, slo: Slo) -> bool:
     return all(row.met for row in slo_rows(stage, slo))
 
 
+def capacity_credit(capacity: float, target: float, reference: float | None = None) -> float:
+    """The share (0-1) of the capacity points that a capacity earns, SLOs at target met.
+
+    Half for meeting the SLOs at the target rate; the other half grows with log2(capacity /
+    target) and is full at the reference's capacity on this machine (calibrated), else at
+    4 x target. On a log scale each step of the knee search's grid (x2^(1/8), 9 %) is worth
+    the same: 1/16 of the variable half without calibration (about 0.9 of 30 points), so a
+    capacity that lands one grid step apart in two runs moves the score by under a point
+    whenever the full mark lies 4 x target or more above it.
+    """
+    if target <= 0 or capacity <= 0:
+        return 0.0
+    full = reference if reference is not None and reference > target else 4 * target
+    full = max(full, 2 * target)
+    grow = math.log2(max(capacity, target) / target) / math.log2(full / target)
+    return 0.5 + 0.5 * min(1.0, grow)
+
+
 def score(
     rows: tuple[SloRow, ...],
     capacity: float,
     target: float,
     generator_limited: bool,
     saved: float | None = None,
+    reference: float | None = None,
 ) -> float:
-    """SLOs at the target rate (70 points, equal shares), capacity up to 2x target (30).
+    """SLOs at the target rate (70 points, equal shares), capacity (30, see capacity_credit).
 
     Capacity credit needs every SLO met at the target rate. When every stage the service ran
     met its SLOs and the generator, not the service, ran out (``generator_limited``), the
@@ -73,6 +92,6 @@ def score(
     elif generator_limited:
         cap_part = cap_w
     else:
-        cap_part = cap_w * min(1.0, capacity / (2 * target))
+        cap_part = cap_w * capacity_credit(capacity, target, reference)
     saved_part = 0.0 if saved is None or not slo_met else 20.0 * max(0.0, min(1.0, saved))
     return round(slo_part + cap_part + saved_part, 2)

@@ -19,6 +19,7 @@ from graders.protocol import LoadResult
 from runner.challenges import Challenge
 
 FIGURES = ("achieved_rps", "p50_ms", "p95_ms", "p99_ms", "capacity_rps")
+METHOD = "knee"  # how capacity was found; records of the old fixed step-up do not score
 
 
 def figures(load: LoadResult) -> dict[str, float | None]:
@@ -57,6 +58,9 @@ def save(challenge: Challenge, host: dict[str, Any], load: LoadResult, run_id: s
         "host": host,
         "run_id": run_id,
         "figures": figures(load),
+        "method": METHOD,
+        "capacity_lower_rps": load.capacity_lower_rps,
+        "generator_limited": load.generator_limited,
     }
     path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return path
@@ -85,3 +89,36 @@ def compare(load: LoadResult, record: dict[str, Any]) -> dict[str, Any]:
         "host_key": record["host_key"],
         "reference_run_id": record.get("run_id"),
     }
+
+
+def reference_capacity(challenge: Challenge, host: dict[str, Any]) -> float | None:
+    """The reference's capacity on this host (the offered rate on the search's grid), if it
+    was calibrated by the knee search: the full mark of the capacity points."""
+    record = stored(challenge, host)
+    if record is None or record.get("method") != METHOD:
+        return None
+    value = record.get("capacity_lower_rps")
+    return float(value) if isinstance(value, int | float) and value > 0 else None
+
+
+# -- the load generator's own ceiling -------------------------------------------------------
+def ceiling_path(host: dict[str, Any], workers: int) -> Path:
+    return store_dir() / f"generator-ceiling-{host_key(host)}-w{workers}.json"
+
+
+def save_ceiling(host: dict[str, Any], workers: int, rps: float, detail: dict[str, Any]) -> Path:
+    path = ceiling_path(host, workers)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"host_key": host_key(host), "host": host, "workers": workers, "rps": rps, **detail}
+    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def stored_ceiling(host: dict[str, Any], workers: int) -> float | None:
+    """The highest rate the generator sustained on this host with this many workers."""
+    try:
+        value = json.loads(ceiling_path(host, workers).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    rps = value.get("rps") if isinstance(value, dict) else None
+    return float(rps) if isinstance(rps, int | float) and rps > 0 else None

@@ -65,9 +65,14 @@ class Load(_Strict):
     target_rps: float = Field(gt=0)
     warmup_s: float = Field(3, ge=0)
     duration_s: float = Field(10, gt=0)
-    step_factor: float = Field(1.5, gt=1)
-    max_steps: int = Field(3, ge=0, le=10)
-    step_s: float = Field(5, gt=0)
+    # The knee search above the target (graders.capacity): x step_factor until a stage misses
+    # an SLO, then bisection to capacity_resolution; at most max_steps stages of step_s each
+    # (0: no search) within capacity_budget_s of wall time.
+    step_factor: float = Field(2.0, gt=1)
+    max_steps: int = Field(10, ge=0, le=30)
+    step_s: float = Field(5, ge=2)
+    capacity_budget_s: float = Field(60, ge=0, le=900)
+    capacity_resolution: float = Field(0.10, gt=0, le=1)
     slo: Slo
     counter: LoadCounter | None = None
     # Which Locust request names the figures are taken from (None: every request). A WebSocket

@@ -86,8 +86,12 @@ def run(
         float | None, typer.Option(help="seconds of measured load (overrides the challenge)")
     ] = None,
     load_workers: Annotated[
-        int, typer.Option(help="Locust workers in distributed mode (0: one local generator)")
-    ] = 0,
+        str,
+        typer.Option(
+            help="Locust workers: auto (one per core the sandbox leaves free), "
+            "N, or 0 (one local generator)"
+        ),
+    ] = "auto",
     seed: Annotated[int, typer.Option(help="random seed for checks and load")] = 1,
     docker_runtime: Annotated[
         str | None, typer.Option("--runtime", help="Docker runtime for the sandbox, e.g. runsc")

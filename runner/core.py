@@ -51,14 +51,21 @@ def run_options(
     skip_load: bool,
     load_duration: float | None,
     seed: int,
-    load_workers: int = 0,
+    load_workers: int | str = 0,
     docker_runtime: str | None = None,
 ) -> Any:
     """Validated options of one grading (shared by run and batch)."""
-    from runner.grading import RunOptions
+    from runner.grading import RunOptions, auto_load_workers
 
     if load_duration is not None and load_duration <= 0:
         raise UsageError(f"--load-duration must be positive, not {load_duration:g}")
+    if isinstance(load_workers, str):
+        if load_workers == "auto":
+            load_workers = auto_load_workers(challenge)
+        elif load_workers.strip().isdigit():
+            load_workers = int(load_workers)
+        else:
+            raise UsageError(f"--load-workers must be auto or a number, not {load_workers}")
     if not 0 <= load_workers <= 8:
         raise UsageError(f"--load-workers must be between 0 and 8, not {load_workers}")
     return RunOptions(
@@ -79,7 +86,7 @@ def run(
     candidate: bool,
     skip_load: bool,
     load_duration: float | None,
-    load_workers: int,
+    load_workers: int | str,
     seed: int,
     docker_runtime: str | None,
     console: Console,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import math
 import os
 import platform
 import queue
@@ -82,6 +83,7 @@ from runner.submissions import Submission
 Listener = Callable[[dict[str, Any]], None]
 SUBMISSION_REPO = "assess-sub"
 GRACE_S = 15.0  # beyond a phase's own limit, for the grader to notice and report
+SIDECAR_CPUS = 0.5
 
 
 @dataclass
@@ -166,6 +168,9 @@ def make_plan(
     if cfg.load and not opts.skip_load:
         phases.insert(2, Phase.LOAD)
         c = cfg.load
+        from runner import calibration
+
+        host = host_fingerprint()
         load = LoadPlan(
             target_rps=c.target_rps,
             slo=Slo(c.slo.p95_ms, c.slo.p99_ms, c.slo.max_error_rate),
@@ -176,6 +181,10 @@ def make_plan(
             step_factor=c.step_factor,
             max_steps=c.max_steps,
             step_s=c.step_s,
+            capacity_budget_s=c.capacity_budget_s,
+            capacity_resolution=c.capacity_resolution,
+            reference_capacity_rps=calibration.reference_capacity(challenge, host),
+            generator_ceiling_rps=calibration.stored_ceiling(host, opts.load_workers),
             counter=CounterSpec(**c.counter.model_dump()) if c.counter else None,
             rate_of=c.rate_of,
             latency_of=c.latency_of,
@@ -196,6 +205,20 @@ def make_plan(
         sidecars=sidecars,
         load=load,
     )
+
+
+def grader_cpus(workers: int) -> float:
+    """A core per worker and half of one for the master (which merges windows); one core for
+    the single local generator. Never more than the machine has."""
+    cores = float(os.cpu_count() or 1)
+    return min(cores, workers + 0.5) if workers else 1.0
+
+
+def auto_load_workers(challenge: Challenge) -> int:
+    """One Locust worker per whole core the candidate and its sidecars leave free (0: none
+    free, one local generator). 2 cores, a 1-CPU candidate: 1."""
+    given = challenge.config.sandbox.cpus + SIDECAR_CPUS * len(challenge.config.sidecars)
+    return max(0, min(8, math.floor((os.cpu_count() or 1) - given)))
 
 
 def _mode(opts: RunOptions) -> Literal["interviewer", "candidate"]:
@@ -603,7 +626,7 @@ def _start_sidecars(pod: Pod, challenge: Challenge, opts: RunOptions) -> tuple[S
             command=list(sc.command),
             archive=sidecar_archive(challenge, sc.path),
             env=env,
-            cpus=0.5,
+            cpus=SIDECAR_CPUS,
             memory_mb=256,
         )
         specs.append(
@@ -845,7 +868,7 @@ def _run_pod(
         command=["python", "-m", "graders.main", "/assess/plan.json"],
         archive=grader_archive(challenge, plan),
         env={"ASSESS_SEED": str(opts.seed)},
-        cpus=max(1.0, float(opts.load_workers or 1)),
+        cpus=grader_cpus(opts.load_workers),
         memory_mb=1024,
     )
     lines: queue.Queue[str | None] = queue.Queue()

@@ -77,15 +77,36 @@ def rows(load: LoadResult) -> list[Row]:
     return out
 
 
+STOPS = {
+    "service": "the service missed an SLO above it",
+    "generator": "the load generator ran out",
+    "budget": "the search's time budget ran out",
+}
+
+
 def capacity_row(load: LoadResult) -> Row:
     if not load.slo_met:
         return Row("capacity", "none: the SLOs were not met at the target rate", "", False)
     text = _num(load.capacity_rps, "req/s", 0)
-    if load.generator_saturated and load.capacity_is_lower_bound:
-        text = f"≥ {text} (load generator limit)"
+    if load.generator_limited or (load.generator_saturated and load.capacity_is_lower_bound):
+        text = f"at least {text} (generator limit)"
     elif load.capacity_is_lower_bound:
-        text = f"≥ {text} (every step met the SLOs)"
-    return Row("capacity", text, f"full marks at {2 * load.target_rps:g} req/s", None)
+        text = f"at least {text}"
+    bits = []
+    if load.capacity_stop == "service" and load.capacity_upper_rps is not None:
+        bits.append(f"missed an SLO at {_num(load.capacity_upper_rps, 'req/s', 0)}")
+    elif load.capacity_stop:
+        bits.append(f"stopped: {STOPS[load.capacity_stop]}")
+    if load.generator_ceiling_rps is not None:
+        bits.append(f"generator ceiling {_num(load.generator_ceiling_rps, 'req/s', 0)}")
+    if bits:
+        text += " · " + " · ".join(bits)
+    full = load.reference_capacity_rps
+    if full is not None and full > load.target_rps:
+        target = f"full marks at the reference's {_num(full, 'req/s', 0)}"
+    else:
+        target = f"full marks at {4 * load.target_rps:g} req/s"
+    return Row("capacity", text, target, None)
 
 
 def missing_row(reason: str) -> Row:
