@@ -294,6 +294,23 @@ def worker(
         _fail(err)
 
 
+@app.command(name="calibrate-generator")
+def calibrate_generator_cmd(
+    load_workers: Annotated[
+        str, typer.Option(help="auto, N or 0, as for `run` (each count is stored apart)")
+    ] = "auto",
+) -> None:
+    """Measure the load generator's own ceiling on this machine (reported beside capacity)."""
+    from runner import core
+
+    try:
+        core.calibrate_generator(_console(), load_workers=load_workers)
+    except KeyboardInterrupt:
+        _fail(Interrupted())
+    except AssessError as err:
+        _fail(err)
+
+
 @app.command(name="calibrate")
 def calibrate_cmd(
     challenge: Annotated[str, typer.Argument(help="challenge id or directory")],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import shutil
 import tempfile
 import tomllib
@@ -221,7 +222,9 @@ def batch(
     if broker is not None:
         from runner.queue import QueueExecutor
 
-        executor = QueueExecutor(broker, challenge, options, out, max_job_mb=max_job_mb)
+        executor = QueueExecutor(
+            broker, challenge, options, out, max_job_mb=max_job_mb, force=force
+        )
     else:
         client = docker_client()
         collect_garbage(client)
@@ -363,6 +366,53 @@ def worker(
     run_worker(
         console, broker=broker, slots=slots, name=name, visibility_timeout=visibility_timeout
     )
+
+
+def calibrate_generator(console: Console, *, load_workers: int | str = "auto") -> float:
+    """The highest rate the load generator sustains against a trivial responder in a pod on
+    this machine (runner/ceiling), stored per host and worker count; later runs report it
+    beside capacity and read a capacity within its margin as the generator's."""
+    from runner import calibration
+    from runner.challenges import load_challenge
+    from runner.grading import grade
+    from runner.reports.terminal import Progress
+    from runner.sandbox import docker_client
+    from runner.submissions import load_submission
+
+    here = Path(__file__).parent / "ceiling"
+    challenge = load_challenge(here)
+    opts = run_options(
+        challenge,
+        candidate=False,
+        skip_load=False,
+        load_duration=None,
+        seed=1,
+        load_workers=load_workers,
+    )
+    with Progress(console) as progress:
+        opts.listener = progress
+        results = grade(docker_client(), challenge, load_submission(here / "responder"), opts)
+    load = results.load
+    if load is None or results.verdict != "graded" or not load.slo_met:
+        raise InfraError(
+            f"the generator's ceiling could not be measured ({results.verdict.value}: "
+            f"{results.verdict_detail or 'the responder missed its SLOs'})"
+        )
+    passing = [load.measured, *(s for s in load.steps if s.ok)]
+    rps = round(max(s.achieved_rps for s in passing), 1)
+    detail = {
+        "stop": load.capacity_stop,
+        "stages": [[s.stage, s.rps_offered, s.achieved_rps, s.generator_cpu] for s in load.steps],
+        "run_id": results.manifest.run_id,
+        "load_average": list(os.getloadavg()),
+    }
+    path = calibration.save_ceiling(results.manifest.host, opts.load_workers, rps, detail)
+    console.print(
+        f"load generator ceiling on this host with {opts.load_workers} worker(s): "
+        f"{rps:,.0f} req/s (search stopped on the {load.capacity_stop or 'target'})"
+    )
+    console.print(f"[dim]stored {path}[/]")
+    return rps
 
 
 def calibrate_challenge(

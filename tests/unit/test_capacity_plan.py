@@ -1,0 +1,96 @@
+"""Capacity around the search: workers on free cores, the phase limit, stored ceilings and
+references, and the capacity row every report shows."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from graders.protocol import LoadPlan, Slo
+from runner import calibration
+from runner.challenges import Registry
+from runner.grading import RunOptions, auto_load_workers, grader_cpus, make_plan, phase_limits
+from runner.reports.loadview import capacity_row
+from tests.unit.conftest import sample_load
+
+HOST = {"cpu_model": "Test CPU", "cores": 2, "memory_mb": 4096}
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("ASSESS_HOME", str(tmp_path))
+    return tmp_path
+
+
+def test_auto_workers_take_the_cores_the_sandbox_leaves(monkeypatch: pytest.MonkeyPatch) -> None:
+    rest = Registry().get("rest-api")  # a 1-CPU candidate, no sidecar
+    cache = Registry().get("cache")  # a 1-CPU candidate and a 0.5-CPU sidecar
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert auto_load_workers(rest) == 1
+    assert auto_load_workers(cache) == 0  # half a core is not a worker: one local generator
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    assert auto_load_workers(rest) == 8  # capped
+    assert grader_cpus(0) == 1.0
+    assert grader_cpus(3) == 3.5
+
+
+def test_the_phase_limit_covers_the_whole_search() -> None:
+    plan = LoadPlan(target_rps=100, slo=Slo(100, 200), capacity_budget_s=90, max_steps=30)
+    startup = 30.0
+    fixed = plan.warmup_s + plan.duration_s + startup
+    assert plan.time_budget_s() >= fixed + 90 + plan.step_s  # a stage may start near 90 s
+    assert replace(plan, max_steps=4).time_budget_s() < fixed + 90  # 4 stages: far less
+    assert replace(plan, max_steps=0).time_budget_s() == fixed  # no search
+    rest = Registry().get("rest-api")
+    p = make_plan(rest, RunOptions(skip_load=False), "http://x", "/c", "/r", ())
+    assert p.load is not None
+    assert phase_limits(rest, p)["load"] >= p.load.time_budget_s()
+
+
+def test_the_ceiling_is_stored_per_host_and_worker_count(home: Path) -> None:
+    assert calibration.stored_ceiling(HOST, 1) is None
+    calibration.save_ceiling(HOST, 1, 4300.0, {"stop": "generator"})
+    assert calibration.stored_ceiling(HOST, 1) == 4300.0
+    assert calibration.stored_ceiling(HOST, 0) is None  # another worker count: not measured
+    assert calibration.stored_ceiling({**HOST, "cores": 16}, 1) is None  # another machine
+
+
+def test_only_a_knee_calibration_sets_the_full_mark(home: Path) -> None:
+    rest = Registry().get("rest-api")
+    path = calibration.path_for(rest, HOST)
+    path.parent.mkdir(parents=True)
+    old = {"host_key": "x", "figures": {"capacity_rps": 505.0}}  # the fixed step-up's cap
+    path.write_text(json.dumps(old))
+    assert calibration.reference_capacity(rest, HOST) is None
+    path.write_text(json.dumps({**old, "method": "knee", "capacity_lower_rps": 1556.2}))
+    assert calibration.reference_capacity(rest, HOST) == 1556.2
+
+
+def test_the_capacity_row_says_what_ended_the_search() -> None:
+    base = replace(
+        sample_load(),
+        capacity_rps=1733.0,
+        capacity_lower_rps=1556.2,
+        capacity_upper_rps=1697.1,
+        capacity_stop="service",
+        capacity_is_lower_bound=False,
+        generator_saturated=False,
+        generator_ceiling_rps=4300.0,
+        reference_capacity_rps=1556.2,
+        slo_met=True,
+    )
+    row = capacity_row(base)
+    assert row.measured.startswith("1,733 req/s")
+    assert "missed an SLO at 1,697 req/s" in row.measured
+    assert "generator ceiling 4,300 req/s" in row.measured
+    assert row.target == "full marks at the reference's 1,556 req/s"
+    limited = replace(base, generator_limited=True, capacity_is_lower_bound=True)
+    assert capacity_row(limited).measured.startswith("at least 1,733 req/s (generator limit)")
+    budget = replace(base, capacity_stop="budget", capacity_is_lower_bound=True)
+    assert "the search's time budget ran out" in capacity_row(budget).measured
+    assert capacity_row(replace(base, reference_capacity_rps=None)).target == (
+        "full marks at 800 req/s"
+    )
