@@ -1,0 +1,314 @@
+"""Batches on Celery workers through a real Redis: two real worker processes on this machine.
+
+A batch completes; a worker SIGKILLed mid-grading has its job redelivered and graded once; the
+broker restarting mid-batch loses nothing; a worker holding another version of the challenge
+refuses. Debian's ``redis-server`` runs on 127.0.0.1 at a free port with append-only persistence
+(scripts/test installs it). Gradings use the tiny fixture challenge with --skip-load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.challenges import load_challenge
+from runner.solutions import load_solution
+from tests.conftest import ROOT, TINY
+
+REDIS = shutil.which("redis-server")
+pytestmark = [
+    pytest.mark.docker,
+    pytest.mark.skipif(
+        REDIS is None, reason="redis-server is missing (apt-get install redis-server)"
+    ),
+]
+ASSESS = [sys.executable, "-m", "runner.cli"]
+VISIBILITY_S = 8
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RedisServer:
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        assert REDIS is not None
+        self.proc = subprocess.Popen(
+            [
+                REDIS,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.dir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.client().ping()
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+    def client(self) -> Any:
+        import redis
+
+        return redis.Redis(port=self.port, socket_connect_timeout=2, socket_timeout=5)
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[RedisServer]:
+    d = tmp_path / "redis"
+    d.mkdir()
+    server = RedisServer(d)
+    server.start()
+    yield server
+    server.stop()
+
+
+Workers = Callable[..., subprocess.Popen[bytes]]
+
+
+@pytest.fixture
+def workers(broker: RedisServer, tmp_path: Path) -> Iterator[Workers]:
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(name: str, challenges: Path = TINY.parent) -> subprocess.Popen[bytes]:
+        env = {**os.environ, "ASSESS_CHALLENGES": str(challenges), "PYTHONPATH": str(ROOT)}
+        with open(tmp_path / f"{name}.log", "wb") as log:
+            proc = subprocess.Popen(
+                [
+                    *ASSESS,
+                    "worker",
+                    "--broker",
+                    broker.url,
+                    "--slots",
+                    "1",
+                    "--name",
+                    name,
+                    "--visibility-timeout",
+                    str(VISIBILITY_S),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=ROOT,
+                start_new_session=True,  # its own process group: SIGKILL takes its pool with it
+            )
+        started.append(proc)
+        deadline = time.monotonic() + 60
+        while not broker.client().exists(f"assess:worker:{name}"):
+            assert proc.poll() is None, (tmp_path / f"{name}.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the worker did not come up"
+            time.sleep(0.2)
+        time.sleep(1.0)  # its consumer is registered just after the heartbeat
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in started:
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    from runner.sandbox import collect_garbage, docker_client
+
+    collect_garbage(docker_client())  # pods of a SIGKILLed worker's grading process
+
+
+def submissions(root: Path, n: int, *, ready_delay_s: float = 0.0) -> list[Path]:
+    """``n`` distinct submissions of the tiny challenge (the reference, each a little
+    different); with ``ready_delay_s`` each waits that long before listening."""
+    ch = load_challenge(TINY)
+    out = []
+    for i in range(n):
+        d = load_solution(ch, "reference").materialize(root / "tmp" / str(i))
+        d = d.rename(root / f"cand{i}")
+        app = d / "app.py"
+        text = app.read_text() + f"\n# candidate {i}\n"
+        if ready_delay_s:
+            text = f"import time\ntime.sleep({ready_delay_s})\n" + text
+        app.write_text(text)
+        out.append(d)
+    return out
+
+
+def run_batch(
+    broker: RedisServer, subs: list[Path], out: Path, challenge: Path = TINY
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            *ASSESS,
+            "batch",
+            str(challenge),
+            *map(str, subs),
+            "--out",
+            str(out),
+            "--skip-load",
+            "--broker",
+            broker.url,
+            "--no-similarity",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+
+
+def board(out: Path) -> dict[str, dict[str, Any]]:
+    rows = json.loads((out / "leaderboard.json").read_text())["rows"]
+    return {r["name"]: r for r in rows}
+
+
+def test_a_batch_completes_on_two_workers(
+    broker: RedisServer, workers: Workers, tmp_path: Path
+) -> None:
+    workers("w1")
+    workers("w2")
+    subs = submissions(tmp_path / "subs", 4)
+    proc = run_batch(broker, subs, tmp_path / "out")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = board(tmp_path / "out")
+    assert sorted(rows) == [f"cand{i}" for i in range(4)]
+    assert {r["verdict"] for r in rows.values()} == {"graded"}
+    assert {r["score"] for r in rows.values()} == {100.0}
+    assert {r["worker"] for r in rows.values()} <= {"w1", "w2"}
+    for name in rows:
+        assert (tmp_path / "out" / name / "report.html").is_file()
+    gradings = broker.client().hgetall("assess:gradings")
+    assert sorted(int(v) for v in gradings.values()) == [1, 1, 1, 1]
+    status = subprocess.run(
+        [*ASSESS, "batch", "--status", "--broker", broker.url, "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
+    assert "4/4 done, 0 failed" in status.stdout, status.stdout + status.stderr
+    assert "worker w1" in status.stdout
+
+
+def wait_running(broker: RedisServer, worker: str, timeout_s: float = 90) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for key, raw in broker.client().hgetall("assess:running").items():
+            if json.loads(raw)["worker"] == worker:
+                return str(key.decode())
+        time.sleep(0.1)
+    raise AssertionError(f"no job ran on {worker}")
+
+
+def test_a_killed_worker_has_its_job_redelivered_and_graded_once(
+    broker: RedisServer, workers: Workers, tmp_path: Path
+) -> None:
+    w1 = workers("w1")
+    (sub,) = submissions(tmp_path / "subs", 1, ready_delay_s=4)
+    result: dict[str, Any] = {}
+    batch = threading.Thread(
+        target=lambda: result.update(proc=run_batch(broker, [sub], tmp_path / "out"))
+    )
+    batch.start()
+    key = wait_running(broker, "w1")
+    time.sleep(1.0)  # mid-grading: the service is still sleeping before it listens
+    os.killpg(w1.pid, signal.SIGKILL)
+    w1.wait(10)
+    workers("w2")
+    batch.join(240)
+    proc = result["proc"]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    row = board(tmp_path / "out")["cand0"]
+    assert row["verdict"] == "graded"
+    assert row["score"] == 100.0
+    assert row["worker"] == "w2"
+    r = broker.client()
+    assert int(r.hget("assess:gradings", key)) == 1  # w1 never finished; w2 graded it once
+    assert r.hlen("assess:ledger") == 1
+
+
+def test_the_broker_restarting_mid_batch_loses_nothing(
+    broker: RedisServer, workers: Workers, tmp_path: Path
+) -> None:
+    workers("w1")
+    workers("w2")
+    subs = submissions(tmp_path / "subs", 4, ready_delay_s=2)
+    result: dict[str, Any] = {}
+    batch = threading.Thread(
+        target=lambda: result.update(proc=run_batch(broker, subs, tmp_path / "out"))
+    )
+    batch.start()
+    wait_running(broker, "w1")
+    broker.stop()  # append-only file: queued, unacknowledged and recorded survive
+    time.sleep(2.0)
+    broker.start()
+    batch.join(280)
+    proc = result["proc"]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = board(tmp_path / "out")
+    assert sorted(rows) == [f"cand{i}" for i in range(4)]
+    assert {r["verdict"] for r in rows.values()} == {"graded"}
+    assert broker.client().hlen("assess:ledger") == 4  # each recorded once
+
+
+def test_a_worker_of_another_version_refuses(
+    broker: RedisServer, workers: Workers, tmp_path: Path
+) -> None:
+    other = tmp_path / "challenges"
+    shutil.copytree(TINY, other / "tiny", ignore=shutil.ignore_patterns("solutions"))
+    toml = other / "tiny" / "challenge.toml"
+    toml.write_text(toml.read_text().replace('version = "0.1.0"', 'version = "0.2.0"'))
+    workers("old", challenges=other)
+    subs = submissions(tmp_path / "subs", 1)
+    proc = run_batch(broker, subs, tmp_path / "out")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    row = board(tmp_path / "out")["cand0"]
+    assert row["verdict"] == "refused"
+    assert "worker old holds tiny 0.2.0, the job needs tiny 0.1.0" in row["error"]
+    html = (tmp_path / "out" / "leaderboard.html").read_text()
+    assert "holds tiny 0.2.0" in html
