@@ -295,6 +295,9 @@ def flag_similar(challenge: Any, jobs: list[Any], *, threshold: float | None = N
 def batch_exit_code(rows: list[Any], fail_under: float | None) -> tuple[ExitCode, str]:
     """3 when a submission could not be graded on our side (grader error, lost worker, refused
     job); else 1 when ``--fail-under`` is given and a submission is not graded or below it."""
+    from runner.batch import rank_key
+
+    rows = sorted(rows, key=rank_key)
     ours = [r.name for r in rows if r.verdict in ("failed", "refused", Verdict.ERROR.value)]
     if ours:
         return ExitCode.INFRA, f"not graded on our side: {', '.join(ours)}"

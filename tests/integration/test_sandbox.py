@@ -228,24 +228,6 @@ def test_fail_under_exits_1(tmp_path: Path) -> None:
     assert "below --fail-under 90" in result.stdout
 
 
-def test_batch_grades_each_and_writes_a_summary(tmp_path: Path) -> None:
-    import json
-
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    out = tmp_path / "out"
-    result = assess_cli(
-        "batch", str(TINY), str(REFERENCE), str(bad), "--out", str(out), timeout=300
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    summary = {row["name"]: row for row in json.loads((out / "summary.json").read_text())}
-    assert summary["reference"]["score"] == 100.0
-    assert summary["bad"]["verdict"] == "invalid"
-    from tests.conftest import validate_results_json
-
-    validate_results_json((out / "reference" / "results.json").read_text())
-
-
 @pytest.mark.parametrize("solution", ["python-deps", "node-deps"])
 def test_presets_install_dependencies_through_the_host_ca(
     graded: Grader, solution: str, tmp_path: Path
