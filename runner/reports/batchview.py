@@ -60,8 +60,9 @@ class BatchView:
 
 def table(title: str, rows: list[Row]) -> Table:
     t = Table(box=None, pad_edge=False, title=title)
-    for col in ("#", "name", "verdict", "score", "correctness", "load", "checks", "note"):
-        t.add_column(col, justify="left" if col in ("name", "verdict", "note") else "right")
+    for col in ("#", "name", "verdict", "score", "correctness", "load", "checks"):
+        t.add_column(col, justify="left" if col in ("name", "verdict") else "right")
+    t.add_column("note", no_wrap=True, overflow="ellipsis", max_width=70)
     for i, r in enumerate(sorted(rows, key=rank_key), start=1):
         note = "; ".join(
             x
@@ -91,6 +92,7 @@ def similar_lines(pairs: list[Any]) -> list[Text]:
     for p in pairs:
         line = Text("similar: ", style="bold yellow")
         line.append(f"{safe_text(p.a)} ~ {safe_text(p.b)} {p.similarity:.0%}")
-        line.append(f" ({p.shared} shared fingerprints, {len(p.regions)} regions)", style="dim")
+        regions = f"{len(p.regions)} region{'' if len(p.regions) == 1 else 's'}"
+        line.append(f" ({p.shared} shared fingerprints, {regions})", style="dim")
         out.append(line)
     return out
