@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+"""Is assess's capacity the service's? The knee search against an independent generator.
+
+For each service, the same container image under the same limits (1 CPU, 512 MiB, no network,
+read-only root) and the same request (``GET /healthz``, the SLOs of runner/ceiling: p95 <= 150
+ms, p99 <= 400 ms, errors <= 1 %):
+
+- **assess**: a real grading (``runner.grading.grade``) with the generator-ceiling profile
+  (runner/ceiling: one GET, Locust users of the same base class as every challenge's), its
+  knee search from the target rate; ``--load-workers`` as ``assess run`` (default auto);
+- **hey** (Debian's, open-loop per connection: ``-c C -q rate/C``) in a container sharing the
+  service's network namespace: the same search (graders.capacity.search, same grid, same
+  resolution, same SLO rows), each stage one ``hey -z`` run;
+- **wrk** (Debian's, closed loop, as fast as it goes): the service's raw throughput, latency
+  ignored, for scale.
+
+Services: the rest-api reference (Python, stdlib server), a small Go server (runner/ceiling/
+responder: fast, so the generator is the limit) and the same Go server burning ``--spin-us`` of
+CPU per request (deliberately slow). The ratio assess / hey is the figure: 0.9-1.1 is the goal
+for every service below the generator's ceiling. Both searches land on the same grid (target x
+2^(k/8)), so a ratio of 1.00 means the same grid point and 0.92 or 1.09 one grid step apart.
+
+    python bench/capacity_accuracy.py [--services ref,fast,slow] [--spin-us 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import machine_facts  # bench/ is on sys.path when run as a script
+
+from graders.capacity import SearchParams, search
+from graders.protocol import Slo, Stage
+from graders.slo import meets_all
+from runner.challenges import Challenge, load_challenge
+from runner.core import run_options
+from runner.grading import grade
+from runner.sandbox import docker_client
+from runner.submissions import load_submission
+
+ROOT = Path(__file__).resolve().parent.parent
+CEILING = ROOT / "runner" / "ceiling"
+SUBMISSIONS = {
+    "ref": ROOT / "challenges" / "rest-api" / "solutions" / "reference",
+    "fast": CEILING / "responder",
+    "slow": CEILING / "responder",
+}
+TOOLS_TAG = "assess-bench/loadtools:1"
+TOOLS_DOCKERFILE = (
+    "FROM assess/base:bookworm\n"
+    "RUN apt-get update && apt-get install -y --no-install-recommends wrk hey "
+    "&& rm -rf /var/lib/apt/lists/*\n"
+)
+LABEL = {"assess-bench": "capacity"}
+CONNECTIONS = 32  # as runner/ceiling's users
+
+
+def load_avg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def challenge_for(service: str, spin_us: int) -> Challenge:
+    base = load_challenge(CEILING)
+    env = {"SPIN_US": str(spin_us)} if service == "slow" else {}
+    return Challenge(base.root, base.config.model_copy(update={"env": env}))
+
+
+def assess_capacity(client: Any, service: str, spin_us: int, workers: str) -> Any:
+    challenge = challenge_for(service, spin_us)
+    opts = run_options(
+        challenge,
+        candidate=False,
+        skip_load=False,
+        load_duration=None,
+        seed=1,
+        load_workers=workers,
+    )
+    results = grade(client, challenge, load_submission(SUBMISSIONS[service]), opts)
+    if results.load is None:
+        sys.exit(f"{service}: no load result ({results.verdict.value}: {results.verdict_detail})")
+    return results.load
+
+
+def tools_image(client: Any) -> None:
+    try:
+        client.images.get(TOOLS_TAG)
+    except Exception:
+        client.images.build(
+            fileobj=io.BytesIO(TOOLS_DOCKERFILE.encode()), tag=TOOLS_TAG, rm=True, forcerm=True
+        )
+
+
+def start_service(client: Any, image: str, service: str, spin_us: int) -> Any:
+    env = {"PORT": "8080"}
+    if service == "slow":
+        env["SPIN_US"] = str(spin_us)
+    return client.containers.run(
+        image,
+        detach=True,
+        environment=env,
+        network_mode="none",
+        nano_cpus=int(1e9),
+        mem_limit="512m",
+        memswap_limit="512m",
+        read_only=True,
+        tmpfs={"/tmp": "rw,size=64m"},
+        user="65534:65534",
+        labels=LABEL,
+    )
+
+
+def in_tools(client: Any, service: Any, cmd: list[str], timeout: float) -> str:
+    box = client.containers.run(
+        TOOLS_TAG,
+        cmd,
+        detach=True,
+        network_mode=f"container:{service.id}",
+        nano_cpus=int(1e9),  # the generator gets one core, as assess's does here
+        labels=LABEL,
+    )
+    try:
+        box.wait(timeout=timeout)
+        return str(box.logs().decode(errors="replace"))
+    finally:
+        box.remove(force=True)
+
+
+def wait_ready(client: Any, service: Any) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        out = in_tools(client, service, ["hey", "-n", "1", "-c", "1", "http://127.0.0.1:8080/healthz"], 20)
+        if "[200]" in out:
+            return
+        time.sleep(0.5)
+    sys.exit("service never answered /healthz")
+
+
+def hey_stage(client: Any, service: Any, rate: float, seconds: float) -> Stage:
+    per = rate / CONNECTIONS
+    out = in_tools(
+        client,
+        service,
+        [
+            "hey",
+            "-z",
+            f"{seconds:g}s",
+            "-c",
+            str(CONNECTIONS),
+            "-q",
+            f"{per:.3f}",
+            "http://127.0.0.1:8080/healthz",
+        ],
+        seconds + 30,
+    )
+
+    def num(pattern: str) -> float | None:
+        m = re.search(pattern, out)
+        return float(m.group(1)) if m else None
+
+    ok = sum(int(n) for n in re.findall(r"\[200\]\s+(\d+) responses", out))
+    other = sum(int(n) for c, n in re.findall(r"\[(\d+)\]\s+(\d+) responses", out) if c != "200")
+    errors = sum(int(n) for n in re.findall(r"\[(\d+)\]\s+Get ", out))
+    errors += other
+    total = ok + errors
+    p95, p99 = num(r"95% in ([\d.]+) secs"), num(r"99% in ([\d.]+) secs")
+    return Stage(
+        stage="hey",
+        rps_offered=rate,
+        achieved_rps=round(ok / seconds, 2),
+        requests=total,
+        failures=errors,
+        p50_ms=None,
+        p95_ms=None if p95 is None else round(1000 * p95, 2),
+        p99_ms=None if p99 is None else round(1000 * p99, 2),
+        error_rate=round(errors / total, 4) if total else 1.0,
+        generator_cpu=0.0,
+    )
+
+
+def hey_capacity(client: Any, service: Any, target: float, slo: Slo, step_s: float) -> Any:
+    first = hey_stage(client, service, target, step_s)
+    if not meets_all(first, slo):
+        return None
+    params = SearchParams(budget_s=150, stage_s=step_s + 2, max_stages=12)
+    return search(lambda r: hey_stage(client, service, r, step_s), target, target, slo, params)
+
+
+def wrk_max(client: Any, service: Any) -> float:
+    out = in_tools(
+        client,
+        service,
+        ["wrk", "-t1", f"-c{CONNECTIONS}", "-d5s", "http://127.0.0.1:8080/healthz"],
+        40,
+    )
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    return float(m.group(1)) if m else 0.0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--services", default="ref,fast,slow")
+    ap.add_argument("--spin-us", type=int, default=1000)
+    ap.add_argument("--load-workers", default="auto")
+    args = ap.parse_args()
+    machine_facts()
+    client = docker_client()
+    tools_image(client)
+    cfg = load_challenge(CEILING).config.load
+    assert cfg is not None
+    slo = Slo(cfg.slo.p95_ms, cfg.slo.p99_ms, cfg.slo.max_error_rate)
+    print(
+        f"request GET /healthz · SLO p95 <= {slo.p95_ms:g} ms, p99 <= {slo.p99_ms:g} ms, "
+        f"errors <= {100 * slo.max_error_rate:g} % · from {cfg.target_rps:g} req/s, x"
+        f"{cfg.step_factor:g} then bisection to {100 * cfg.capacity_resolution:g} % · "
+        f"stages {cfg.step_s:g} s · service 1 CPU · hey/wrk {CONNECTIONS} connections, 1 CPU"
+    )
+    header = (
+        f"{'service':8} {'assess':>9} {'(achvd)':>9} {'stop':>9} {'ceiling':>8} "
+        f"{'hey':>9} {'(achvd)':>9} {'stop':>9} {'ratio':>6} {'wrk max':>9}  load avg"
+    )
+    print(header)
+    for service in args.services.split(","):
+        load = assess_capacity(client, service, args.spin_us, args.load_workers)
+        image = image_of(client, service)
+        box = start_service(client, image, service, args.spin_us)
+        try:
+            wait_ready(client, box)
+            knee = hey_capacity(client, box, cfg.target_rps, slo, cfg.step_s)
+            wrk = wrk_max(client, box)
+        finally:
+            box.remove(force=True)
+        a = load.capacity_lower_rps if load.slo_met else 0.0
+        h = knee.lower_rps if knee else 0.0
+        ratio = f"{a / h:.2f}" if h else "-"
+        ceiling = f"{load.generator_ceiling_rps:,.0f}" if load.generator_ceiling_rps else "-"
+        stop = load.capacity_stop + ("*" if load.generator_limited else "")
+        print(
+            f"{service:8} {a:9,.0f} {load.capacity_rps:9,.0f} {stop:>9} {ceiling:>8} "
+            f"{h:9,.0f} {knee.capacity_rps if knee else 0:9,.0f} "
+            f"{knee.stop if knee else '-':>9} {ratio:>6} {wrk:9,.0f}  {load_avg()}",
+            flush=True,
+        )
+    print("* assess reads this capacity as the generator's (at least X)")
+
+
+def image_of(client: Any, service: str) -> str:
+    """The image the grading just built (cached by content, so the same one)."""
+    from runner.grading import RunOptions, build_submission
+    from runner.images import Images
+
+    challenge = challenge_for(service, 0)
+    build = build_submission(
+        client, Images(client), challenge, load_submission(SUBMISSIONS[service]), RunOptions()
+    )
+    if not build.ok or build.image_id is None:
+        sys.exit(f"{service}: did not build: {build.reason}")
+    return build.image_id
+
+
+if __name__ == "__main__":
+    main()
