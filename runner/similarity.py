@@ -39,6 +39,7 @@ W = 5  # winnowing window: matches of K + W - 1 = 19 tokens are always detected
 THRESHOLD = 0.5
 MIN_SHARED = 12
 MAX_FILE_BYTES = 512 * 1024
+MAX_SUBMISSION_BYTES = 4 * 1024 * 1024  # source read per submission: bounds a batch's time
 MAX_REGIONS = 8
 REGION_GAP = 4  # lines between two matches still read as one region
 EXCERPT_LINES = 40
@@ -138,15 +139,21 @@ class Fingerprints:
 
 def source_files(root: Path, files: Iterable[Path]) -> Iterator[tuple[str, str]]:
     """(relative path, text) of the submission's source files, by suffix; large or minified
-    files (and anything under node_modules or vendor) are left out."""
+    files (and anything under node_modules or vendor) are left out, and reading stops after
+    MAX_SUBMISSION_BYTES (a submission of a thousand generated files must not stall a batch)."""
+    budget = MAX_SUBMISSION_BYTES
     for rel in files:
         path = root / rel
         if path.suffix.lower() not in SOURCE_SUFFIXES or path.is_symlink() or not path.is_file():
             continue
         if {"node_modules", "vendor", "dist", "build"} & set(rel.parts):
             continue
-        if path.stat().st_size > MAX_FILE_BYTES:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
             continue
+        budget -= size
+        if budget < 0:
+            return
         text = path.read_text(encoding="utf-8", errors="replace")
         lines = text.splitlines() or [""]
         if sum(len(line) for line in lines) / len(lines) > 300:  # minified or generated

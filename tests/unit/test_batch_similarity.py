@@ -195,3 +195,11 @@ def test_unknown_languages_and_minified_files_are_left_out(tmp_path: Path) -> No
     (tmp_path / "ok.py").write_text("def f(a):\n    return a + 1\n")
     files = [Path("notes.txt"), Path("bundle.js"), Path("ok.py")]
     assert [rel for rel, _ in sim.source_files(tmp_path, files)] == ["ok.py"]
+
+
+def test_reading_a_submission_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sim, "MAX_SUBMISSION_BYTES", 1000)
+    for i in range(10):
+        (tmp_path / f"m{i}.py").write_text(f"def f{i}(a):\n    return a + {i}\n" * 10)
+    files = sorted(p.relative_to(tmp_path) for p in tmp_path.iterdir())
+    assert 0 < len(list(sim.source_files(tmp_path, files))) < 10
