@@ -12,7 +12,7 @@ from runner.results import Verdict
 from tests.conftest import ROOT
 from tests.integration.conftest import Grader
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.load]
 REFERENCE = ROOT / "challenges" / "rest-api" / "solutions" / "reference"
 
 
