@@ -120,9 +120,6 @@ class Job:
 
 
 # -- rows ---------------------------------------------------------------------------------------
-FIELDS = ("name", "verdict", "score", "correctness", "load", "passed", "checks", "total_s", "error")
-
-
 @dataclass
 class Row:
     name: str
@@ -340,9 +337,11 @@ def plan_jobs(
     """Jobs for the valid submission directories, rows for the invalid ones (same path once)."""
     from runner.submissions import load_submission
 
+    seen: set[str] = set()
     unique: list[Path] = []
     for p in submissions:
-        if Path(os.path.abspath(p)) not in {Path(os.path.abspath(u)) for u in unique}:
+        if os.path.abspath(p) not in seen:
+            seen.add(os.path.abspath(p))
             unique.append(p)
     jobs, invalid = [], []
     for path, name in zip(unique, unique_names(unique), strict=True):
@@ -397,7 +396,7 @@ def run_batch(
 
     def save() -> None:
         ordered = [rows[n] for n in order if n in rows]
-        write_leaderboard(out, challenge, ordered, outdir)
+        write_leaderboard(out, challenge, ordered)
         _write_atomic(out / "progress.json", json.dumps(progress.to_json(), indent=1) + "\n")
 
     def emit(kind: str, name: str, data: dict[str, Any]) -> None:

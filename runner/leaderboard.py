@@ -157,9 +157,7 @@ def render_html(
     )
 
 
-def write_leaderboard(
-    out: Path, challenge: Challenge, rows: list[Row], outdir: OutDir | None = None
-) -> list[Path]:
+def write_leaderboard(out: Path, challenge: Challenge, rows: list[Row]) -> list[Path]:
     pairs, meta = load_pairs(out, rows)
     ranked = entries(rows, pairs)
     skills = skill_names(rows)
