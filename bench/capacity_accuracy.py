@@ -135,7 +135,9 @@ def in_tools(client: Any, service: Any, cmd: list[str], timeout: float) -> str:
 def wait_ready(client: Any, service: Any) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        out = in_tools(client, service, ["hey", "-n", "1", "-c", "1", "http://127.0.0.1:8080/healthz"], 20)
+        out = in_tools(
+            client, service, ["hey", "-n", "1", "-c", "1", "http://127.0.0.1:8080/healthz"], 20
+        )
         if "[200]" in out:
             return
         time.sleep(0.5)
@@ -208,6 +210,7 @@ def main() -> None:
     ap.add_argument("--services", default="ref,fast,slow")
     ap.add_argument("--spin-us", type=int, default=1000)
     ap.add_argument("--load-workers", default="auto")
+    ap.add_argument("--stages", action="store_true", help="print every stage of both searches")
     args = ap.parse_args()
     machine_facts()
     client = docker_client()
@@ -226,6 +229,7 @@ def main() -> None:
         f"{'hey':>9} {'(achvd)':>9} {'stop':>9} {'ratio':>6} {'wrk max':>9}  load avg"
     )
     print(header)
+    tables: list[tuple[str, tuple[Stage, ...]]] = []
     for service in args.services.split(","):
         load = assess_capacity(client, service, args.spin_us, args.load_workers)
         image = image_of(client, service)
@@ -236,6 +240,8 @@ def main() -> None:
             wrk = wrk_max(client, box)
         finally:
             box.remove(force=True)
+        tables.append((f"{service} assess", (load.measured, *load.steps)))
+        tables.append((f"{service} hey", knee.steps if knee else ()))
         a = load.capacity_lower_rps if load.slo_met else 0.0
         h = knee.lower_rps if knee else 0.0
         ratio = f"{a / h:.2f}" if h else "-"
@@ -248,6 +254,15 @@ def main() -> None:
             flush=True,
         )
     print("* assess reads this capacity as the generator's (at least X)")
+    if args.stages:
+        for name, steps in tables:
+            print(f"\n{name}: stage  offered  achieved  p95 ms  p99 ms  errors  gen cpu  ok")
+            for s in steps:
+                print(
+                    f"  {s.stage:14} {s.rps_offered:8,.0f} {s.achieved_rps:9,.0f} "
+                    f"{s.p95_ms or 0:7.1f} {s.p99_ms or 0:7.1f} {100 * s.error_rate:6.2f}% "
+                    f"{s.generator_cpu:7.2f}  {s.ok}"
+                )
 
 
 def image_of(client: Any, service: str) -> str:

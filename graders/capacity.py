@@ -14,7 +14,8 @@ Rates lie on a fixed grid (start x 2^(k/8) with the defaults), so two runs of a 
 land on the same rate or a neighbouring one: the figure is quantised by construction.
 
 ``stop`` says what ended the search: ``service`` (a stage missed an SLO), ``generator`` (the
-stage that ended it had the generator saturated: what lies above is unknown) or ``budget``.
+stage that ended it had the generator saturated, by CPU or by its own lag: what lies above is
+unknown) or ``budget``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from graders.slo import meets_all
 
 StopReason = Literal["service", "generator", "budget"]
 SATURATION_CPU = 0.90  # share of one core above which the generator, not the service, limits
+LAG_SHARE = 0.10  # generator lag above this share of the p95 SLO: the generator limits
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class SearchParams:
     stage_s: float = 5.0  # wall time of one stage (what the budget check assumes)
     saturation_cpu: float = SATURATION_CPU
     max_stages: int = 10
+    lag_limit_ms: float | None = None  # the generator's own lag above which it limits
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,14 @@ class Knee:
 
 
 def saturated(stage: Stage, params: SearchParams) -> bool:
-    return stage.generator_cpu >= params.saturation_cpu
+    """The generator limits: its CPU at saturation, or its own scheduling lag a real share of
+    the latency SLO (a core it shares with other work: CPU reads low, requests wait anyway)."""
+    lagging = (
+        params.lag_limit_ms is not None
+        and stage.generator_lag_ms is not None
+        and stage.generator_lag_ms >= params.lag_limit_ms
+    )
+    return stage.generator_cpu >= params.saturation_cpu or lagging
 
 
 def search(
@@ -147,7 +157,8 @@ def capacity_verdict(
     """Never penalise a service for our ceiling (every stage it ran met its SLOs and the
     generator ran out, or it reached within ``ceiling_margin`` of the measured ceiling: full
     capacity credit), and never reward one for it (a failed stage is never credited)."""
-    measured_saturated = measured.generator_cpu >= SATURATION_CPU
+    params = SearchParams(lag_limit_ms=LAG_SHARE * load.slo.p95_ms)
+    measured_saturated = saturated(measured, params)
     if not slo_met:
         return CapacityVerdict(0.0, 0.0, "", measured_saturated, False, False)
     if knee is None:
@@ -167,7 +178,7 @@ def capacity_verdict(
         capacity=knee.capacity_rps,
         lower=knee.lower_rps,
         stop=knee.stop,
-        saturated=any(s.generator_cpu >= SATURATION_CPU for s in knee.steps),
+        saturated=any(saturated(s, params) for s in knee.steps),
         lower_bound=knee.upper_rps is None or knee.stop != "service" or near_ceiling,
         generator_limited=ran_out or near_ceiling,
     )

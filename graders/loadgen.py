@@ -25,6 +25,7 @@ import hmac  # noqa: E402
 import importlib.util  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
+import math  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
 import secrets  # noqa: E402
@@ -38,10 +39,11 @@ from locust import User, events  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
 from graders.capacity import (  # noqa: E402
-    SATURATION_CPU,
+    LAG_SHARE,
     Knee,
     SearchParams,
     capacity_verdict,
+    saturated,
     search,
 )
 from graders.events import EventWriter  # noqa: E402
@@ -79,6 +81,30 @@ def paced_wait(user: Any) -> float:
     return max(0.0, start - now)
 
 
+class LagProbe:
+    """The generator's own scheduling delay: a greenlet asks for 10 ms of sleep and records
+    how late it woke. Requests' timestamps suffer the same delay, so a lag that is a real share
+    of the latency SLO means the latency measured is partly ours (the generator limits), even
+    when its CPU reads below saturation (a core shared with other work)."""
+
+    TICK_S = 0.01
+
+    def __init__(self) -> None:
+        self.lags: list[float] = []
+        self.greenlet = gevent.spawn(self._run)
+
+    def _run(self) -> None:
+        while True:
+            t = time.monotonic()
+            gevent.sleep(self.TICK_S)
+            self.lags.append(max(0.0, time.monotonic() - t - self.TICK_S) * 1000)
+
+    def take(self) -> float:
+        """p95 of the lags since the last call, in ms."""
+        lags, self.lags = self.lags, []
+        return percentile(lags, 95) or 0.0
+
+
 class Window:
     """Requests of one second or one stage: counts, latencies of successes, failures by kind.
 
@@ -95,6 +121,7 @@ class Window:
         self.failures_by_kind: dict[str, int] = {}
         self.names: dict[str, list[Any]] = {}  # name -> [requests, failures, success times]
         self.cpu: list[float] = []
+        self.lag_ms: list[float] = []
 
     def add(self, name: str, response_time: float, failure: str | None) -> None:
         self.count += 1
@@ -223,6 +250,7 @@ def stage_summary(name: str, offered: float, seconds: float, w: Window) -> Stage
         p99_ms=percentile(w.times, 99),
         error_rate=round(w.failures / w.count, 4) if w.count else 1.0,
         generator_cpu=round(sum(w.cpu) / len(w.cpu), 3) if w.cpu else 0.0,
+        generator_lag_ms=round(sum(w.lag_ms) / len(w.lag_ms), 2) if w.lag_ms else None,
         failures_by_kind=dict(w.failures_by_kind),
         by_name={
             n: NameStats(
@@ -292,6 +320,7 @@ class WorkerAuth:
         self.seq[node] = seq
         payload = json.loads(body)
         gauges = {str(k): float(v) for k, v in payload.get("gauges", {}).items()}
+        gauges["__lag_ms"] = float(payload.get("lag_ms", 0.0))
         return node, Window.from_wire(payload["window"]), float(payload["cpu"]), gauges
 
 
@@ -310,6 +339,8 @@ def run(plan: Plan, writer: EventWriter) -> LoadResult:
 
     window = new_window()
     worker_cpu: dict[str, float] = {}
+    worker_lag: dict[str, float] = {}
+    probe = LagProbe()
     worker_gauges: dict[str, dict[str, float]] = {}
     tampered: list[str] = []
 
@@ -342,6 +373,7 @@ def run(plan: Plan, writer: EventWriter) -> LoadResult:
                 return
             window.merge(w)
             worker_cpu[node] = cpu
+            worker_lag[node] = gauges.pop("__lag_ms", 0.0)
             worker_gauges[node] = gauges
 
         runner.register_message("assess_window", on_window)
@@ -374,12 +406,17 @@ def run(plan: Plan, writer: EventWriter) -> LoadResult:
         return total
 
     peak_gauges: dict[str, float] = {}
+    running_users = users
 
     def run_stage(name: str, rps: float, seconds: float, settle_s: float = 0.0) -> Stage:
         """A stage at ``rps``; its first ``settle_s`` seconds run (and are sampled) but do not
         count: the service's queues adapt to the new rate there."""
-        nonlocal window
-        set_pace(users / rps)
+        nonlocal window, running_users
+        wanted = users_for(load, rps)
+        if wanted != running_users:  # more users for a higher rate (see users_for)
+            running_users = wanted
+            runner.start(wanted, spawn_rate=wanted)
+        set_pace(running_users / rps)
         stage_window = new_window()
         counted_from = time.monotonic() + settle_s
         end = time.monotonic() + seconds
@@ -393,8 +430,10 @@ def run(plan: Plan, writer: EventWriter) -> LoadResult:
                 raise Tampered("more clients joined the load generator than the grader started")
             wall = time.monotonic() - wall0
             cpu = (time.process_time() - cpu0) / wall if wall > 0 else 0.0
+            lag = probe.take()
             if workers:  # the generator is as saturated as its busiest worker
                 cpu = max([cpu, *worker_cpu.values()])
+                lag = max([lag, *worker_lag.values()])
             gauges = gauges_now()
             if name == "measured":
                 for k, v in gauges.items():
@@ -416,6 +455,7 @@ def run(plan: Plan, writer: EventWriter) -> LoadResult:
             if wall0 >= counted_from - 0.05:
                 stage_window.merge(window)
                 stage_window.cpu.append(cpu)
+                stage_window.lag_ms.append(lag)
         return stage_summary(name, rps, seconds - settle_s, stage_window)
 
     set_pace(users / target)
@@ -442,14 +482,15 @@ def run(plan: Plan, writer: EventWriter) -> LoadResult:
         rows = slo_rows(measured, slo)
         slo_met = all(r.met for r in rows)
         knee: Knee | None = None
-        if slo_met and measured.generator_cpu < SATURATION_CPU and load.max_steps > 0:
-            params = SearchParams(
-                factor=load.step_factor,
-                resolution=load.capacity_resolution,
-                budget_s=load.capacity_budget_s,
-                stage_s=load.step_s + 0.5,  # a stage's own overhead: pacing, merging
-                max_stages=load.max_steps,
-            )
+        params = SearchParams(
+            factor=load.step_factor,
+            resolution=load.capacity_resolution,
+            budget_s=load.capacity_budget_s,
+            stage_s=load.step_s + 0.5,  # a stage's own overhead: pacing, merging
+            lag_limit_ms=LAG_SHARE * slo.p95_ms,
+            max_stages=load.max_steps,
+        )
+        if slo_met and not saturated(measured, params) and load.max_steps > 0:
             settle = min(load.settle_s, load.step_s / 2)
             knee = search(
                 lambda rps: run_stage("capacity", rps, load.step_s, settle),
@@ -504,6 +545,17 @@ def run(plan: Plan, writer: EventWriter) -> LoadResult:
     )
 
 
+def users_for(load: Any, rps: float) -> int:
+    """Users for a stage at ``rps``: the profile's, or with ``max_users`` set, enough that each
+    user's interval is the p95 SLO (a service answering within its SLO keeps up; a user waits
+    for its answer, so too few users would cap the rate at users / latency, a figure of the
+    generator, not of the service). Never more than ``max_users``."""
+    if load.max_users <= load.users:
+        return int(load.users)
+    need = math.ceil(rps * load.slo.p95_ms / 1000)
+    return int(min(load.max_users, max(load.users, need)))
+
+
 def spawn_workers(plan: Plan, n: int) -> list[Any]:
     import subprocess
     import tempfile
@@ -549,6 +601,8 @@ def worker_main(plan: Plan) -> int:
 
     runner.register_message("assess_pace", on_pace)
 
+    probe = LagProbe()
+
     def ship() -> None:
         nonlocal window
         seq = 0
@@ -558,7 +612,12 @@ def worker_main(plan: Plan) -> int:
             current, window = window, Window(load.rate_of, load.latency_of)
             cpu = (time.process_time() - cpu0) / max(time.monotonic() - wall0, 1e-6)
             body = json.dumps(
-                {"window": current.to_wire(), "cpu": round(cpu, 3), "gauges": read_gauges(module)}
+                {
+                    "window": current.to_wire(),
+                    "cpu": round(cpu, 3),
+                    "lag_ms": probe.take(),
+                    "gauges": read_gauges(module),
+                }
             )
             runner.send_message(
                 "assess_window",

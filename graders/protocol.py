@@ -136,6 +136,7 @@ class LoadPlan:
     slo: Slo
     locustfile: str = "load/locustfile.py"
     users: int = 10
+    max_users: int = 0  # > users: capacity stages scale users with the rate (loadgen.users_for)
     warmup_s: float = 3.0
     duration_s: float = 10.0
     step_factor: float = 2.0  # the knee search's geometric step
@@ -214,6 +215,7 @@ class Stage:
     failures_by_kind: dict[str, int] = field(default_factory=dict)
     by_name: dict[str, NameStats] = field(default_factory=dict)
     ok: bool | None = None  # steps: every SLO met
+    generator_lag_ms: float | None = None  # the generator's scheduling delay (p95, mean/s)
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,9 @@ class LoadCounter(_Strict):
 class Load(_Strict):
     locustfile: str = "load/locustfile.py"
     users: int = Field(10, ge=1, le=1000)
+    # > users: capacity stages run rate x p95 SLO users (at most this many), so the rate is
+    # not capped at users / latency; for profiles whose users are interchangeable
+    max_users: int = Field(0, ge=0, le=2000)
     target_rps: float = Field(gt=0)
     warmup_s: float = Field(3, ge=0)
     duration_s: float = Field(10, gt=0)

@@ -148,9 +148,12 @@ def grader_archive(challenge: Challenge, plan: Plan) -> bytes:
 
 
 def sidecar_archive(challenge: Challenge, path: str) -> bytes:
+    """A sidecar's files, with our graders package beside them (graders.sidecar: the bounded
+    HTTP server and token check every sidecar shares; importable from the script's folder)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         _add_tree(tar, challenge.root / path, "sidecar", {"__pycache__"})
+        _add_tree(tar, Path(graders.__file__).parent, "sidecar/graders", {"__pycache__"})
     return buf.getvalue()
 
 
@@ -176,6 +179,7 @@ def make_plan(
             slo=Slo(c.slo.p95_ms, c.slo.p99_ms, c.slo.max_error_rate),
             locustfile=c.locustfile,
             users=c.users,
+            max_users=c.max_users,
             warmup_s=c.warmup_s,
             duration_s=opts.load_duration_s or c.duration_s,
             step_factor=c.step_factor,

@@ -73,6 +73,8 @@ def rows(load: LoadResult) -> list[Row]:
     gen = f"{100 * m.generator_cpu:.0f}% of a core"
     if load.workers_cpu:
         gen += " (workers " + ", ".join(f"{100 * c:.0f}%" for c in load.workers_cpu) + ")"
+    if m.generator_lag_ms is not None:
+        gen += f" · lag p95 {m.generator_lag_ms:.1f} ms"
     out.append(Row("generator CPU", gen, "", None))
     return out
 

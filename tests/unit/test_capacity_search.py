@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
@@ -170,3 +171,18 @@ def test_one_grid_step_moves_the_score_by_at_most_a_point() -> None:
             b = score(rows, rate * step, TARGET, False, reference=reference)
             assert 0 <= b - a <= 1.0
             rate *= step
+
+
+def test_a_lagging_generator_limits_even_at_low_cpu() -> None:
+    # a core shared with other work: the generator's CPU reads 40 %, its own lag is 30 ms
+    def lagging(rate: float) -> Stage:
+        st = stage(rate, ok=rate <= 1000, cpu=0.4)
+        return replace(st, generator_lag_ms=30.0 if rate >= 900 else 1.0)
+
+    params = SearchParams(lag_limit_ms=15.0)
+    knee, rates = run(lagging, params)
+    assert knee.stop == "generator"
+    assert rates.count(1200) == 1  # a lagging failure is not run again
+    assert knee.lower_rps < 1000  # never credited above what passed
+    plain, _ = run(lagging)  # without the lag limit it reads as the service's knee
+    assert plain.stop == "service"
