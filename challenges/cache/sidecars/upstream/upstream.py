@@ -53,36 +53,27 @@ appears in a response, a log line or an error message, and is compared in consta
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import json
 import os
-import signal
-import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-MAX_HEAD_BYTES = 16 * 1024
-MAX_BODY_BYTES = 64 * 1024
+from graders.sidecar import (
+    HttpError,
+    Reply,
+    Request,
+    Token,
+    env_float,
+    env_int,
+    json_reply,
+    problem,
+    run,
+)
+
+WHO = "upstream"
+
 MAX_HANG_S = 120.0
 MAX_ID_DIGITS = 12
-
-REASONS = {
-    200: "OK",
-    204: "No Content",
-    304: "Not Modified",
-    400: "Bad Request",
-    401: "Unauthorized",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    413: "Content Too Large",
-    431: "Request Header Fields Too Large",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-}
 
 ADJECTIVES = (
     "Quiet",
@@ -122,25 +113,9 @@ NOUNS = (
 )
 
 
-def env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    try:
-        return int(raw) if raw else default
-    except ValueError:
-        sys.exit(f"upstream: {name} must be an integer, got {raw!r}")
-
-
-def env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    try:
-        return float(raw) if raw else default
-    except ValueError:
-        sys.exit(f"upstream: {name} must be a number, got {raw!r}")
-
-
-IDLE_TIMEOUT_S = env_float("UPSTREAM_IDLE_TIMEOUT_S", 120.0)
-MAX_CONNECTIONS = env_int("UPSTREAM_MAX_CONNECTIONS", 1024)
-MAX_KEYS = env_int("UPSTREAM_MAX_KEYS", 50_000)
+IDLE_TIMEOUT_S = env_float("UPSTREAM_IDLE_TIMEOUT_S", 120.0, WHO)
+MAX_CONNECTIONS = env_int("UPSTREAM_MAX_CONNECTIONS", 1024, WHO)
+MAX_KEYS = env_int("UPSTREAM_MAX_KEYS", 50_000, WHO)
 
 
 def canonical_id(raw: str) -> int | None:
@@ -150,156 +125,6 @@ def canonical_id(raw: str) -> int | None:
     if raw[0] == "0":
         return None  # leading zeros, and 0 itself: not a positive integer's canonical form
     return int(raw)
-
-
-class HttpError(Exception):
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    version: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        if not self.body.strip():
-            return {}
-        try:
-            return json.loads(self.body)
-        except ValueError as exc:
-            raise HttpError(400, f"body is not JSON: {exc}") from None
-
-
-@dataclass
-class Reply:
-    status: int
-    body: bytes = b""
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    content_type: str | None = None
-
-
-def json_reply(status: int, obj: Any, headers: list[tuple[str, str]] | None = None) -> Reply:
-    return Reply(status, json.dumps(obj).encode(), headers or [], "application/json")
-
-
-def problem(status: int, detail: str) -> Reply:
-    body = {
-        "type": "about:blank",
-        "title": REASONS.get(status, "Error"),
-        "status": status,
-        "detail": detail,
-    }
-    return Reply(status, json.dumps(body).encode(), [], "application/problem+json")
-
-
-# -- HTTP/1.1 plumbing ------------------------------------------------------------------------
-
-
-async def read_request(reader: asyncio.StreamReader) -> Request | None:
-    """One request, or None when the peer closed the connection between requests."""
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError as exc:
-        if exc.partial.strip():
-            raise HttpError(400, "incomplete request head") from None
-        return None
-    except asyncio.LimitOverrunError:
-        raise HttpError(431, "request head too large") from None
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-        raise HttpError(400, "malformed request line")
-    method, target, version = parts
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if not line:
-            continue
-        name, sep, value = line.partition(":")
-        if not sep:
-            raise HttpError(400, "malformed header line")
-        key = name.strip().lower()
-        value = value.strip()
-        headers[key] = f"{headers[key]}, {value}" if key in headers else value
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        raise HttpError(400, "chunked request bodies are not supported; send Content-Length")
-    try:
-        length = int(headers.get("content-length", "0") or "0")
-    except ValueError:
-        raise HttpError(400, "bad Content-Length") from None
-    if length < 0 or length > MAX_BODY_BYTES:
-        raise HttpError(413, "request body too large")
-    body = await reader.readexactly(length) if length else b""
-    path = target.split("?", 1)[0]
-    return Request(method, path, version, headers, body)
-
-
-def encode_reply(reply: Reply, keep_alive: bool) -> bytes:
-    lines = [f"HTTP/1.1 {reply.status} {REASONS.get(reply.status, 'Unknown')}"]
-    if reply.content_type:
-        lines.append(f"Content-Type: {reply.content_type}")
-    for name, value in reply.headers:
-        lines.append(f"{name}: {value}")
-    if reply.status != 304:
-        lines.append(f"Content-Length: {len(reply.body)}")
-    if not keep_alive:
-        lines.append("Connection: close")
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-    return head if reply.status == 304 else head + reply.body
-
-
-def serve(handler: Any, max_connections: int = 0) -> Any:
-    """A connection handler; beyond ``max_connections`` open ones, new ones are closed at once."""
-    open_connections = 0
-
-    async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal open_connections
-        if max_connections and open_connections >= max_connections:
-            writer.close()
-            return
-        open_connections += 1
-        try:
-            while True:
-                try:
-                    request = await asyncio.wait_for(read_request(reader), IDLE_TIMEOUT_S)
-                except HttpError as exc:
-                    writer.write(encode_reply(problem(exc.status, exc.detail), False))
-                    await writer.drain()
-                    return
-                if request is None:
-                    return
-                conn = request.headers.get("connection", "").lower()
-                keep_alive = "close" not in conn and (
-                    request.version == "HTTP/1.1" or "keep-alive" in conn
-                )
-                try:
-                    reply = await handler(request)
-                except HttpError as exc:
-                    reply = problem(exc.status, exc.detail)
-                except Exception as exc:  # a bug here must not kill the connection silently
-                    # The type only: a message could quote request data (a token, say).
-                    print(
-                        f"upstream: internal error: {type(exc).__name__}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                    reply, keep_alive = problem(500, "internal error"), False
-                writer.write(encode_reply(reply, keep_alive))
-                await writer.drain()
-                if not keep_alive:
-                    return
-        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
-            return
-        finally:
-            open_connections -= 1
-            writer.close()
-
-    return on_connection
 
 
 # -- the catalogue ------------------------------------------------------------------------------
@@ -355,7 +180,7 @@ class Upstream:
         self.default_max_age_s = env_int("UPSTREAM_MAX_AGE_S", 60)
         self.token = os.environ.get("ASSESS_CONTROL_TOKEN", "")
         # Compared as digests, so neither the content nor the length leaks through timing.
-        self._token_digest = hashlib.sha256(f"Bearer {self.token}".encode()).digest()
+        self._token = Token(self.token)
         self.max_keys = MAX_KEYS
         self.reset_state()
         self.reset_counters()
@@ -373,9 +198,7 @@ class Upstream:
         self.untracked = 0  # requests for ids beyond the per-key table
 
     def authorized(self, header: str) -> bool:
-        """Constant time: a wrong token of any length costs the same as a right one."""
-        got = hashlib.sha256(header.encode("utf-8", "surrogateescape")).digest()
-        return hmac.compare_digest(got, self._token_digest) and bool(self.token)
+        return self._token.authorizes(header)
 
     # -- products
     def parse_id(self, raw: str) -> int | None:
@@ -621,31 +444,18 @@ def etag_matches(header: str, etag: str) -> bool:
 
 async def main() -> None:
     up = Upstream()
-    host = os.environ.get("HOST", "0.0.0.0")
-    port = env_int("PORT", 9090)
-    control_port = env_int("CONTROL_PORT", 9091)
-    if not up.token:
-        print(
-            "upstream: ASSESS_CONTROL_TOKEN is not set; control endpoints will answer 401",
-            file=sys.stderr,
-        )
-    public = await asyncio.start_server(
-        serve(up.public, MAX_CONNECTIONS), host, port, limit=MAX_HEAD_BYTES, backlog=1024
+    await run(
+        WHO,
+        up.public,
+        up.control,
+        token=up.token,
+        max_connections=MAX_CONNECTIONS,
+        idle_timeout_s=IDLE_TIMEOUT_S,
+        banner=lambda host, port, control_port: (
+            f"upstream: products on {host}:{port}, control on {host}:{control_port}, "
+            f"delay {up.delay_ms} ms, max-age {up.max_age_s} s, catalogue {up.catalogue_size}"
+        ),
     )
-    control = await asyncio.start_server(
-        serve(up.control, 64), host, control_port, limit=MAX_HEAD_BYTES
-    )
-    print(
-        f"upstream: products on {host}:{port}, control on {host}:{control_port}, "
-        f"delay {up.delay_ms} ms, max-age {up.max_age_s} s, catalogue {up.catalogue_size}",
-        flush=True,
-    )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    async with public, control:
-        await stop.wait()
 
 
 if __name__ == "__main__":
