@@ -21,7 +21,6 @@ import sys
 import tarfile
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,39 +30,23 @@ import graders
 import runner
 from graders.protocol import (
     MASTER_PORT,
-    CheckEvent,
-    CheckInfo,
-    CheckResult,
     CounterSpec,
-    DoneEvent,
-    ErrorEvent,
-    Event,
-    EventKind,
     GraderOutcome,
     LoadPlan,
     LoadResult,
-    LoadResultEvent,
     LoadSample,
-    LoadSampleEvent,
-    LogRequestEvent,
-    Outcome,
     Phase,
-    PhaseEvent,
     Plan,
-    PlannedEvent,
     ProtocolError,
-    ReadyEvent,
     SidecarSpec,
     Slo,
-    TamperedEvent,
-    decode_event,
     dumps,
     loads,
-    to_dict,
 )
 from runner.challenges import Challenge
 from runner.errors import InfraError
 from runner.images import GRADER_TAG, RUNTIME_TAGS, BuildResult, Images, stream_build
+from runner.outcome import Base, CandidateFacts, assemble_results, decide_verdict, signal_name
 from runner.results import (
     CapturedOutput,
     Manifest,
@@ -72,17 +55,12 @@ from runner.results import (
     Results,
     Timings,
     Verdict,
-    apply_caps,
-    combine,
-    correctness,
-    score_skills,
 )
 from runner.sandbox import Limits, LogTap, OomCounter, Pod, StatsSampler
+from runner.stream import EventPump, Listener, Stop, phase_limits, pump_events
 from runner.submissions import Submission
 
-Listener = Callable[[dict[str, Any]], None]
 SUBMISSION_REPO = "assess-sub"
-GRACE_S = 15.0  # beyond a phase's own limit, for the grader to notice and report
 SIDECAR_CPUS = 0.5
 
 
@@ -229,164 +207,6 @@ def _mode(opts: RunOptions) -> Literal["interviewer", "candidate"]:
     return "candidate" if opts.mode == "candidate" else "interviewer"
 
 
-# -- the host's side of the event stream ------------------------------------------------------
-def phase_limits(challenge: Challenge, plan: Plan) -> dict[str, float]:
-    """Wall-time limit of each phase (the same in the pod and in --url mode)."""
-    lim = challenge.config.limits
-    load_s = max(lim.load_s, plan.load.time_budget_s()) if plan.load else lim.load_s
-    return {
-        "planning": 60.0,
-        Phase.READY: lim.ready_s,
-        Phase.CHECKS: lim.checks_s,
-        Phase.LOAD: load_s,
-        Phase.AFTER_LOAD: lim.checks_s,
-    }
-
-
-class EventPump:
-    """What the host learns from the grader's events: one handler per :class:`EventKind`.
-
-    ``HANDLED`` lists the kinds it handles; a unit test holds it equal to ``EventKind``, so a
-    kind the grader can send cannot go unhandled here.
-    """
-
-    HANDLED = frozenset(EventKind)
-
-    def __init__(
-        self,
-        limits: dict[str, float],
-        listener: Listener,
-        stamp: Callable[[LoadSample], LoadSample] | None = None,
-    ) -> None:
-        self.limits = limits
-        self.listener = listener
-        self.stamp = stamp  # the host adds what only it can see (the candidate's CPU, memory)
-        # answers a check's request for the service's output (in the pod; None elsewhere)
-        self.on_log_request: Callable[[str], None] | None = None
-        self.ready_at: float | None = None
-        self.phase = "planning"
-        self.phase_start = time.monotonic()
-        self.durations: dict[str, float] = {}
-        self.phase_log: list[tuple[float, str]] = []  # (wall clock, phase) of each phase start
-        self.ready: ReadyEvent | None = None
-        self.planned: tuple[CheckInfo, ...] | None = None
-        self.checks: dict[str, CheckResult] = {}
-        self.samples: list[LoadSample] = []
-        self.load: LoadResult | None = None
-        self.errors: list[str] = []
-        self.tampered: str | None = None
-        self.done = False
-        self._handlers: dict[EventKind, Callable[[Any], None]] = {
-            EventKind.PHASE: self._phase,
-            EventKind.READY: self._ready,
-            EventKind.PLANNED: self._planned,
-            EventKind.CHECK: self._check,
-            EventKind.LOAD_SAMPLE: self._sample,
-            EventKind.LOAD_RESULT: self._load,
-            EventKind.ERROR: self._error,
-            EventKind.TAMPERED: self._tampered,
-            EventKind.LOG_REQUEST: self._log_request,
-            EventKind.DONE: self._done,
-        }
-        assert set(self._handlers) == self.HANDLED
-
-    def feed(self, line: str) -> Event | None:
-        """Handle one line of grader output; a malformed event is a grader error."""
-        try:
-            decoded = decode_event(line)
-        except ProtocolError as exc:
-            self.errors.append(f"the grader sent a malformed event: {exc}")
-            return None
-        if decoded is None:
-            return None
-        _, event = decoded
-        self._handlers[event.kind](event)
-        return event
-
-    def _phase(self, ev: PhaseEvent) -> None:
-        if ev.state == "start":
-            self.phase, self.phase_start = str(ev.phase), time.monotonic()
-            self.phase_log.append((time.time(), self.phase))
-        else:
-            self.durations[str(ev.phase)] = time.monotonic() - self.phase_start
-        self.listener({"event": "phase", "phase": str(ev.phase), "state": ev.state})
-
-    def _ready(self, ev: ReadyEvent) -> None:
-        self.ready = ev
-        self.ready_at = time.monotonic()
-        self.listener({"event": "ready", "ok": ev.ok, "ready_s": ev.ready_s, "message": ev.message})
-
-    def _planned(self, ev: PlannedEvent) -> None:
-        self.planned = ev.checks
-        self.listener({"event": "planned", "checks": len(ev.checks)})
-
-    def _check(self, ev: CheckEvent) -> None:
-        self.checks[ev.result.id] = ev.result
-        self.listener({"event": "check", **to_dict(ev.result)})
-
-    def _sample(self, ev: LoadSampleEvent) -> None:
-        sample = self.stamp(ev.sample) if self.stamp else ev.sample
-        self.samples.append(sample)
-        self.listener({"event": "load_sample", **to_dict(sample)})
-
-    def _load(self, ev: LoadResultEvent) -> None:
-        self.load = ev.result
-
-    def _error(self, ev: ErrorEvent) -> None:
-        self.errors.append(ev.message)
-        self.listener({"event": "error", "message": ev.message})
-
-    def _tampered(self, ev: TamperedEvent) -> None:
-        self.tampered = self.tampered or ev.message
-
-    def _log_request(self, ev: LogRequestEvent) -> None:
-        if self.on_log_request is not None:
-            self.on_log_request(ev.token)
-
-    def _done(self, ev: DoneEvent) -> None:
-        self.done = True
-
-    def overdue(self) -> str | None:
-        limit = self.limits.get(self.phase)
-        if limit is not None and time.monotonic() - self.phase_start > limit + GRACE_S:
-            return self.phase
-        return None
-
-    def phase_at(self, finished_at: str | None) -> str:
-        """The phase running at Docker's ``FinishedAt`` time (the host may notice an exit late)."""
-        try:
-            stamp, _, frac = str(finished_at).rstrip("Z").partition(".")
-            when = datetime.fromisoformat(stamp).replace(tzinfo=UTC).timestamp()
-            when += float("0." + frac) if frac.isdigit() else 0.0
-        except ValueError:
-            return self.phase
-        phase = "planning"
-        for t, name in self.phase_log:
-            if t <= when:
-                phase = name
-        # Phase starts are stamped when the host reads them, which may be after a fast crash:
-        # a check that passed in a later phase proves the service was alive into it.
-        rank = {name: i for i, (_, name) in enumerate(self.phase_log)}
-        for c in self.checks.values():
-            if c.outcome == Outcome.PASSED and rank.get(c.phase, -1) > rank.get(phase, -1):
-                phase = c.phase
-        return phase
-
-    def absorb(self, final: GraderOutcome | None) -> None:
-        """The results file is the record: it completes what the stream may have missed."""
-        if final is None:
-            return
-        if self.planned is None and final.planned:
-            self.planned = final.planned
-        for c in final.checks:
-            self.checks.setdefault(c.id, c)
-        self.ready = self.ready or final.ready
-        self.load = self.load or final.load
-        for e in final.errors:
-            if e not in self.errors:
-                self.errors.append(e)
-
-
 def stamp_sample(sample: LoadSample, sampler: StatsSampler) -> LoadSample:
     """Add the candidate's latest CPU seconds and memory to a live load sample."""
     if not sampler.samples:
@@ -433,17 +253,6 @@ def _follow(container: Any, sink: queue.Queue[str | None]) -> None:
         if buf:
             sink.put(buf.decode("utf-8", "replace"))
         sink.put(None)
-
-
-def _signal_name(code: int | None) -> str | None:
-    import signal
-
-    if code is None or code <= 128:
-        return None
-    try:
-        return signal.Signals(code - 128).name
-    except ValueError:
-        return None
 
 
 def host_fingerprint() -> dict[str, Any]:
@@ -579,29 +388,6 @@ def grade(
         return _run_pod(pod, challenge, opts, build.image_id, grader_image, limits, base)
 
 
-@dataclass(frozen=True)
-class Base:
-    """What every Results of a run shares, whatever happens after the build."""
-
-    challenge: Challenge
-    submission: str
-    mode: Literal["interviewer", "candidate"]
-    manifest: Manifest
-    build_s: float = 0.0
-    build_log: str = ""
-    t0: float = 0.0
-
-    def fields(self) -> dict[str, Any]:
-        return {
-            "challenge": self.challenge.id,
-            "challenge_title": self.challenge.config.title,
-            "submission": self.submission,
-            "mode": self.mode,
-            "manifest": self.manifest,
-            "build_log_tail": self.build_log,
-        }
-
-
 # Ports the grader's tools may bind (Locust's master, in distributed mode): never the candidate's.
 GRADER_PORTS = frozenset({MASTER_PORT, MASTER_PORT + 1})
 
@@ -650,188 +436,6 @@ def _start_sidecars(pod: Pod, challenge: Challenge, opts: RunOptions) -> tuple[S
         time.sleep(0.1)
     _emit(opts, "sidecars", names=[s.name for s in specs])
     return tuple(specs)
-
-
-@dataclass
-class Stop:
-    """Why the host stopped listening to the grader before it finished."""
-
-    verdict: Verdict
-    detail: str
-
-
-@dataclass
-class CandidateFacts:
-    """What the host saw of the candidate's container (the grader cannot see it)."""
-
-    state: dict[str, Any] = field(default_factory=dict)
-    exited_in: str | None = None  # the phase during which it exited, if it did
-    oom_kills: int = 0
-    limits: Limits | None = None
-
-    @property
-    def exit_code(self) -> int | None:
-        code = self.state.get("ExitCode")
-        return int(code) if self.state.get("Status") == "exited" and code is not None else None
-
-
-def pump_events(
-    lines: queue.Queue[str | None],
-    pump: EventPump,
-    tick: Callable[[], Stop | None],
-) -> Stop | None:
-    """Feed the grader's lines to the pump until the grader's output ends (None) or a reason
-    to stop: tampering, a phase over its limit, or whatever ``tick`` (the host's watch on the
-    pod, polled at least every 0.25 s) reports."""
-    while True:
-        try:
-            line = lines.get(timeout=0.25)
-        except queue.Empty:
-            line = ""
-        if line is None:
-            return None
-        if line:
-            pump.feed(line)
-        if pump.tampered:
-            return Stop(Verdict.TAMPERED, pump.tampered)
-        stop = tick()
-        if stop is not None:
-            return stop
-        overdue = pump.overdue()
-        if overdue:
-            limit = pump.limits.get(overdue, 60.0)
-            return Stop(Verdict.TIMEOUT, f"the {overdue} phase exceeded its limit of {limit:g} s")
-
-
-def decide_verdict(
-    pump: EventPump, stop: Stop | None, cand: CandidateFacts | None
-) -> tuple[Verdict, str]:
-    """One verdict, by precedence: tampered > resource limit > crashed > timeout > grader error >
-    not ready > graded. Anything the grader did not finish is never ``graded``."""
-    if stop is not None and stop.verdict == Verdict.TAMPERED:
-        return stop.verdict, stop.detail
-    if cand is not None:
-        if cand.state.get("OOMKilled"):
-            mib = cand.limits.memory_mb if cand.limits else "?"
-            return (
-                Verdict.RESOURCE_LIMIT,
-                f"memory: the OOM killer stopped the service at its {mib} MiB limit",
-            )
-        if cand.exited_in is not None:
-            code = cand.exit_code
-            sig = _signal_name(code)
-            detail = (
-                f"the service exited with code {code}{f' ({sig})' if sig else ''} "
-                f"during the {cand.exited_in} phase"
-            )
-            if pump.ready is None or not pump.ready.ok:
-                detail += " (before it was ready)"
-            return Verdict.CRASHED, detail
-        if cand.oom_kills:
-            return (
-                Verdict.RESOURCE_LIMIT,
-                f"memory: the OOM killer killed {cand.oom_kills} process"
-                f"{'es' if cand.oom_kills > 1 else ''} of the service (its main process lived on; "
-                "whatever they were serving was lost)",
-            )
-    if stop is not None:
-        return stop.verdict, stop.detail
-    if pump.errors:
-        return Verdict.ERROR, pump.errors[0]
-    if pump.planned is None:
-        return Verdict.ERROR, "the grader stopped before listing its checks"
-    if pump.ready is not None and not pump.ready.ok:
-        return Verdict.NOT_READY, pump.ready.message
-    if pump.ready is None:
-        return Verdict.ERROR, "the grader stopped before reporting readiness"
-    if not pump.done:
-        return Verdict.ERROR, "the grader stopped before it finished"
-    return Verdict.GRADED, ""
-
-
-def account_checks(pump: EventPump, verdict: Verdict, detail: str) -> list[CheckResult]:
-    """Every planned check, in plan order: its result, or ``not_run`` with the reason."""
-    planned = pump.planned or ()
-    why = detail or "the grader did not report it"
-    if verdict == Verdict.NOT_READY:
-        why = "the service never became ready"
-    out = []
-    for info in planned:
-        got = pump.checks.get(info.id)
-        out.append(got if got is not None else CheckResult.from_info(info, Outcome.NOT_RUN, why))
-    known = {c.id for c in planned}
-    out += [c for c in pump.checks.values() if c.id not in known]
-    return out
-
-
-def assemble_results(
-    base: Base,
-    plan: Plan,
-    pump: EventPump,
-    verdict: Verdict,
-    detail: str,
-    *,
-    resources: Resources | None = None,
-    service_log: CapturedOutput | None = None,
-) -> Results:
-    """The one Results: every planned check accounted for, the load phase scored (or its absence
-    scored 0 and explained), caps applied."""
-    cfg = base.challenge.config
-    checks = account_checks(pump, verdict, detail)
-    skills = score_skills(checks, cfg.skills)
-    correct = correctness(skills)
-    load_requested = plan.load is not None
-    load_score: float | None = None
-    load_missing = ""
-    if load_requested:
-        if pump.load is not None:
-            load_score = pump.load.score
-        else:
-            load_score = 0.0
-            if verdict in (Verdict.NOT_READY, Verdict.BUILD_FAILED):
-                load_missing = "not run: the service never became ready"
-            elif verdict != Verdict.GRADED:
-                load_missing = f"no result: the run ended early ({detail})"
-            else:
-                load_missing = "no result: " + (
-                    "; ".join(pump.errors) or "the load phase produced nothing"
-                )
-    score = combine(correct, load_score, cfg.scoring.correctness_weight, cfg.scoring.load_weight)
-    score, critical_failed, notes = apply_caps(score, checks)
-    if load_missing:
-        notes.append(f"load scored 0: {load_missing}")
-    if verdict == Verdict.TAMPERED:
-        notes.append("scored 0: the service tampered with the grader or a sidecar")
-        score = 0.0
-    missing = sum(c.outcome == Outcome.NOT_RUN for c in checks)
-    if missing:
-        notes.append(f"{missing} check{'s' if missing > 1 else ''} not run: they earn nothing")
-    d = pump.durations
-    return Results(
-        **base.fields(),
-        verdict=verdict,
-        verdict_detail=detail,
-        score=score,
-        correctness_score=correct,
-        load_score=load_score,
-        checks=checks,
-        critical_failed=critical_failed,
-        score_notes=notes,
-        skills=skills,
-        timings=Timings(
-            build_s=round(base.build_s, 3),
-            ready_s=round(pump.ready.ready_s, 3) if pump.ready else 0.0,
-            checks_s=round(d.get("checks", 0.0) + d.get("after_load", 0.0), 3),
-            load_s=round(d.get("load", 0.0), 3),
-            total_s=round(time.monotonic() - base.t0, 3),
-        ),
-        resources=resources,
-        service_log=service_log or CapturedOutput(),
-        load=pump.load,
-        load_requested=load_requested,
-        load_missing=load_missing,
-        grader_errors=list(pump.errors),
-    )
 
 
 def _run_pod(
@@ -937,7 +541,7 @@ def _run_pod(
         oom_killed=bool(cand.state.get("OOMKilled")),
         oom_kills=cand.oom_kills,
         exit_code=exit_code,
-        signal=_signal_name(exit_code),
+        signal=signal_name(exit_code),
         samples=[
             ResourceSample(t=s.t, cpu_s=round(s.cpu_s, 3), mem_mb=s.mem_mb, pids=s.pids)
             for s in sampler.samples

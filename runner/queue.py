@@ -180,7 +180,8 @@ def unpack_results(value: bytes) -> tuple[Results, str]:
 def grading_bound_s(challenge: Challenge) -> float:
     """The longest one grading of ``challenge`` may take: its build limit, then every phase's
     wall-time limit with the host's grace (as ``grade`` enforces them), load included."""
-    from runner.grading import GRACE_S, RunOptions, make_plan, phase_limits
+    from runner.grading import RunOptions, make_plan
+    from runner.stream import GRACE_S, phase_limits
 
     plan = make_plan(challenge, RunOptions(skip_load=False), "http://127.0.0.1:8080", "", "", ())
     limits = phase_limits(challenge, plan)

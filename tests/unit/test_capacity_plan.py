@@ -12,8 +12,9 @@ import pytest
 from graders.protocol import LoadPlan, Slo
 from runner import calibration
 from runner.challenges import Registry
-from runner.grading import RunOptions, auto_load_workers, grader_cpus, make_plan, phase_limits
+from runner.grading import RunOptions, auto_load_workers, grader_cpus, make_plan
 from runner.reports.loadview import capacity_row
+from runner.stream import phase_limits
 from tests.unit.conftest import sample_load
 
 HOST = {"cpu_model": "Test CPU", "cores": 2, "memory_mb": 4096}

@@ -28,8 +28,9 @@ from runner.batch import Row, rank_key
 from runner.challenges import load_challenge
 from runner.core import exit_code_for
 from runner.errors import ExitCode
-from runner.grading import Base, CandidateFacts, EventPump, Stop, assemble_results, decide_verdict
+from runner.outcome import Base, CandidateFacts, assemble_results, decide_verdict
 from runner.results import CRITICAL_CAP, Manifest, Results, Verdict
+from runner.stream import EventPump, Stop
 from tests.conftest import ROOT
 from tests.unit.conftest import sample_load
 

@@ -13,7 +13,7 @@ from graders.protocol import (
     PhaseEvent,
     encode_event,
 )
-from runner.grading import EventPump
+from runner.stream import EventPump
 
 
 def iso(t: float) -> str:

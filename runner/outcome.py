@@ -1,0 +1,209 @@
+"""From what the host saw to one Results: the verdict by precedence, every planned check
+accounted for, the load phase scored (or its absence scored 0 and explained), caps applied.
+
+Failing closed lives here: nothing the grader did not finish is ``graded``, nothing unmeasured
+earns points. The same steps serve the pod and ``--url`` mode.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from graders.protocol import CheckResult, Outcome, Plan
+from runner.challenges import Challenge
+from runner.results import (
+    CapturedOutput,
+    Manifest,
+    Resources,
+    Results,
+    Timings,
+    Verdict,
+    apply_caps,
+    combine,
+    correctness,
+    score_skills,
+)
+from runner.sandbox import Limits
+from runner.stream import EventPump, Stop
+
+
+def signal_name(code: int | None) -> str | None:
+    """The signal behind an exit code above 128 (``SIGKILL`` for 137), else None."""
+    if code is None or code <= 128:
+        return None
+    try:
+        return signal.Signals(code - 128).name
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Base:
+    """What every Results of a run shares, whatever happens after the build."""
+
+    challenge: Challenge
+    submission: str
+    mode: Literal["interviewer", "candidate"]
+    manifest: Manifest
+    build_s: float = 0.0
+    build_log: str = ""
+    t0: float = 0.0
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "challenge": self.challenge.id,
+            "challenge_title": self.challenge.config.title,
+            "submission": self.submission,
+            "mode": self.mode,
+            "manifest": self.manifest,
+            "build_log_tail": self.build_log,
+        }
+
+
+@dataclass
+class CandidateFacts:
+    """What the host saw of the candidate's container (the grader cannot see it)."""
+
+    state: dict[str, Any] = field(default_factory=dict)
+    exited_in: str | None = None  # the phase during which it exited, if it did
+    oom_kills: int = 0
+    limits: Limits | None = None
+
+    @property
+    def exit_code(self) -> int | None:
+        code = self.state.get("ExitCode")
+        return int(code) if self.state.get("Status") == "exited" and code is not None else None
+
+
+def decide_verdict(
+    pump: EventPump, stop: Stop | None, cand: CandidateFacts | None
+) -> tuple[Verdict, str]:
+    """One verdict, by precedence: tampered > resource limit > crashed > timeout > grader error >
+    not ready > graded. Anything the grader did not finish is never ``graded``."""
+    if stop is not None and stop.verdict == Verdict.TAMPERED:
+        return stop.verdict, stop.detail
+    if cand is not None:
+        if cand.state.get("OOMKilled"):
+            mib = cand.limits.memory_mb if cand.limits else "?"
+            return (
+                Verdict.RESOURCE_LIMIT,
+                f"memory: the OOM killer stopped the service at its {mib} MiB limit",
+            )
+        if cand.exited_in is not None:
+            code = cand.exit_code
+            sig = signal_name(code)
+            detail = (
+                f"the service exited with code {code}{f' ({sig})' if sig else ''} "
+                f"during the {cand.exited_in} phase"
+            )
+            if pump.ready is None or not pump.ready.ok:
+                detail += " (before it was ready)"
+            return Verdict.CRASHED, detail
+        if cand.oom_kills:
+            return (
+                Verdict.RESOURCE_LIMIT,
+                f"memory: the OOM killer killed {cand.oom_kills} process"
+                f"{'es' if cand.oom_kills > 1 else ''} of the service (its main process lived on; "
+                "whatever they were serving was lost)",
+            )
+    if stop is not None:
+        return stop.verdict, stop.detail
+    if pump.errors:
+        return Verdict.ERROR, pump.errors[0]
+    if pump.planned is None:
+        return Verdict.ERROR, "the grader stopped before listing its checks"
+    if pump.ready is not None and not pump.ready.ok:
+        return Verdict.NOT_READY, pump.ready.message
+    if pump.ready is None:
+        return Verdict.ERROR, "the grader stopped before reporting readiness"
+    if not pump.done:
+        return Verdict.ERROR, "the grader stopped before it finished"
+    return Verdict.GRADED, ""
+
+
+def account_checks(pump: EventPump, verdict: Verdict, detail: str) -> list[CheckResult]:
+    """Every planned check, in plan order: its result, or ``not_run`` with the reason."""
+    planned = pump.planned or ()
+    why = detail or "the grader did not report it"
+    if verdict == Verdict.NOT_READY:
+        why = "the service never became ready"
+    out = []
+    for info in planned:
+        got = pump.checks.get(info.id)
+        out.append(got if got is not None else CheckResult.from_info(info, Outcome.NOT_RUN, why))
+    known = {c.id for c in planned}
+    out += [c for c in pump.checks.values() if c.id not in known]
+    return out
+
+
+def assemble_results(
+    base: Base,
+    plan: Plan,
+    pump: EventPump,
+    verdict: Verdict,
+    detail: str,
+    *,
+    resources: Resources | None = None,
+    service_log: CapturedOutput | None = None,
+) -> Results:
+    """The one Results: every planned check accounted for, the load phase scored (or its absence
+    scored 0 and explained), caps applied."""
+    cfg = base.challenge.config
+    checks = account_checks(pump, verdict, detail)
+    skills = score_skills(checks, cfg.skills)
+    correct = correctness(skills)
+    load_requested = plan.load is not None
+    load_score: float | None = None
+    load_missing = ""
+    if load_requested:
+        if pump.load is not None:
+            load_score = pump.load.score
+        else:
+            load_score = 0.0
+            if verdict in (Verdict.NOT_READY, Verdict.BUILD_FAILED):
+                load_missing = "not run: the service never became ready"
+            elif verdict != Verdict.GRADED:
+                load_missing = f"no result: the run ended early ({detail})"
+            else:
+                load_missing = "no result: " + (
+                    "; ".join(pump.errors) or "the load phase produced nothing"
+                )
+    score = combine(correct, load_score, cfg.scoring.correctness_weight, cfg.scoring.load_weight)
+    score, critical_failed, notes = apply_caps(score, checks)
+    if load_missing:
+        notes.append(f"load scored 0: {load_missing}")
+    if verdict == Verdict.TAMPERED:
+        notes.append("scored 0: the service tampered with the grader or a sidecar")
+        score = 0.0
+    missing = sum(c.outcome == Outcome.NOT_RUN for c in checks)
+    if missing:
+        notes.append(f"{missing} check{'s' if missing > 1 else ''} not run: they earn nothing")
+    d = pump.durations
+    return Results(
+        **base.fields(),
+        verdict=verdict,
+        verdict_detail=detail,
+        score=score,
+        correctness_score=correct,
+        load_score=load_score,
+        checks=checks,
+        critical_failed=critical_failed,
+        score_notes=notes,
+        skills=skills,
+        timings=Timings(
+            build_s=round(base.build_s, 3),
+            ready_s=round(pump.ready.ready_s, 3) if pump.ready else 0.0,
+            checks_s=round(d.get("checks", 0.0) + d.get("after_load", 0.0), 3),
+            load_s=round(d.get("load", 0.0), 3),
+            total_s=round(time.monotonic() - base.t0, 3),
+        ),
+        resources=resources,
+        service_log=service_log or CapturedOutput(),
+        load=pump.load,
+        load_requested=load_requested,
+        load_missing=load_missing,
+        grader_errors=list(pump.errors),
+    )
