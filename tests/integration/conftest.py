@@ -42,25 +42,6 @@ def managed_containers(client: Any, owner: int | None = None) -> list[Any]:
     return out
 
 
-@pytest.fixture(autouse=True)
-def pod_lock(request: pytest.FixtureRequest) -> Iterator[None]:
-    """The suite runs on several xdist workers; load figures must not be distorted by another
-    test's gradings. Every integration test holds the host-wide pod lock that batches use
-    (runner.slots.PodLock): shared, or exclusive when it is marked ``load``. Tests whose own
-    gradings take the lock (batches) are marked ``no_pod_lock``."""
-    from runner.slots import PodLock
-
-    if request.node.get_closest_marker("no_pod_lock") is not None:
-        yield
-        return
-    lock = PodLock(exclusive=request.node.get_closest_marker("load") is not None)
-    lock.acquire()
-    try:
-        yield
-    finally:
-        lock.release()
-
-
 @pytest.fixture
 def no_leaks(client: Any) -> Iterator[None]:
     """Fails the test if it leaves any labelled container behind."""

@@ -18,7 +18,7 @@ from runner.solutions import load_solution
 from tests.conftest import ROOT, TINY, validate_results_json
 from tests.integration.conftest import managed_containers
 
-pytestmark = [pytest.mark.docker, pytest.mark.no_pod_lock]
+pytestmark = pytest.mark.docker
 
 
 def assess(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -30,7 +30,6 @@ from tests.conftest import ROOT, TINY
 REDIS = shutil.which("redis-server")
 pytestmark = [
     pytest.mark.docker,
-    pytest.mark.no_pod_lock,
     pytest.mark.skipif(
         REDIS is None, reason="redis-server is missing (apt-get install redis-server)"
     ),

@@ -12,7 +12,7 @@ from runner.challenges import Challenge, load_challenge
 from tests.conftest import ROOT
 from tests.integration.conftest import Grader
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.load]
 
 SLOW = """
 import os, sys, time
