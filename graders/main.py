@@ -27,11 +27,13 @@ import pytest
 from graders.events import EventWriter
 from graders.expect import CheckFailed
 from graders.http import Client
+from graders.plugin import check_id
 from graders.protocol import (
     CheckInfo,
     DoneEvent,
     ErrorEvent,
     GraderOutcome,
+    Outcome,
     Phase,
     PhaseEvent,
     Plan,
@@ -41,6 +43,7 @@ from graders.protocol import (
     dumps,
     loads,
 )
+from graders.selection import Selection
 
 
 def wait_ready(url: str, timeout_s: float, events: EventWriter) -> ReadyEvent:
@@ -70,13 +73,44 @@ def wait_ready(url: str, timeout_s: float, events: EventWriter) -> ReadyEvent:
     return ready
 
 
+def _names(item: pytest.Item) -> list[str]:
+    """What ``-k`` matches besides the check id (graders/selection.py)."""
+    names = [item.name, item.path.name]
+    cls = getattr(item, "cls", None)
+    if cls is not None:
+        names.append(cls.__name__)
+    for mark in item.iter_markers():
+        names.append(mark.name)
+        if mark.name == "skill" and mark.args:
+            names.append(str(mark.args[0]))
+    return names
+
+
 class _Bridge:
     """Hands the event writer to the assess plugin before it configures itself, and keeps
     the plugin so its collected checks can be read after ``pytest.main`` returns."""
 
-    def __init__(self, events: EventWriter | None) -> None:
+    def __init__(self, events: EventWriter | None, selection: Selection | None = None) -> None:
         self.events = events
+        self.selection = selection or Selection()
         self.config: pytest.Config | None = None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        """A partial run's selection, before the assess plugin lists what it will run."""
+        if not self.selection.active:
+            return
+        expr = self.selection.compiled()
+        keep: list[pytest.Item] = []
+        drop: list[pytest.Item] = []
+        for item in items:
+            wanted = self.selection.wants(check_id(item), _names(item), expr)
+            (keep if wanted else drop).append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_configure(self, config: pytest.Config) -> None:
@@ -129,6 +163,8 @@ def pytest_args(plan: Plan, phase: str) -> list[str]:
     ]
     for s in plan.sidecars:
         args += ["--assess-sidecar", f"{s.name}={s.url},{s.token}"]
+    if plan.fail_fast:
+        args.append("--exitfirst")
     if plan.log_dir:
         args += ["--assess-log-dir", plan.log_dir]
     return args
@@ -149,18 +185,24 @@ OK_EXITS = {int(pytest.ExitCode.OK), int(pytest.ExitCode.TESTS_FAILED)}
 
 def collect_checks(plan: Plan) -> list[CheckInfo]:
     """Every check the run will execute (both phases), or ProtocolError if collection fails."""
-    bridge = _Bridge(None)
+    bridge = _Bridge(None, _selection(plan))
     code = _pytest([*pytest_args(plan, "all"), "--collect-only"], bridge)
     if code not in OK_EXITS:
         raise ProtocolError(f"pytest could not collect the checks (exit {code})")
     planned = bridge.planned()
     if not planned:
+        if _selection(plan).active:
+            raise ProtocolError("no check matches the selection (-k / --check)")
         raise ProtocolError("the challenge has no checks to run")
     return planned
 
 
+def _selection(plan: Plan) -> Selection:
+    return Selection(ids=plan.select, keyword=plan.keyword)
+
+
 def run_checks(plan: Plan, phase: Phase, events: EventWriter) -> None:
-    code = _pytest(pytest_args(plan, str(phase)), _Bridge(events))
+    code = _pytest(pytest_args(plan, str(phase)), _Bridge(events, _selection(plan)))
     if code not in OK_EXITS | {int(pytest.ExitCode.NO_TESTS_COLLECTED)}:
         events.emit(
             ErrorEvent(
@@ -193,6 +235,10 @@ class Grader:
         self.events.emit(ErrorEvent(message=message, phase=phase))
         self.save()
 
+    def _stopped(self) -> bool:
+        """A check did not pass (--fail-fast stops there)."""
+        return any(c.outcome not in (Outcome.PASSED, Outcome.SKIPPED) for c in self.events.checks)
+
     def phase(self, phase: Phase, state: str) -> None:
         self.events.emit(PhaseEvent(phase=phase, state="start" if state == "start" else "end"))
 
@@ -214,6 +260,9 @@ class Grader:
                 self.phase(phase, "start")
                 run_checks(self.plan, phase, self.events)
                 self.phase(phase, "end")
+                if self.plan.fail_fast and self._stopped():
+                    self.save()
+                    return  # the rest are not_run: the host accounts for them
             elif phase == Phase.LOAD and self.plan.load is not None:
                 from graders.load import run_load_phase
 

@@ -180,6 +180,10 @@ class Plan:
     load: LoadPlan | None = None
     log_dir: str = ""  # where the host drops the service's output for checks ("" = unavailable)
     version: int = PROTOCOL_VERSION
+    # A partial run (graders/selection.py): these check ids, or those matching -k; none: all.
+    select: tuple[str, ...] = ()
+    keyword: str = ""
+    fail_fast: bool = False  # stop at the first check that does not pass (the rest: not_run)
 
 
 # -- load ----------------------------------------------------------------------------------

@@ -24,6 +24,23 @@ class CheckDef:
     hidden: bool
     first_line: int  # the first decorator's line (1-based)
     last_line: int
+    cls: str = ""  # the Test* class holding it, if any
+    marks: tuple[str, ...] = ()  # names of its pytest marks (module and class marks included)
+
+    @property
+    def id(self) -> str:
+        """The check id the results use (graders.plugin.check_id)."""
+        return self.name[5:] if self.name.startswith("test_") else self.name
+
+    def names(self) -> list[str]:
+        """What ``-k`` matches besides the id (graders/selection.py; the grader's side is
+        graders.main._names)."""
+        names = [self.name, Path(self.file).name, *self.marks]
+        if self.cls:
+            names.append(self.cls)
+        if self.skill:
+            names.append(self.skill)
+        return names
 
 
 def _mark_name(node: ast.expr) -> tuple[str, ast.expr] | None:
@@ -74,10 +91,10 @@ def scan_file(path: Path, rel: str) -> list[CheckDef]:
     module = _module_marks(tree)
     found: list[CheckDef] = []
 
-    def visit(body: list[ast.stmt], inherited: dict[str, ast.expr]) -> None:
+    def visit(body: list[ast.stmt], inherited: dict[str, ast.expr], cls: str = "") -> None:
         for stmt in body:
             if isinstance(stmt, ast.ClassDef) and stmt.name.startswith("Test"):
-                visit(stmt.body, {**inherited, **_marks(stmt.decorator_list)})
+                visit(stmt.body, {**inherited, **_marks(stmt.decorator_list)}, stmt.name)
             elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) and stmt.name.startswith(
                 "test"
             ):
@@ -91,6 +108,8 @@ def scan_file(path: Path, rel: str) -> list[CheckDef]:
                         hidden="hidden" in marks,
                         first_line=first,
                         last_line=stmt.end_lineno or stmt.lineno,
+                        cls=cls,
+                        marks=tuple(marks),
                     )
                 )
 

@@ -110,6 +110,21 @@ def run(
     solution: Annotated[
         str | None, typer.Option(help="grade one of the challenge's own solutions, by name")
     ] = None,
+    keyword: Annotated[
+        str,
+        typer.Option(
+            "-k",
+            help="run only checks matching this pytest-style expression (ids, files, skills, "
+            "marks): a partial run, not a grade",
+        ),
+    ] = "",
+    check: Annotated[
+        list[str] | None,
+        typer.Option("--check", help="run only this check id (repeatable): a partial run"),
+    ] = None,
+    fail_fast: Annotated[
+        bool, typer.Option(help="stop at the first check that does not pass (the rest: not_run)")
+    ] = False,
 ) -> None:
     """Grade one SUBMISSION of CHALLENGE in the sandbox (or a running service with --url)."""
     if fail_under is not None and not 0 <= fail_under <= 100:
@@ -144,6 +159,10 @@ def run(
             private=private,
             ref=ref,
             solution=solution,
+            select=tuple(check or ()),
+            keyword=keyword,
+            fail_fast=fail_fast,
+            fail_under=fail_under,
         )
     except KeyboardInterrupt:
         _fail(Interrupted())

@@ -97,8 +97,12 @@ def run(
     private: str | None = None,
     ref: str | None = None,
     solution: str | None = None,
+    select: tuple[str, ...] = (),
+    keyword: str = "",
+    fail_fast: bool = False,
+    fail_under: float | None = None,
 ) -> Results:
-    from runner import calibration, packs
+    from runner import calibration, packs, partial
     from runner.grading import grade, grade_url, host_fingerprint
     from runner.reports.terminal import Progress, render
 
@@ -118,6 +122,15 @@ def run(
         seed=seed,
         docker_runtime=docker_runtime,
     )
+    chosen = partial.plan_selection(
+        challenge.checks_dir,
+        candidate=candidate,
+        select=select,
+        keyword=keyword,
+        fail_fast=fail_fast,
+    )
+    partial.refuse_fail_under(chosen, fail_under)
+    opts.select, opts.keyword, opts.fail_fast = chosen.select, chosen.keyword, chosen.fail_fast
     for kind, path in outputs.items():
         if path is not None and path.is_dir():
             raise UsageError(f"--{kind} {path} is a directory; give a file path")
@@ -148,6 +161,7 @@ def run(
     record = calibration.stored(challenge, results.manifest.host)
     if results.load and record is not None:
         results.calibration = calibration.compare(results.load, record)
+    partial.annotate(results, chosen)
     console.print(render(results, show_passed=show_passed))
     if results.mode == "candidate":
         console.print(candidate_note(challenge.hidden_checks, len(results.checks)))

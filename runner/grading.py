@@ -73,6 +73,9 @@ class RunOptions:
     load_workers: int = 0
     docker_runtime: str | None = None
     listener: Listener = field(default=lambda e: None)
+    select: tuple[str, ...] = ()  # a partial run: these check ids or -k (graders/selection.py)
+    keyword: str = ""
+    fail_fast: bool = False
 
 
 def _emit(opts: RunOptions, event: str, **data: Any) -> None:
@@ -186,6 +189,9 @@ def make_plan(
         checks_timeout_s=cfg.limits.checks_s,
         sidecars=sidecars,
         load=load,
+        select=opts.select,
+        keyword=opts.keyword,
+        fail_fast=opts.fail_fast,
     )
 
 
