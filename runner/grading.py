@@ -380,7 +380,8 @@ def grade(
     if not build.ok or build.image_id is None:
         return Results(
             **base.fields(),
-            verdict=Verdict.BUILD_FAILED,
+            # a base image this machine lacks is not the candidate's fault: our side, exit 3
+            verdict=Verdict.ERROR if build.missing_base else Verdict.BUILD_FAILED,
             verdict_detail=build.reason or "the image did not build (see the build log)",
             score=0.0,
             load_requested=bool(cfg.load and not opts.skip_load),

@@ -62,6 +62,7 @@ class BuildResult:
     seconds: float
     cached: bool = False
     reason: str = ""  # why assess stopped it (time limit, disk), if it did
+    missing_base: str = ""  # a FROM image not on this machine, with no registry to pull it from
 
     @property
     def log_tail(self) -> str:
@@ -142,7 +143,11 @@ def stream_build(
         if failure == OVERDUE:
             failure = overdue
             log.append(overdue)
-        return BuildResult(False, None, log, seconds, reason=failure)
+        missing = missing_base_image(client, log)
+        if missing:
+            failure = missing_base_message(missing)
+            log.append(failure)
+        return BuildResult(False, None, log, seconds, reason=failure, missing_base=missing)
     return BuildResult(True, image or image_id(client, tag), log, seconds)
 
 
@@ -207,6 +212,56 @@ def _stream(
 
 
 OVERDUE = "overdue"
+
+# How the engine says it could not reach a registry (as opposed to a registry saying "no such
+# image", which is the Dockerfile's fault and stays build_failed).
+_UNREACHABLE = (
+    "no such host",
+    "dial tcp",
+    "connection refused",
+    "i/o timeout",
+    "tls handshake timeout",
+    "client.timeout",
+    "network is unreachable",
+    "temporary failure in name resolution",
+    "server misbehaving",
+)
+_STEP_FROM = re.compile(r"^Step \d+/\d+ : FROM\s+(.*)$", re.IGNORECASE)
+
+
+def missing_base_image(client: Any, log: list[str]) -> str:
+    """The image of the FROM step a failed build stopped at, when it is not on this machine and
+    no registry answered; "" for any other failure."""
+    import docker.errors
+
+    steps = [i for i, line in enumerate(log) if line.startswith("Step ")]
+    if not steps:
+        return ""
+    match = _STEP_FROM.match(log[steps[-1]])
+    after = " ".join(log[steps[-1] + 1 :]).lower()
+    if match is None or not any(marker in after for marker in _UNREACHABLE):
+        return ""
+    words = [w for w in match.group(1).split() if not w.startswith("--")]
+    if not words:
+        return ""
+    image = words[0]
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        return image[:200]
+    except docker.errors.APIError:
+        return ""
+    return ""
+
+
+def missing_base_message(image: str) -> str:
+    """One line: what is missing, and the ways out."""
+    return (
+        f"base image {image} is not on this machine and no registry is reachable: "
+        f"`docker load` it from a saved tar, pull it where a registry is reachable "
+        f"(`docker pull {image}`), or build FROM assess/python:3.11 (or use an assess.toml "
+        'preset: runtime = "python" | "node")'
+    )
 
 
 def build_limits() -> dict[str, int]:
