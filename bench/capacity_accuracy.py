@@ -8,8 +8,8 @@ ms, p99 <= 400 ms, errors <= 1 %):
 - **assess**: a real grading (``runner.grading.grade``) with the generator-ceiling profile
   (runner/ceiling: one GET, Locust users of the same base class as every challenge's), its
   knee search from the target rate; ``--load-workers`` as ``assess run`` (default auto);
-- **hey** (Debian's, open-loop per connection: ``-c C -q rate/C``) in a container sharing the
-  service's network namespace: the same search (graders.capacity.search, same grid, same
+- **hey** (Debian's, paced per connection: ``-c C -q rate/C``, C = rate x p95 SLO as assess's
+  users) in a container with one CPU sharing the service's network namespace: the same search (graders.capacity.search, same grid, same
   resolution, same SLO rows), each stage one ``hey -z`` run;
 - **wrk** (Debian's, closed loop, as fast as it goes): the service's raw throughput, latency
   ignored, for scale.
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import math
 import os
 import re
 import sys
@@ -60,6 +61,7 @@ TOOLS_DOCKERFILE = (
 )
 LABEL = {"assess-bench": "capacity"}
 CONNECTIONS = 32  # as runner/ceiling's users
+MAX_CONNECTIONS = 800  # as its max_users
 
 
 def load_avg() -> str:
@@ -144,8 +146,11 @@ def wait_ready(client: Any, service: Any) -> None:
     sys.exit("service never answered /healthz")
 
 
-def hey_stage(client: Any, service: Any, rate: float, seconds: float) -> Stage:
-    per = rate / CONNECTIONS
+def hey_stage(client: Any, service: Any, rate: float, seconds: float, slo: Slo) -> Stage:
+    # as assess's users (loadgen.users_for): enough connections that each one's interval is
+    # the p95 SLO, or hey, closed-loop per connection, caps the rate at connections / latency
+    conns = min(MAX_CONNECTIONS, max(CONNECTIONS, math.ceil(rate * slo.p95_ms / 1000)))
+    per = rate / conns
     out = in_tools(
         client,
         service,
@@ -154,7 +159,7 @@ def hey_stage(client: Any, service: Any, rate: float, seconds: float) -> Stage:
             "-z",
             f"{seconds:g}s",
             "-c",
-            str(CONNECTIONS),
+            str(conns),
             "-q",
             f"{per:.3f}",
             "http://127.0.0.1:8080/healthz",
@@ -187,11 +192,11 @@ def hey_stage(client: Any, service: Any, rate: float, seconds: float) -> Stage:
 
 
 def hey_capacity(client: Any, service: Any, target: float, slo: Slo, step_s: float) -> Any:
-    first = hey_stage(client, service, target, step_s)
+    first = hey_stage(client, service, target, step_s, slo)
     if not meets_all(first, slo):
         return None
     params = SearchParams(budget_s=150, stage_s=step_s + 2, max_stages=12)
-    return search(lambda r: hey_stage(client, service, r, step_s), target, target, slo, params)
+    return search(lambda r: hey_stage(client, service, r, step_s, slo), target, target, slo, params)
 
 
 def wrk_max(client: Any, service: Any) -> float:
@@ -222,7 +227,7 @@ def main() -> None:
         f"request GET /healthz · SLO p95 <= {slo.p95_ms:g} ms, p99 <= {slo.p99_ms:g} ms, "
         f"errors <= {100 * slo.max_error_rate:g} % · from {cfg.target_rps:g} req/s, x"
         f"{cfg.step_factor:g} then bisection to {100 * cfg.capacity_resolution:g} % · "
-        f"stages {cfg.step_s:g} s · service 1 CPU · hey/wrk {CONNECTIONS} connections, 1 CPU"
+        f"stages {cfg.step_s:g} s · service 1 CPU · hey {CONNECTIONS}-{MAX_CONNECTIONS} connections (rate x p95 SLO), wrk {CONNECTIONS}, 1 CPU"
     )
     header = (
         f"{'service':8} {'assess':>9} {'(achvd)':>9} {'stop':>9} {'ceiling':>8} "

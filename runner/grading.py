@@ -166,7 +166,7 @@ def make_plan(
             step_factor=c.step_factor,
             max_steps=c.max_steps,
             step_s=c.step_s,
-            capacity_budget_s=c.capacity_budget_s,
+            capacity_budget_s=capacity_budget(c.capacity_budget_s, c.step_s, opts.load_duration_s),
             capacity_resolution=c.capacity_resolution,
             reference_capacity_rps=calibration.reference_capacity(challenge, host),
             generator_ceiling_rps=calibration.stored_ceiling(host, opts.load_workers),
@@ -193,6 +193,14 @@ def make_plan(
         keyword=opts.keyword,
         fail_fast=opts.fail_fast,
     )
+
+
+def capacity_budget(configured: float, step_s: float, load_duration_s: float | None) -> float:
+    """The knee search's budget; a shortened measured phase (``--load-duration``, tests)
+    shortens it too, to 4x that duration, but never below two stages."""
+    if load_duration_s is None:
+        return configured
+    return min(configured, max(2 * (step_s + 1), 4 * load_duration_s))
 
 
 def grader_cpus(workers: int) -> float:

@@ -12,7 +12,7 @@ import pytest
 from graders.protocol import LoadPlan, Slo
 from runner import calibration
 from runner.challenges import Registry
-from runner.grading import RunOptions, auto_load_workers, grader_cpus, make_plan
+from runner.grading import RunOptions, auto_load_workers, capacity_budget, grader_cpus, make_plan
 from runner.reports.loadview import capacity_row
 from runner.stream import phase_limits
 from tests.unit.conftest import sample_load
@@ -95,3 +95,10 @@ def test_the_capacity_row_says_what_ended_the_search() -> None:
     assert capacity_row(replace(base, reference_capacity_rps=None)).target == (
         "full marks at 800 req/s"
     )
+
+
+def test_a_shortened_measured_phase_shortens_the_search() -> None:
+    assert capacity_budget(60, 5, None) == 60
+    assert capacity_budget(60, 5, 3) == 12  # --load-duration 3: two stages
+    assert capacity_budget(60, 5, 10) == 40
+    assert capacity_budget(60, 5, 60) == 60  # never longer than configured
