@@ -122,16 +122,50 @@ def _inside(root: Path, paths: Iterable[Path]) -> set[Path]:
     return inside
 
 
-def _list_files(root: Path, exclude: set[Path] | None = None) -> tuple[Path, ...]:
+def dockerignore_patterns(root: Path) -> list[str] | None:
+    """The patterns of ``root/.dockerignore``, read as docker-py reads them; None if absent."""
+    path = root / ".dockerignore"
+    if not path.is_file() or path.is_symlink():
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SubmissionError(f"{path}: cannot read it ({exc}); save it as UTF-8 text") from None
+    lines = [line.strip() for line in text.splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _not_ignored(root: Path, dockerfile: str) -> set[Path] | None:
+    """Paths ``docker build`` would send given the .dockerignore (docker-py's own matcher, the
+    Dockerfile always kept, as the engine keeps it); None when there is no .dockerignore."""
+    patterns = dockerignore_patterns(root)
+    if patterns is None:
+        return None
+    from docker.utils.build import exclude_paths
+
+    return {Path(p) for p in exclude_paths(str(root), patterns, dockerfile=dockerfile)}
+
+
+def _list_files(
+    root: Path, exclude: set[Path] | None = None, dockerfile: str = "Dockerfile"
+) -> tuple[Path, ...]:
     exclude = exclude or set()
+    kept = _not_ignored(root, dockerfile)
+    # folders that are sent or hold something sent (a `!` pattern inside an ignored folder)
+    holders = kept | {d for p in kept for d in p.parents} if kept is not None else set()
     files: list[Path] = []
     total = 0
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if d not in EXCLUDED_DIRS)
+        if kept is not None:  # an ignored folder is never read, nor counted against the cap
+            base = Path(dirpath).relative_to(root)
+            dirnames[:] = [d for d in dirnames if base / d in holders]
         for name in sorted(filenames):
             full = Path(dirpath) / name
             rel = full.relative_to(root)
             if rel in exclude:  # a report this run writes: never part of what is built
+                continue
+            if kept is not None and rel not in kept:  # .dockerignore
                 continue
             if not full.is_symlink():
                 total += full.stat().st_size
@@ -143,7 +177,9 @@ def _list_files(root: Path, exclude: set[Path] | None = None) -> tuple[Path, ...
             files.append(rel)
         for d in dirnames:
             if (Path(dirpath) / d).is_symlink():
-                files.append((Path(dirpath) / d).relative_to(root))
+                rel = (Path(dirpath) / d).relative_to(root)
+                if kept is None or rel in kept:
+                    files.append(rel)
     return tuple(files)
 
 
@@ -177,7 +213,7 @@ def load_submission(path: Path, *, reports: Iterable[Path] = ()) -> Submission:
             err = exc.errors()[0]
             loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
             raise SubmissionError(f"{toml_path}: field '{loc}': {err['msg']}") from None
-        return Submission(root, "preset", preset, _list_files(root, exclude))
+        return Submission(root, "preset", preset, _list_files(root, exclude, GENERATED_DOCKERFILE))
     if has_dockerfile:
         return Submission(root, "dockerfile", None, _list_files(root, exclude))
     raise SubmissionError(
