@@ -39,6 +39,18 @@ def _check_loopback(url: str) -> None:
         )
 
 
+def _refuse_url_with_sidecars(challenge: Any) -> None:
+    """--url grades a service assess did not start; a challenge whose service talks to sidecars
+    (an upstream on loopback) would be graded full of errors without them: refuse up front."""
+    names = [s.name for s in challenge.config.sidecars]
+    if names:
+        raise UsageError(
+            f"--url cannot grade {challenge.id}: its checks need the sidecar"
+            f"{'s' if len(names) > 1 else ''} {', '.join(names)}, which assess starts only "
+            "in the sandbox; grade a submission directory instead"
+        )
+
+
 def write_reports(results: Results, outputs: dict[str, Path | None]) -> list[Path]:
     from runner.reports import write_all
 
@@ -138,6 +150,7 @@ def run(
         opts.listener = progress
         if url is not None:
             _check_loopback(url)
+            _refuse_url_with_sidecars(challenge)
             with tempfile.TemporaryDirectory(prefix="assess-url-") as tmp:
                 results = grade_url(challenge, url, opts, Path(tmp))
         else:
