@@ -16,7 +16,6 @@ import pytest
 from runner.challenges import load_challenge
 from runner.solutions import load_solution
 from tests.conftest import ROOT, TINY, validate_results_json
-from tests.integration.conftest import managed_containers
 
 pytestmark = pytest.mark.docker
 
@@ -100,9 +99,9 @@ def test_an_interrupted_batch_continues_where_it_stopped(tmp_path: Path, no_leak
     proc.send_signal(signal.SIGTERM)
     output = proc.communicate(timeout=120)[0].decode()
     assert proc.returncode == 130, output
-    from runner.sandbox import docker_client
-
-    assert not managed_containers(docker_client())  # each grading process removed its pod
+    # Each grading process tore its pod down; a container whose creation the interrupt cut
+    # short can still appear just after (Docker finishes a create it was sent): it belongs to a
+    # dead process, and the next run's garbage collection removes it (no_leaks checks at the end).
     done_before = {n for n, r in board(out).items() if r["verdict"] == "graded"}
     assert 1 <= len(done_before) < 4, output
     status = assess("batch", "--status", "--out", str(out))

@@ -35,7 +35,7 @@ pytestmark = [
     ),
 ]
 ASSESS = [sys.executable, "-m", "runner.cli"]
-VISIBILITY_S = 8
+VISIBILITY_S = 30  # above the longest grading here (a busy machine included), as in production
 
 
 def free_port() -> int:
