@@ -220,6 +220,14 @@ def load_challenge(root: Path) -> Challenge:
     for s in config.sidecars:
         if not (root / s.path).is_dir():
             raise ChallengeError(f"{path}: sidecar {s.name!r}: path {s.path} not found")
+    from runner.checkscan import authoring_errors
+
+    # A check without a skill, or with a misspelled one, would silently score under "general":
+    # an authoring error, refused wherever the challenge is loaded.
+    errors = authoring_errors(root / "checks", set(config.skills))
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ChallengeError(f"{root}: {errors[0]}{more}")
     return Challenge(root, config)
 
 
