@@ -102,3 +102,25 @@ def test_a_shortened_measured_phase_shortens_the_search() -> None:
     assert capacity_budget(60, 5, 3) == 12  # --load-duration 3: two stages
     assert capacity_budget(60, 5, 10) == 40
     assert capacity_budget(60, 5, 60) == 60  # never longer than configured
+
+
+def test_load_workers_take_auto_a_number_or_fail(monkeypatch: pytest.MonkeyPatch) -> None:
+    from runner.core import run_options
+    from runner.errors import UsageError
+
+    rest = Registry().get("rest-api")
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+
+    def workers(value: int | str) -> int:
+        opts = run_options(
+            rest, candidate=False, skip_load=False, load_duration=None, seed=1, load_workers=value
+        )
+        return int(opts.load_workers)
+
+    assert workers("auto") == 3
+    assert workers("2") == 2
+    assert workers(0) == 0
+    with pytest.raises(UsageError, match="auto or a number"):
+        workers("many")
+    with pytest.raises(UsageError, match="between 0 and 8"):
+        workers("9")
