@@ -15,7 +15,7 @@ SIGMOD 2003, the algorithm behind MOSS):
    fingerprint; matches shorter than ``K`` tokens (idioms) never do. Fingerprints do not depend
    on where code stands in a file, so reordering functions does not hide a copy either.
 3. Fingerprints found in the code every candidate was given (the ``assess init`` starters and
-   the challenge's published files) or in more than a quarter of a large batch are ignored.
+   the challenge's published files) or in more than half of a large batch are ignored.
 4. A pair is flagged when the fingerprints it shares are at least ``threshold`` of either side's
    fingerprints and at least ``MIN_SHARED`` of them; the matching regions are the shared
    fingerprints grouped into line ranges that run in step on both sides.
@@ -258,7 +258,7 @@ def compare(
     min_shared: int = MIN_SHARED,
 ) -> list[Pair]:
     """Every flagged pair, most similar first."""
-    common_limit = max(5, len(subs) // 4)
+    common_limit = max(10, len(subs) // 2)  # idioms most of a large batch shares
     holders: dict[int, list[int]] = defaultdict(list)
     for i, s in enumerate(subs):
         for h in s.where:
@@ -296,8 +296,9 @@ def compare(
 
 
 def published_texts(challenge_root: Path | None) -> list[tuple[str, str]]:
-    """The code every candidate was given: the ``assess init`` starters, and the challenge's
-    brief and anything it publishes (``starter/`` or ``public/``, when a challenge has them)."""
+    """The code every candidate may have been given: the ``assess init`` starters, the code
+    blocks of the challenge's brief, and the challenge's own source files but its solutions
+    (visible checks and load profile are published; ignoring the rest too costs nothing)."""
     from runner.core import STARTERS
 
     texts = [(name, text) for files in STARTERS.values() for name, text in files.items()]
@@ -306,12 +307,10 @@ def published_texts(challenge_root: Path | None) -> list[tuple[str, str]]:
     brief = challenge_root / "README.md"
     if brief.is_file():  # its code blocks are code a candidate may paste
         texts += _code_blocks(brief.read_text(encoding="utf-8", errors="replace"))
-    for sub in ("starter", "public"):
-        d = challenge_root / sub
-        if d.is_dir():
-            for p in sorted(d.rglob("*")):
-                if p.is_file() and p.suffix.lower() in SOURCE_SUFFIXES:
-                    texts.append((p.name, p.read_text(encoding="utf-8", errors="replace")))
+    for p in sorted(challenge_root.rglob("*")):
+        rel = p.relative_to(challenge_root).parts
+        if rel[0] != "solutions" and p.suffix.lower() in SOURCE_SUFFIXES and p.is_file():
+            texts.append((p.name, p.read_text(encoding="utf-8", errors="replace")))
     return texts
 
 
