@@ -259,6 +259,9 @@ def test_a_killed_worker_has_its_job_redelivered_and_graded_once(
     time.sleep(1.0)  # mid-grading: the service is still sleeping before it listens
     os.killpg(w1.pid, signal.SIGKILL)
     w1.wait(10)
+    from runner.sandbox import collect_garbage, docker_client
+
+    collect_garbage(docker_client())  # w1's pod, now of a dead process (other tests' no_leaks)
     workers("w2")
     batch.join(240)
     proc = result["proc"]
