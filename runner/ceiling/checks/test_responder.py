@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from graders.http import Client
 
 
+@pytest.mark.skill("http")
 def test_health(api: Client) -> None:
     assert api.get("/healthz").status == 200
