@@ -17,7 +17,7 @@ from runner.challenges import load_challenge
 from runner.solutions import load_solution
 from tests.conftest import ROOT, TINY, validate_results_json
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.serial]
 
 
 def assess(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

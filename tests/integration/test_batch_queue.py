@@ -30,6 +30,7 @@ from tests.conftest import ROOT, TINY
 REDIS = shutil.which("redis-server")
 pytestmark = [
     pytest.mark.docker,
+    pytest.mark.serial,
     pytest.mark.skipif(
         REDIS is None, reason="redis-server is missing (apt-get install redis-server)"
     ),

@@ -145,6 +145,7 @@ def _wait_for_candidate(client: Any, owner: int, deadline_s: float = 60) -> None
     raise AssertionError("the run never started its grader")
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_run_cleans_up_and_exits_130(
     client: Any, tmp_path: Path, no_leaks: None, sig: int
@@ -166,6 +167,7 @@ def test_interrupted_run_cleans_up_and_exits_130(
     assert managed_containers(client, proc.pid) == []
 
 
+@pytest.mark.serial
 def test_gc_removes_what_a_killed_run_left(client: Any, tmp_path: Path, no_leaks: None) -> None:
     slow = submission(tmp_path, "import time\ntime.sleep(3600)\n")
     proc = subprocess.Popen(
@@ -246,6 +248,7 @@ def test_presets_install_dependencies_through_the_host_ca(
 KILL_POINTS = [round(random.Random(seed).uniform(0.2, 4.0), 2) for seed in range(4)]
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize("delay_s", KILL_POINTS)
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_killed_at_any_point_leaves_nothing_after_gc(
