@@ -322,8 +322,8 @@ def load_view(load: LoadResult) -> dict[str, Any]:
         "slo_met": load.slo_met,
         "score": load.score,
         "capacity": load.capacity_rps if load.slo_met else None,
-        "saturated": load.generator_saturated and load.capacity_is_lower_bound,
-        "schedule_bound": load.capacity_is_lower_bound,
+        "lower_bound": load.capacity_is_lower_bound,
+        "capacity_text": loadview.capacity_row(load).measured,  # the words every report uses
         "generator_cpu": load.measured.generator_cpu,
         "workers_cpu": list(load.workers_cpu),
         "target": load.target_rps,
