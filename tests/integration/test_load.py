@@ -207,3 +207,23 @@ def test_hostile_websocket_servers_cannot_break_the_load_phase(
     assert r.load_score is not None
     assert r.load_score <= 35.0
     assert r.timings.load_s < 120
+
+
+def test_messages_dropped_under_load_are_counted_and_fail_the_slos(
+    graded: Grader, tmp_path: Path
+) -> None:
+    """realtime's drops-under-load passes every check (it sheds only under sustained fan-out);
+    the load phase verifies sequence continuity at every subscriber, so the lost messages are
+    counted by kind and the zero-loss SLO fails."""
+    from runner.solutions import overlay
+
+    variant = ROOT / "challenges" / "realtime" / "solutions" / "drops-under-load"
+    d = overlay(REALTIME, variant, tmp_path / "drops", "expected.toml", "node_modules")
+    r = graded("realtime", d, skip_load=False, load_duration_s=5)
+    assert r.verdict == Verdict.GRADED, r.verdict_detail
+    assert r.correctness_score == 100.0  # the checks cannot see it
+    assert r.load is not None
+    assert r.load.measured.failures_by_kind.get("MessageLost", 0) > 0
+    assert not r.load.slo_met
+    assert r.load_score is not None
+    assert r.load_score <= 35.0
