@@ -367,6 +367,24 @@ def list_challenges(
 
 
 @app.command()
+def coverage(
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="also write the matrix as JSON here")
+    ] = None,
+    markdown_path: Annotated[
+        Path | None, typer.Option("--markdown", help="also write the matrix as Markdown here")
+    ] = None,
+) -> None:
+    """The postings' requirements against the challenges and checks that cover them."""
+    from runner import core
+
+    try:
+        core.coverage(_console(), json_path=json_path, markdown_path=markdown_path)
+    except AssessError as err:
+        _fail(err)
+
+
+@app.command()
 def verify(
     challenge: Annotated[str, typer.Argument(help="challenge id or directory")],
     solution: Annotated[list[str] | None, typer.Option(help="only these solutions")] = None,

@@ -553,6 +553,35 @@ def list_challenges(console: Console) -> None:
     console.print(table)
 
 
+def coverage(
+    console: Console,
+    *,
+    json_path: Path | None = None,
+    markdown_path: Path | None = None,
+    catalogue: Path | None = None,
+) -> dict[str, Any]:
+    """The requirements x challenges matrix: printed, and written as JSON and/or Markdown."""
+    import json
+
+    from runner import coverage as cov
+
+    matrix = cov.build(cov.load_catalogue(catalogue or SEEDS), Registry().all())
+    data = cov.to_json(matrix)
+    for path, text in (
+        (json_path, json.dumps(data, indent=2) + "\n"),
+        (markdown_path, cov.markdown(matrix)),
+    ):
+        if path is None:
+            continue
+        if not path.parent.is_dir():
+            raise UsageError(f"{path}: directory {path.parent} does not exist; create it first")
+        path.write_text(text, encoding="utf-8")
+    console.print(cov.table(matrix))
+    for line in cov.summary_lines(matrix):
+        console.print(line, highlight=False, soft_wrap=True)
+    return data
+
+
 def verify(
     challenge_id: str, only: list[str], console: Console, *, private: str | None = None
 ) -> bool:
