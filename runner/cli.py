@@ -125,8 +125,19 @@ def run(
     fail_fast: Annotated[
         bool, typer.Option(help="stop at the first check that does not pass (the rest: not_run)")
     ] = False,
+    sidecars_from: Annotated[
+        Path | None,
+        typer.Option(
+            help="with --url: the state file a running `assess sidecars CHALLENGE` printed "
+            "(challenges with sidecars only)"
+        ),
+    ] = None,
 ) -> None:
-    """Grade one SUBMISSION of CHALLENGE in the sandbox (or a running service with --url)."""
+    """Grade one SUBMISSION of CHALLENGE in the sandbox (or a running service with --url).
+
+    A challenge with sidecars (cache, monitoring) graded with --url: run `assess sidecars
+    CHALLENGE` first, start the service with the variables it prints, then add
+    --sidecars-from STATE."""
     if fail_under is not None and not 0 <= fail_under <= 100:
         _fail(UsageError(f"--fail-under must be between 0 and 100, not {fail_under:g}"))
     if [submission, url, solution].count(None) != 2:
@@ -163,6 +174,7 @@ def run(
             keyword=keyword,
             fail_fast=fail_fast,
             fail_under=fail_under,
+            sidecars_from=sidecars_from,
         )
     except KeyboardInterrupt:
         _fail(Interrupted())
@@ -385,6 +397,36 @@ def coverage(
 
 
 @app.command()
+def sidecars(
+    challenge: Annotated[str, typer.Argument(help="challenge id (see `assess list`) or directory")],
+    state: Annotated[
+        Path | None,
+        typer.Option(help="write the state file (ports, control tokens; 0600) here"),
+    ] = None,
+    private: Annotated[
+        str | None,
+        typer.Option(help="private challenge pack (path or git URL); else $ASSESS_PRIVATE"),
+    ] = None,
+) -> None:
+    """Run CHALLENGE's sidecars on 127.0.0.1 until Ctrl-C, to grade a service with --url.
+
+    Prints the variables to start your service with (e.g. UPSTREAM_URL=http://127.0.0.1:PORT)
+    and the state file; then, in another terminal: `assess run CHALLENGE --url
+    http://127.0.0.1:PORT --sidecars-from STATE`. Ctrl-C stops every sidecar."""
+    from runner import core
+
+    previous = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+    try:
+        core.serve_sidecars(challenge, _console(), state=state, private=private)
+    except KeyboardInterrupt:
+        _console(stderr=True).print("sidecars stopped")
+    except AssessError as err:
+        _fail(err)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@app.command()
 def verify(
     challenge: Annotated[str, typer.Argument(help="challenge id or directory")],
     solution: Annotated[list[str] | None, typer.Option(help="only these solutions")] = None,
@@ -432,23 +474,6 @@ def pack(
 
     try:
         core.pack(challenge, _console(), public=public, private=private)
-    except AssessError as err:
-        _fail(err)
-
-
-@app.command(name="new-challenge")
-def new_challenge(
-    name: Annotated[str, typer.Argument(help="the new challenge's id, e.g. url-shortener")],
-    directory: Annotated[
-        Path | None,
-        typer.Option("--dir", help="where challenges live (default: the bundled challenges/)"),
-    ] = None,
-) -> None:
-    """Write a template challenge that `assess verify` accepts as it stands (docs/authoring.md)."""
-    from runner import core
-
-    try:
-        core.new_challenge(name, _console(), parent=directory)
     except AssessError as err:
         _fail(err)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import shutil
@@ -46,9 +47,50 @@ def _refuse_url_with_sidecars(challenge: Any) -> None:
     if names:
         raise UsageError(
             f"--url cannot grade {challenge.id}: its checks need the sidecar"
-            f"{'s' if len(names) > 1 else ''} {', '.join(names)}, which assess starts only "
-            "in the sandbox; grade a submission directory instead"
+            f"{'s' if len(names) > 1 else ''} {', '.join(names)}: start them with "
+            f"`assess sidecars {challenge.id}` and add --sidecars-from STATE "
+            "(or grade a submission directory instead)"
         )
+
+
+def serve_sidecars(
+    challenge_id: str, console: Console, *, state: Path | None, private: str | None = None
+) -> None:
+    """`assess sidecars`: the challenge's sidecars on loopback until Ctrl-C (KeyboardInterrupt
+    reaches the caller after every sidecar was stopped and the state file removed)."""
+    import time
+
+    from runner import hostsidecars, packs
+
+    challenge = packs.open_challenge(challenge_id, private=private, interviewer=False)
+    if not challenge.config.sidecars:
+        raise UsageError(f"{challenge.id} has no sidecars; grade it with `--url` alone")
+    if state is not None and state.is_dir():
+        raise UsageError(f"--state {state} is a directory; give a file path")
+    with contextlib.ExitStack() as stack:
+        if state is None:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="assess-sidecars-"))
+            state = Path(tmp) / "sidecars.json"
+        log = stack.enter_context(tempfile.TemporaryFile("w+"))
+        sidecars = stack.enter_context(hostsidecars.running(challenge, log))
+        stack.callback(state.unlink, missing_ok=True)
+        hostsidecars.write_state(state, challenge, sidecars)
+        console.print(f"sidecars of {challenge.id} running on 127.0.0.1; start your service with:")
+        for line in hostsidecars.env_lines(sidecars):
+            console.print(f"  export {line}", soft_wrap=True)
+        console.print("then grade it (in another terminal):", soft_wrap=True)
+        console.print(
+            f"  assess run {challenge.id} --url http://127.0.0.1:PORT --sidecars-from {state}",
+            soft_wrap=True,
+        )
+        console.print("Ctrl-C stops the sidecars.")
+        while True:
+            for s in sidecars:
+                if s.proc.poll() is not None:
+                    log.seek(0)
+                    tail = log.read()[-400:].strip().replace("\n", " | ")
+                    raise InfraError(f"sidecar {s.spec.name} exited ({s.proc.returncode}): {tail}")
+            time.sleep(0.5)
 
 
 def write_reports(results: Results, outputs: dict[str, Path | None]) -> list[Path]:
@@ -113,11 +155,14 @@ def run(
     keyword: str = "",
     fail_fast: bool = False,
     fail_under: float | None = None,
+    sidecars_from: Path | None = None,
 ) -> Results:
     from runner import calibration, packs, partial
     from runner.grading import grade, grade_url, host_fingerprint
     from runner.reports.terminal import Progress, render
 
+    if sidecars_from is not None and url is None:
+        raise UsageError("--sidecars-from goes with --url (the sidecars of a running service)")
     challenge = packs.open_challenge(challenge_id, private=private, interviewer=not candidate)
     if (
         calibrate
@@ -150,9 +195,15 @@ def run(
         opts.listener = progress
         if url is not None:
             _check_loopback(url)
-            _refuse_url_with_sidecars(challenge)
+            if sidecars_from is None:
+                _refuse_url_with_sidecars(challenge)
+                specs: tuple[Any, ...] = ()
+            else:
+                from runner.hostsidecars import read_state
+
+                specs = read_state(sidecars_from, challenge)
             with tempfile.TemporaryDirectory(prefix="assess-url-") as tmp:
-                results = grade_url(challenge, url, opts, Path(tmp))
+                results = grade_url(challenge, url, opts, Path(tmp), sidecars=specs)
         else:
             from runner.archives import materialize
             from runner.sandbox import collect_garbage, docker_client
@@ -580,23 +631,6 @@ def coverage(
     for line in cov.summary_lines(matrix):
         console.print(line, highlight=False, soft_wrap=True)
     return data
-
-
-def new_challenge(name: str, console: Console, *, parent: Path | None = None) -> Path:
-    """`assess new-challenge`: write a template challenge that `assess verify` accepts."""
-    from runner.authoring import new_challenge as write
-    from runner.challenges import default_challenges_dir, load_challenge
-
-    root = write(name, parent or default_challenges_dir())
-    load_challenge(root)  # the template must load as it stands
-    console.print(
-        f"created {root}: a template challenge (brief, 2 checks, load profile, reference, one "
-        f"flawed variant). Prove it with:\n  assess verify {root}\nthen replace its parts one "
-        "at a time (docs/authoring.md), re-running verify after each.",
-        highlight=False,
-        soft_wrap=True,
-    )
-    return root
 
 
 def verify(

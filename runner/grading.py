@@ -620,14 +620,23 @@ def _fetch_results(grader: Any) -> GraderOutcome | None:
 
 
 # -- --url mode: the same grading code, on the host ------------------------------------------
-def grade_url(challenge: Challenge, url: str, opts: RunOptions, workdir: Path) -> Results:
+def grade_url(
+    challenge: Challenge,
+    url: str,
+    opts: RunOptions,
+    workdir: Path,
+    sidecars: tuple[SidecarSpec, ...] = (),
+) -> Results:
     """Grade a service already running on this machine (loopback only), with the same steps,
-    phase limits and deadlines as in the pod."""
+    phase limits and deadlines as in the pod; ``sidecars``: the challenge's, already running on
+    loopback (runner.hostsidecars), driven through their control URLs and tokens."""
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     t0 = time.monotonic()
     cfg = challenge.config
     results_path = workdir / "grader.json"
-    plan = make_plan(challenge, opts, url.rstrip("/"), str(challenge.root), str(results_path), ())
+    plan = make_plan(
+        challenge, opts, url.rstrip("/"), str(challenge.root), str(results_path), sidecars
+    )
     plan_path = workdir / "plan.json"
     plan_path.write_text(dumps(plan))
     plan_path.chmod(0o600)
