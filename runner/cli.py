@@ -478,6 +478,23 @@ def pack(
         _fail(err)
 
 
+@app.command(name="new-challenge")
+def new_challenge(
+    name: Annotated[str, typer.Argument(help="the new challenge's id, e.g. url-shortener")],
+    directory: Annotated[
+        Path | None,
+        typer.Option("--dir", help="where challenges live (default: the bundled challenges/)"),
+    ] = None,
+) -> None:
+    """Write a template challenge that `assess verify` accepts as it stands (docs/authoring.md)."""
+    from runner import core
+
+    try:
+        core.new_challenge(name, _console(), parent=directory)
+    except AssessError as err:
+        _fail(err)
+
+
 @app.command()
 def init(
     challenge: Annotated[str, typer.Argument(help="challenge id")],

@@ -633,6 +633,23 @@ def coverage(
     return data
 
 
+def new_challenge(name: str, console: Console, *, parent: Path | None = None) -> Path:
+    """`assess new-challenge`: write a template challenge that `assess verify` accepts."""
+    from runner.authoring import new_challenge as write
+    from runner.challenges import default_challenges_dir, load_challenge
+
+    root = write(name, parent or default_challenges_dir())
+    load_challenge(root)  # the template must load as it stands
+    console.print(
+        f"created {root}: a template challenge (brief, 2 checks, load profile, reference, one "
+        f"flawed variant). Prove it with:\n  assess verify {root}\nthen replace its parts one "
+        "at a time (docs/authoring.md), re-running verify after each.",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return root
+
+
 def verify(
     challenge_id: str, only: list[str], console: Console, *, private: str | None = None
 ) -> bool:
