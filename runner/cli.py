@@ -434,12 +434,18 @@ def verify(
         str | None,
         typer.Option(help="private challenge pack (path or git URL); else $ASSESS_PRIVATE"),
     ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="write each solution's JSON, HTML, JUnit and Markdown to OUT/<name>/"),
+    ] = None,
 ) -> None:
     """Grade the challenge's own solutions; each must fail exactly its expected checks."""
     from runner import core
 
+    if out is not None and out.exists() and not out.is_dir():
+        _fail(UsageError(f"--out {out} is a file; give a directory"))
     try:
-        ok = core.verify(challenge, solution or [], _console(), private=private)
+        ok = core.verify(challenge, solution or [], _console(), private=private, out=out)
     except KeyboardInterrupt:
         _fail(Interrupted())
     except AssessError as err:

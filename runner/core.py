@@ -651,9 +651,15 @@ def new_challenge(name: str, console: Console, *, parent: Path | None = None) ->
 
 
 def verify(
-    challenge_id: str, only: list[str], console: Console, *, private: str | None = None
+    challenge_id: str,
+    only: list[str],
+    console: Console,
+    *,
+    private: str | None = None,
+    out: Path | None = None,
 ) -> bool:
-    """Grade each solution; True when each fails exactly its expected checks."""
+    """Grade each solution; True when each fails exactly its expected checks. With ``out``,
+    each solution's results and reports go to ``out/<solution>/`` (as a batch writes them)."""
     from runner import checkscan, packs
     from runner.errors import ChallengeError
     from runner.grading import RunOptions, grade
@@ -676,6 +682,17 @@ def verify(
         for sol in solutions:
             sub = load_submission(sol.materialize(Path(tmp)))
             results = grade(client, challenge, sub, RunOptions(skip_load=True))
+            if out is not None:
+                target = out / sol.name
+                write_reports(
+                    results,
+                    {
+                        "json": target / "results.json",
+                        "html": target / "report.html",
+                        "junit": target / "junit.xml",
+                        "markdown": target / "summary.md",
+                    },
+                )
             failed = results.failed_ids()
             expected = set(sol.expected.fails)
             ok = results.verdict == "graded" and failed == expected

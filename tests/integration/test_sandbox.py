@@ -324,3 +324,26 @@ def test_verify_catches_a_wrong_expectation(tmp_path: Path) -> None:
     assert "✓ reference" in result.stdout
     assert "unexpectedly failed: hello" in result.stdout
     assert "expected to fail but passed: healthz" in result.stdout
+
+
+def test_verify_writes_each_solutions_reports(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = assess_cli(
+        "verify",
+        str(TINY),
+        "--solution",
+        "reference",
+        "--solution",
+        "wrong-hello",
+        "--out",
+        str(out),
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    from tests.conftest import validate_results_json
+
+    for name, passed in (("reference", 3), ("wrong-hello", 2)):
+        data = validate_results_json((out / name / "results.json").read_text())
+        assert sum(c["outcome"] == "passed" for c in data["checks"]) == passed
+        for report in ("report.html", "junit.xml", "summary.md"):
+            assert (out / name / report).stat().st_size > 0
