@@ -571,6 +571,11 @@ def main() -> None:
         app()
     except KeyboardInterrupt:  # outside a run: nothing to clean
         sys.exit(int(ExitCode.INTERRUPTED))
+    finally:
+        # The command is over and cleaned up: a Ctrl-C landing while the interpreter exits must
+        # not turn a finished run into a death by signal (exit -2 instead of its own code).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 if __name__ == "__main__":
