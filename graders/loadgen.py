@@ -174,6 +174,22 @@ class Window:
         return w
 
 
+def request_listener(current: Any) -> Any:
+    """Locust's request-event listener, adding each request to ``current()`` (the window of the
+    running second, which the caller swaps)."""
+
+    def on_request(
+        request_type: str = "",
+        name: str = "",
+        response_time: float = 0.0,
+        exception: Any = None,
+        **_: Any,
+    ) -> None:
+        current().add(str(name), float(response_time or 0.0), failure_kind(exception))
+
+    return on_request
+
+
 def failure_kind(exception: Any) -> str | None:
     if exception is None:
         return None
@@ -344,14 +360,7 @@ def run(plan: Plan, writer: EventWriter) -> LoadResult:
     worker_gauges: dict[str, dict[str, float]] = {}
     tampered: list[str] = []
 
-    def on_request(
-        request_type: str = "",
-        name: str = "",
-        response_time: float = 0.0,
-        exception: Any = None,
-        **_: Any,
-    ) -> None:
-        window.add(str(name), float(response_time or 0.0), failure_kind(exception))
+    on_request = request_listener(lambda: window)
 
     env = Environment(user_classes=[user_class], events=events)
     procs: list[Any] = []
@@ -582,14 +591,7 @@ def worker_main(plan: Plan) -> int:
     user_class, module = prepare_user_class(plan)
     window = Window(load.rate_of, load.latency_of)
 
-    def on_request(
-        request_type: str = "",
-        name: str = "",
-        response_time: float = 0.0,
-        exception: Any = None,
-        **_: Any,
-    ) -> None:
-        window.add(str(name), float(response_time or 0.0), failure_kind(exception))
+    on_request = request_listener(lambda: window)
 
     events.request.add_listener(on_request)  # type: ignore[no-untyped-call]
     env = Environment(user_classes=[user_class], events=events)
