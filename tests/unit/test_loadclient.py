@@ -160,3 +160,95 @@ def test_load_user_fails_bombs_big_bodies_and_drips_and_stays_small(
     assert {k.lower(): v for k, v in load_headers.items() if k.lower() not in drop} == {
         k.lower(): v for k, v in check_headers.items() if k.lower() not in drop
     }
+
+
+STOP_SCRIPT = r"""
+from gevent import monkey
+monkey.patch_all()
+
+import sys
+import gevent
+from locust import constant, task
+from locust.env import Environment
+
+from graders.loadclient import LoadUser
+
+
+class Keeper(LoadUser):
+    host = sys.argv[1]
+    wait_time = constant(0.05)
+    stops = 0
+
+    @task
+    def ping(self):
+        self.client.get("/ok")
+
+    def on_stop(self):  # a locustfile's own on_stop, without super(): still closes
+        type(self).stops += 1
+
+
+env = Environment(user_classes=[Keeper])
+runner = env.create_local_runner()
+runner.start(8, spawn_rate=100)
+gevent.sleep(1.0)
+runner.start(1, spawn_rate=100)
+gevent.sleep(0.5)
+print(Keeper.stops, flush=True)
+gevent.sleep(20)
+"""
+
+
+def test_stopped_load_users_close_their_connections() -> None:
+    """Fewer users for the next stage: the stopped ones hang up, so a thread-per-connection
+    service gets its threads back."""
+    lock = threading.Lock()
+    open_now = [0]
+
+    class Counting(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            with lock:
+                open_now[0] += 1
+
+        def finish(self) -> None:
+            with lock:
+                open_now[0] -= 1
+            super().finish()
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Counting)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STOP_SCRIPT, url],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "7"  # seven users stopped, on_stop ran
+        deadline = time.monotonic() + 3
+        while open_now[0] > 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert open_now[0] == 1, f"{open_now[0]} connections open for one user"
+        assert proc.poll() is None  # the generator is still running: not closed by its exit
+    finally:
+        proc.kill()
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        server.shutdown()
+        server.server_close()
