@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from graders.protocol import LoadPlan, Slo, Stage
-from graders.slo import meets_all
+from graders.slo import meets_all, slo_rows
 
 StopReason = Literal["service", "generator", "budget"]
 SATURATION_CPU = 0.90  # share of one core above which the generator, not the service, limits
@@ -43,6 +43,7 @@ class SearchParams:
     saturation_cpu: float = SATURATION_CPU
     max_stages: int = 10
     lag_limit_ms: float | None = None  # the generator's own lag above which it limits
+    recover_s: float = 0.0  # wall time of ``recover`` (see search), when a stage failed
 
 
 @dataclass(frozen=True)
@@ -77,19 +78,30 @@ def search(
     slo: Slo,
     params: SearchParams = SearchParams(),
     clock: Callable[[], float] = time.monotonic,
+    recover: Callable[[], None] | None = None,
 ) -> Knee:
-    """The knee above ``start_rps`` (a rate already met, with ``start_achieved`` achieved)."""
+    """The knee above ``start_rps`` (a rate already met, with ``start_achieved`` achieved).
+
+    ``recover`` runs between a stage that missed an SLO and the next one (the generator backs
+    off for ``params.recover_s``): a service that collapsed under overload drains its queues
+    first, so every stage measures that rate, not the previous stage's wreckage."""
     t0 = clock()
     steps: list[Stage] = []
     lower, lower_achieved = start_rps, start_achieved
     upper: float | None = None
     stop: StopReason | None = None
 
+    def failed_last() -> bool:
+        return recover is not None and bool(steps) and steps[-1].ok is False
+
     def fits() -> bool:
-        within = clock() - t0 + params.stage_s <= params.budget_s
+        cost = params.stage_s + (params.recover_s if failed_last() else 0.0)
+        within = clock() - t0 + cost <= params.budget_s
         return within and len(steps) < params.max_stages
 
     def attempt(rate: float, label: str) -> tuple[bool, Stage]:
+        if recover is not None and failed_last():
+            recover()
         stage = run_stage(rate)
         ok = meets_all(stage, slo)
         stage = replace(stage, stage=label, ok=ok)
@@ -182,3 +194,62 @@ def capacity_verdict(
         lower_bound=knee.upper_rps is None or knee.stop != "service" or near_ceiling,
         generator_limited=ran_out or near_ceiling,
     )
+
+
+LEAN_HEADROOM = 3.0  # lean users assume latency up to this multiple of the last passing p95
+LEAN_FLOOR_MS = 20.0  # ... and never below this much
+
+
+def users_for(load: LoadPlan, rps: float, latency_ms: float | None = None) -> int:
+    """Users for a stage at ``rps``: the profile's, or with ``max_users`` set, enough for the
+    rate (a user waits for its answer, so too few users cap the rate at users / latency: a
+    figure of the generator, not of the service). Never more than ``max_users``.
+
+    Without ``latency_ms``: enough that each user's interval is the p95 SLO, so any service
+    answering within its SLO keeps up. With it (the p95 of the last stage that met every SLO):
+    lean, enough for ``LEAN_HEADROOM`` times that latency (at least ``LEAN_FLOOR_MS``), capped
+    by the SLO's count. Lean matters: users hold a keep-alive connection each, and 300 of them
+    at 2,000 req/s against a 5 ms service measure how many connections (threads, pids) it holds
+    open, not the rate it serves. A lean stage that misses only the rate runs again with the
+    full count (loadgen.run), so leanness never costs a service its rate."""
+    if load.max_users <= load.users:
+        return int(load.users)
+    budget_ms = load.slo.p95_ms
+    if latency_ms is not None:
+        budget_ms = min(budget_ms, max(LEAN_FLOOR_MS, LEAN_HEADROOM * latency_ms))
+    need = math.ceil(rps * budget_ms / 1000)
+    return int(min(load.max_users, max(load.users, need)))
+
+
+def missed_only_rate(stage: Stage, slo: Slo) -> bool:
+    """Every SLO met but the rate: the signature of too few closed-loop users (or a service
+    at its knee, which the rerun with more users then shows)."""
+    rows = {r.key: r.met for r in slo_rows(stage, slo)}
+    return not rows["rate"] and all(met for key, met in rows.items() if key != "rate")
+
+
+@dataclass
+class LeanUsers:
+    """Users per capacity stage: lean (see users_for) from the last passing stage's latency;
+    a lean stage that missed only its rate runs again with the SLO's full count, and every
+    later stage at that rate or above runs the full count from the start (one extra stage per
+    search at most, and only where leanness may have been ours)."""
+
+    load: LoadPlan
+    hint_ms: float | None = None  # p95 of the last stage that met every SLO
+    lean_below: float = math.inf
+
+    def saw(self, stage: Stage) -> None:
+        if meets_all(stage, self.load.slo) and stage.p95_ms is not None:
+            self.hint_ms = stage.p95_ms
+
+    def stage(self, rps: float, run_with: Callable[[int], Stage]) -> Stage:
+        """The stage at ``rps``; ``run_with(users)`` runs it with that many users."""
+        full = users_for(self.load, rps)
+        lean = full if rps >= self.lean_below else users_for(self.load, rps, self.hint_ms)
+        stage = run_with(lean)
+        if lean < full and missed_only_rate(stage, self.load.slo):
+            self.lean_below = rps
+            stage = run_with(full)
+        self.saw(stage)
+        return stage

@@ -25,7 +25,6 @@ import hmac  # noqa: E402
 import importlib.util  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
-import math  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
 import secrets  # noqa: E402
@@ -41,10 +40,12 @@ from locust.env import Environment  # noqa: E402
 from graders.capacity import (  # noqa: E402
     LAG_SHARE,
     Knee,
+    LeanUsers,
     SearchParams,
     capacity_verdict,
     saturated,
     search,
+    users_for,
 )
 from graders.events import EventWriter  # noqa: E402
 from graders.procnet import local_listeners  # noqa: E402
@@ -62,6 +63,9 @@ from graders.protocol import (  # noqa: E402
     loads,
 )
 from graders.slo import percentile, score, slo_rows  # noqa: E402
+
+MIN_SAMPLE_S = 0.25  # a shorter window (a stage's tail) is no per-second sample
+RECOVER_S = 2.0  # the generator backs off this long after a capacity stage that missed an SLO
 
 
 class Pace:
@@ -417,14 +421,31 @@ def run(plan: Plan, writer: EventWriter) -> LoadResult:
     peak_gauges: dict[str, float] = {}
     running_users = users
 
+    def back_off() -> None:
+        """One idle user for RECOVER_S: the service drains what a failed stage piled up
+        (the others stop and hang up; the next stage starts its users afresh)."""
+        nonlocal running_users
+        runner.start(1, spawn_rate=4 * max(1, running_users))
+        running_users = 1
+        set_pace(1.0)
+        gevent.sleep(RECOVER_S)
+
     def run_stage(name: str, rps: float, seconds: float, settle_s: float = 0.0) -> Stage:
-        """A stage at ``rps``; its first ``settle_s`` seconds run (and are sampled) but do not
-        count: the service's queues adapt to the new rate there."""
+        return run_stage_with(name, rps, seconds, settle_s, users_for(load, rps))
+
+    def run_stage_with(
+        name: str, rps: float, seconds: float, settle_s: float, wanted: int
+    ) -> Stage:
+        """A stage at ``rps`` with ``wanted`` users; its first ``settle_s`` seconds run (and
+        are sampled) but do not count: the service's queues adapt to the new rate there."""
         nonlocal window, running_users
-        wanted = users_for(load, rps)
-        if wanted != running_users:  # more users for a higher rate (see users_for)
+        if wanted != running_users:
+            # Locust starts and stops users at spawn_rate: at ``wanted`` per second, 800 users
+            # going down to 119 took 6 s, every one of them paced for 119 (a 7x overload that
+            # failed every stage after it). Within a quarter of a second, up or down.
+            spawn_rate = 4 * max(wanted, running_users)
             running_users = wanted
-            runner.start(wanted, spawn_rate=wanted)
+            runner.start(wanted, spawn_rate=spawn_rate)
         set_pace(running_users / rps)
         stage_window = new_window()
         counted_from = time.monotonic() + settle_s
@@ -459,9 +480,14 @@ def run(plan: Plan, writer: EventWriter) -> LoadResult:
                 workers_cpu=tuple(round(c, 3) for c in worker_cpu.values()) if workers else (),
                 gauges=gauges,
             )
+            counted = wall0 >= counted_from - 0.05
+            if wall < MIN_SAMPLE_S:  # a stage's last sliver: its requests count, not its rates
+                if counted:
+                    stage_window.merge(window)
+                continue
             series.append(sample)
             writer.emit(LoadSampleEvent(sample))
-            if wall0 >= counted_from - 0.05:
+            if counted:
                 stage_window.merge(window)
                 stage_window.cpu.append(cpu)
                 stage_window.lag_ms.append(lag)
@@ -496,17 +522,23 @@ def run(plan: Plan, writer: EventWriter) -> LoadResult:
             resolution=load.capacity_resolution,
             budget_s=load.capacity_budget_s,
             stage_s=load.step_s + 0.5,  # a stage's own overhead: pacing, merging
+            recover_s=RECOVER_S,
             lag_limit_ms=LAG_SHARE * slo.p95_ms,
             max_stages=load.max_steps,
         )
         if slo_met and not saturated(measured, params) and load.max_steps > 0:
             settle = min(load.settle_s, load.step_s / 2)
+            lean = LeanUsers(load)
+            lean.saw(measured)
             knee = search(
-                lambda rps: run_stage("capacity", rps, load.step_s, settle),
+                lambda rps: lean.stage(
+                    rps, lambda n: run_stage_with("capacity", rps, load.step_s, settle, n)
+                ),
                 target,
                 measured.achieved_rps,
                 slo,
                 params,
+                recover=back_off,
             )
     finally:
         runner.quit()
@@ -552,17 +584,6 @@ def run(plan: Plan, writer: EventWriter) -> LoadResult:
         generator_limited=verdict.generator_limited,
         reference_capacity_rps=load.reference_capacity_rps,
     )
-
-
-def users_for(load: Any, rps: float) -> int:
-    """Users for a stage at ``rps``: the profile's, or with ``max_users`` set, enough that each
-    user's interval is the p95 SLO (a service answering within its SLO keeps up; a user waits
-    for its answer, so too few users would cap the rate at users / latency, a figure of the
-    generator, not of the service). Never more than ``max_users``."""
-    if load.max_users <= load.users:
-        return int(load.users)
-    need = math.ceil(rps * load.slo.p95_ms / 1000)
-    return int(min(load.max_users, max(load.users, need)))
 
 
 def spawn_workers(plan: Plan, n: int) -> list[Any]:

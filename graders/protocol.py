@@ -158,7 +158,8 @@ class LoadPlan:
     def time_budget_s(self) -> float:
         """Wall time the load phase may take, start-up included. The knee search starts no
         stage that would end past its budget, so a stage (and a second's slack) bounds it."""
-        search = min(self.capacity_budget_s, self.max_steps * (self.step_s + 1.0))
+        # a stage: step_s, its overhead, and a 2 s back-off after a failed one (loadgen)
+        search = min(self.capacity_budget_s, self.max_steps * (self.step_s + 3.0))
         search += self.step_s + 1.0 if self.max_steps else 0.0
         startup = 30.0 + 10.0 * self.workers
         return self.warmup_s + self.duration_s + search + startup

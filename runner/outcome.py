@@ -63,6 +63,9 @@ class Base:
         }
 
 
+PIDS_NEAR_LIMIT = 0.9  # sampled about once a second: a peak this close means the limit was hit
+
+
 @dataclass
 class CandidateFacts:
     """What the host saw of the candidate's container (the grader cannot see it)."""
@@ -178,6 +181,16 @@ def assemble_results(
     if verdict == Verdict.TAMPERED:
         notes.append("scored 0: the service tampered with the grader or a sidecar")
         score = 0.0
+    if (
+        resources is not None
+        and resources.pids_limit
+        and (resources.peak_pids >= PIDS_NEAR_LIMIT * resources.pids_limit)
+    ):
+        notes.append(
+            f"the service used {resources.peak_pids} of its {resources.pids_limit} processes "
+            "and threads (pids): past the limit a new thread or process fails, so a server "
+            "with a thread per connection drops connections under load"
+        )
     missing = sum(c.outcome == Outcome.NOT_RUN for c in checks)
     if missing:
         notes.append(f"{missing} check{'s' if missing > 1 else ''} not run: they earn nothing")

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
 
-from graders.capacity import Knee, SearchParams, capacity_verdict, search
+from graders.capacity import (
+    Knee,
+    LeanUsers,
+    SearchParams,
+    capacity_verdict,
+    missed_only_rate,
+    search,
+    users_for,
+)
 from graders.protocol import LoadPlan, Slo, Stage
-from graders.slo import capacity_credit, score, slo_rows
+from graders.slo import capacity_credit, meets_all, score, slo_rows
 
 SLO = Slo(p95_ms=150, p99_ms=400, max_error_rate=0.01)
 TARGET = 150.0
@@ -186,3 +195,103 @@ def test_a_lagging_generator_limits_even_at_low_cpu() -> None:
     assert knee.lower_rps < 1000  # never credited above what passed
     plain, _ = run(lagging)  # without the lag limit it reads as the service's knee
     assert plain.stop == "service"
+
+
+def test_users_cover_the_rate_at_the_slo_or_lean_at_the_last_latency() -> None:
+    plan = LoadPlan(target_rps=500, slo=SLO, users=32, max_users=800)
+    # no latency known: each user's interval is the p95 SLO (2,000 x 0.15 s)
+    assert users_for(plan, 2000) == 300
+    # lean: 3 x the last passing p95 (10 ms -> 30 ms; at least 20 ms): 2,000 x 0.03 s
+    assert users_for(plan, 2000, latency_ms=10.0) == 60
+    assert users_for(plan, 2000, latency_ms=1.0) == 40
+    assert users_for(plan, 2000, latency_ms=40.0) == 240
+    # never more than the SLO's count, never fewer than the profile's, never above max_users
+    assert users_for(plan, 2000, latency_ms=100.0) == 300
+    assert users_for(plan, 100, latency_ms=1.0) == 32
+    assert users_for(plan, 10_000) == 800
+    # a profile without max_users keeps its own count
+    fixed = LoadPlan(target_rps=150, slo=SLO, users=20)
+    assert users_for(fixed, 4000) == users_for(fixed, 4000, latency_ms=3.0) == 20
+
+
+def test_only_a_rate_shortfall_with_every_other_slo_met_calls_for_more_users() -> None:
+    short = replace(stage(1000, ok=True), achieved_rps=700.0)
+    assert missed_only_rate(short, SLO)
+    assert not missed_only_rate(stage(1000, ok=True), SLO)  # met everything
+    assert not missed_only_rate(stage(1000, ok=False), SLO)  # slow as well: the service's
+    failing = replace(short, failures=160, error_rate=0.04)
+    assert not missed_only_rate(failing, SLO)
+
+
+def test_lean_users_run_again_with_the_full_count_when_only_the_rate_was_missed() -> None:
+    """A service that keeps up only with enough users (its latency rises to 100 ms at 2,000
+    req/s): the lean stage misses the rate, the rerun with the SLO's count passes, and every
+    later stage at that rate or above starts with the full count."""
+    plan = LoadPlan(target_rps=500, slo=SLO, users=32, max_users=800)
+    runs: list[tuple[float, int]] = []
+
+    def service(rps: float) -> Callable[[int], Stage]:
+        def run_with(users: int) -> Stage:
+            runs.append((rps, users))
+            latency_s = 0.005 if rps < 2000 else 0.1
+            achieved = min(rps, users / latency_s)  # closed loop: users / latency at most
+            return replace(
+                stage(rps, ok=True),
+                achieved_rps=achieved,
+                p95_ms=latency_s * 1000,
+                p99_ms=latency_s * 1000,
+            )
+
+        return run_with
+
+    lean = LeanUsers(plan)
+    lean.saw(stage(500, ok=True))  # the measured stage: p95 5 ms
+    assert lean.stage(1000, service(1000)).achieved_rps == 1000
+    assert runs == [(1000, 32)]  # 1,000 x 20 ms, but never below the profile's 32
+    assert lean.stage(2000, service(2000)).achieved_rps == 2000
+    assert runs[1:] == [(2000, 40), (2000, 300)]  # lean missed the rate; full kept up
+    lean.stage(2400, service(2400))
+    assert runs[3:] == [(2400, 360)]  # at or above that rate: full from the start
+    # a miss that is not only the rate (too slow) is the service's: no rerun
+    slow = LeanUsers(plan)
+    slow.saw(stage(500, ok=True))
+    assert not meets_all(slow.stage(1000, lambda n: stage(1000, ok=False)), SLO)
+    assert slow.lean_below == math.inf
+
+
+def test_the_generator_backs_off_after_a_failed_stage_and_the_budget_counts_it() -> None:
+    """A service that collapses under overload and stays collapsed until it drains: without a
+    back-off every stage after the first failure fails (the wreckage of the one before)."""
+    params = SearchParams(budget_s=60, stage_s=5, recover_s=2)
+
+    def collapsing(with_recover: bool) -> tuple[Knee, list[str]]:
+        clock, log = Clock(), []
+        state = {"collapsed": False}
+
+        def run_stage(rate: float) -> Stage:
+            clock.now += params.stage_s
+            log.append(f"stage {rate:g}")
+            if rate > 3000:
+                state["collapsed"] = True
+            return stage(rate, ok=rate <= 3000 and not state["collapsed"])
+
+        def recover() -> None:
+            clock.now += params.recover_s
+            log.append("recover")
+            state["collapsed"] = False
+
+        knee = search(
+            run_stage, TARGET, TARGET, SLO, params, clock, recover if with_recover else None
+        )
+        return knee, log
+
+    knee, log = collapsing(with_recover=True)
+    assert 3000 / 1.1 <= knee.lower_rps <= 3000
+    # every failed stage but a last one is followed by the back-off, and only those
+    failed = [f"stage {s.rps_offered:g}" for s in knee.steps if s.ok is False]
+    assert [log[i - 1] for i, e in enumerate(log) if e == "recover"] == failed[
+        : log.count("recover")
+    ]
+    wrecked, _ = collapsing(with_recover=False)
+    assert wrecked.lower_rps < knee.lower_rps  # stuck at the last step below the first failure
+    assert knee.elapsed_s <= params.budget_s

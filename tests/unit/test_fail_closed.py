@@ -29,7 +29,7 @@ from runner.challenges import load_challenge
 from runner.core import exit_code_for
 from runner.errors import ExitCode
 from runner.outcome import Base, CandidateFacts, assemble_results, decide_verdict
-from runner.results import CRITICAL_CAP, Manifest, Results, Verdict
+from runner.results import CRITICAL_CAP, Manifest, Resources, Results, Verdict
 from runner.stream import EventPump, Stop
 from tests.conftest import ROOT
 from tests.unit.conftest import sample_load
@@ -147,6 +147,18 @@ def test_a_failed_critical_check_caps_the_score() -> None:
     assert r.score == CRITICAL_CAP
     assert r.critical_failed == ["c3"]
     assert r.correctness_score == 90.0
+
+
+def test_a_service_at_its_pids_limit_is_told_so() -> None:
+    pump = pump_of(PlannedEvent(tuple(infos(1))), ReadyEvent(True, 0.1), DoneEvent())
+    verdict, detail = decide_verdict(pump, None, None)
+
+    def notes(peak: int) -> list[str]:
+        res = Resources(cpus=1.0, memory_limit_mb=512, pids_limit=256, peak_pids=peak)
+        return assemble_results(BASE, plan(), pump, verdict, detail, resources=res).score_notes
+
+    assert any("used 251 of its 256 processes and threads" in n for n in notes(251))
+    assert not any("pids" in n for n in notes(200))
 
 
 def test_tampering_scores_zero() -> None:
