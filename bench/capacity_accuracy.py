@@ -1,26 +1,27 @@
 #!/usr/bin/env python3
 """Is assess's capacity the service's? The knee search against an independent generator.
 
-For each service, the same container image under the same limits (1 CPU, 512 MiB, no network,
-read-only root) and the same request (``GET /healthz``, the SLOs of runner/ceiling: p95 <= 150
+For each service, the same container image in the same pod under the same limits (a pod as a
+grading starts it, with the challenge's sandbox: 1 CPU, 128 MiB, 256 pids, read-only root, no
+capabilities, no network but the pod's loopback) and the same request (``GET /healthz``, the SLOs of runner/ceiling: p95 <= 150
 ms, p99 <= 400 ms, errors <= 1 %):
 
 - **assess**: a real grading (``runner.grading.grade``) with the generator-ceiling profile
   (runner/ceiling: one GET, Locust users of the same base class as every challenge's), its
   knee search from the target rate; ``--load-workers`` as ``assess run`` (default auto);
-- **hey** (Debian's, paced per connection: ``-c C -q rate/C``, C = rate x p95 SLO as assess's
-  users) in a container with one CPU sharing the service's network namespace: the same search (graders.capacity.search, same grid, same
+- **hey** (Debian's, paced per connection: ``-c C -q rate/C``, C as assess's users, by the
+  same policy: graders.capacity.LeanUsers; eight staggered hey processes, see hey_stage) in a container with one CPU sharing the service's network namespace: the same search (graders.capacity.search, same grid, same
   resolution, same SLO rows), each stage one ``hey -z`` run;
 - **wrk** (Debian's, closed loop, as fast as it goes): the service's raw throughput, latency
   ignored, for scale.
 
 Services: the rest-api reference (Python, stdlib server), a small Go server (runner/ceiling/
-responder: fast, so the generator is the limit) and the same Go server burning ``--spin-us`` of
-CPU per request (deliberately slow). The ratio assess / hey is the figure: 0.9-1.1 is the goal
+responder: fast, so the generator is the limit) and the same Go server burning CPU per request:
+350 µs (medium, about 2,500 req/s on one core) and ``--spin-us`` (slow, 1,000 µs by default). The ratio assess / hey is the figure: 0.9-1.1 is the goal
 for every service below the generator's ceiling. Both searches land on the same grid (target x
 2^(k/8)), so a ratio of 1.00 means the same grid point and 0.92 or 1.09 one grid step apart.
 
-    python bench/capacity_accuracy.py [--services ref,fast,slow] [--spin-us 1000]
+    python bench/capacity_accuracy.py [--services ref,fast,medium,slow] [--spin-us 1000]
 """
 
 from __future__ import annotations
@@ -37,13 +38,13 @@ from typing import Any
 
 from _common import machine_facts  # bench/ is on sys.path when run as a script
 
-from graders.capacity import SearchParams, search
-from graders.protocol import Slo, Stage
+from graders.capacity import LeanUsers, SearchParams, search, users_for
+from graders.protocol import LoadPlan, Slo, Stage
 from graders.slo import meets_all
 from runner.challenges import Challenge, load_challenge
 from runner.core import run_options
-from runner.grading import grade
-from runner.sandbox import docker_client
+from runner.grading import grade, grader_cpus
+from runner.sandbox import Limits, Pod, docker_client
 from runner.submissions import load_submission
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,8 +52,10 @@ CEILING = ROOT / "runner" / "ceiling"
 SUBMISSIONS = {
     "ref": ROOT / "challenges" / "rest-api" / "solutions" / "reference",
     "fast": CEILING / "responder",
+    "medium": CEILING / "responder",
     "slow": CEILING / "responder",
 }
+MEDIUM_SPIN_US = 350  # medium: about 2,500 req/s on one core, below the generator's ceiling
 TOOLS_TAG = "assess-bench/loadtools:1"
 TOOLS_DOCKERFILE = (
     "FROM assess/base:bookworm\n"
@@ -60,6 +63,7 @@ TOOLS_DOCKERFILE = (
     "&& rm -rf /var/lib/apt/lists/*\n"
 )
 LABEL = {"assess-bench": "capacity"}
+TOOLS_CPUS = grader_cpus(1)  # on 2 cores: 1.5 (one worker and the master), as assess's
 CONNECTIONS = 32  # as runner/ceiling's users
 MAX_CONNECTIONS = 800  # as its max_users
 
@@ -68,9 +72,15 @@ def load_avg() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def challenge_for(service: str, spin_us: int) -> Challenge:
+def spin_of(service: str, slow_spin_us: int) -> int:
+    """CPU per request (µs) the Go responder burns for ``service``: 0 for the fast one."""
+    return {"slow": slow_spin_us, "medium": MEDIUM_SPIN_US}.get(service, 0)
+
+
+def challenge_for(service: str, slow_spin_us: int) -> Challenge:
     base = load_challenge(CEILING)
-    env = {"SPIN_US": str(spin_us)} if service == "slow" else {}
+    spin = spin_of(service, slow_spin_us)
+    env = {"SPIN_US": str(spin)} if spin else {}
     return Challenge(base.root, base.config.model_copy(update={"env": env}))
 
 
@@ -99,33 +109,30 @@ def tools_image(client: Any) -> None:
         )
 
 
-def start_service(client: Any, image: str, service: str, spin_us: int) -> Any:
-    env = {"PORT": "8080"}
-    if service == "slow":
-        env["SPIN_US"] = str(spin_us)
-    return client.containers.run(
-        image,
-        detach=True,
-        environment=env,
-        network_mode="none",
-        nano_cpus=int(1e9),
-        mem_limit="512m",
-        memswap_limit="512m",
-        read_only=True,
-        tmpfs={"/tmp": "rw,size=64m"},
-        user="65534:65534",
-        labels=LABEL,
-    )
+def start_service(client: Any, image: str, service: str, spin_us: int) -> Pod:
+    """The service as a grading runs it: a pod (holder + candidate) with the challenge's own
+    limits (CPU, memory, pids, tmpfs, user, capabilities), so only the generator differs."""
+    sb = challenge_for(service, spin_us).config.sandbox
+    limits = Limits(cpus=sb.cpus, memory_mb=sb.memory_mb, pids=sb.pids, tmpfs_mb=sb.tmpfs_mb)
+    env = {"PORT": "8080", **challenge_for(service, spin_us).config.env}
+    pod = Pod(client)
+    try:
+        pod.start_holder()
+        pod.start_candidate(image, env, limits)
+    except BaseException:
+        pod.teardown()
+        raise
+    return pod
 
 
-def in_tools(client: Any, service: Any, cmd: list[str], timeout: float) -> str:
+def in_tools(client: Any, pod: Pod, cmd: list[str], timeout: float) -> str:
     box = client.containers.run(
         TOOLS_TAG,
         cmd,
         detach=True,
-        network_mode=f"container:{service.id}",
-        nano_cpus=int(1e9),  # the generator gets one core, as assess's does here
-        labels=LABEL,
+        network_mode=pod.netns,
+        nano_cpus=int(TOOLS_CPUS * 1e9),  # as assess's generator: grading.grader_cpus(1)
+        labels={**LABEL, **pod.labels("bench-tool")},  # `assess gc` removes it after a kill
     )
     try:
         box.wait(timeout=timeout)
@@ -134,11 +141,11 @@ def in_tools(client: Any, service: Any, cmd: list[str], timeout: float) -> str:
         box.remove(force=True)
 
 
-def wait_ready(client: Any, service: Any) -> None:
+def wait_ready(client: Any, pod: Pod) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         out = in_tools(
-            client, service, ["hey", "-n", "1", "-c", "1", "http://127.0.0.1:8080/healthz"], 20
+            client, pod, ["hey", "-n", "1", "-c", "1", "http://127.0.0.1:8080/healthz"], 20
         )
         if "[200]" in out:
             return
@@ -146,37 +153,43 @@ def wait_ready(client: Any, service: Any) -> None:
     sys.exit("service never answered /healthz")
 
 
-def hey_stage(client: Any, service: Any, rate: float, seconds: float, slo: Slo) -> Stage:
-    # as assess's users (loadgen.users_for): enough connections that each one's interval is
-    # the p95 SLO, or hey, closed-loop per connection, caps the rate at connections / latency
-    conns = min(MAX_CONNECTIONS, max(CONNECTIONS, math.ceil(rate * slo.p95_ms / 1000)))
-    per = rate / conns
-    out = in_tools(
-        client,
-        service,
-        [
-            "hey",
-            "-z",
-            f"{seconds:g}s",
-            "-c",
-            str(conns),
-            "-q",
-            f"{per:.3f}",
-            "http://127.0.0.1:8080/healthz",
-        ],
-        seconds + 30,
-    )
+HEY_GROUPS = 8  # hey processes per stage, their starts staggered across one interval
 
-    def num(pattern: str) -> float | None:
-        m = re.search(pattern, out)
-        return float(m.group(1)) if m else None
+
+def hey_stage(client: Any, pod: Pod, rate: float, seconds: float, conns: int) -> Stage:
+    """One stage of ``conns`` connections at ``rate`` (as assess's users, by the same policy:
+    graders.capacity.LeanUsers; hey is closed-loop per connection, so too few would cap the
+    rate at connections / latency).
+
+    hey paces each connection with its own ticker, all started together: every connection
+    fires in the same instant, a burst of ``conns`` requests per interval, where Locust's users
+    are spread over the interval. A service near its knee queues a burst, and hey's p95 then
+    measures the burst (150 ms against Locust's 25 ms on the same slow service at the same
+    rate). So the stage runs ``HEY_GROUPS`` hey processes of ``conns / HEY_GROUPS``
+    connections each, their starts staggered across one interval: bursts of an eighth. Counts
+    add up exactly; p95 and p99 are the mean of the groups' (equal rates, so equal weights: an
+    approximation of the merged percentile)."""
+    groups = max(1, min(HEY_GROUPS, conns))
+    per_group = math.ceil(conns / groups)
+    per_conn = rate / (per_group * groups)
+    interval = 1 / per_conn
+    script = " ".join(
+        f"(sleep {i * interval / groups:.4f}; hey -z {seconds:g}s -c {per_group} "
+        f"-q {per_conn:.3f} http://127.0.0.1:8080/healthz) &"
+        for i in range(groups)
+    )
+    out = in_tools(client, pod, ["sh", "-c", script + " wait"], seconds + 30)
+
+    def mean_of(pattern: str) -> float | None:
+        found = [float(x) for x in re.findall(pattern, out)]
+        return sum(found) / len(found) if len(found) == groups else None
 
     ok = sum(int(n) for n in re.findall(r"\[200\]\s+(\d+) responses", out))
     other = sum(int(n) for c, n in re.findall(r"\[(\d+)\]\s+(\d+) responses", out) if c != "200")
     errors = sum(int(n) for n in re.findall(r"\[(\d+)\]\s+Get ", out))
     errors += other
     total = ok + errors
-    p95, p99 = num(r"95% in ([\d.]+) secs"), num(r"99% in ([\d.]+) secs")
+    p95, p99 = mean_of(r"95% in ([\d.]+) secs"), mean_of(r"99% in ([\d.]+) secs")
     return Stage(
         stage="hey",
         rps_offered=rate,
@@ -191,18 +204,27 @@ def hey_stage(client: Any, service: Any, rate: float, seconds: float, slo: Slo) 
     )
 
 
-def hey_capacity(client: Any, service: Any, target: float, slo: Slo, step_s: float) -> Any:
-    first = hey_stage(client, service, target, step_s, slo)
+def hey_capacity(client: Any, pod: Pod, target: float, slo: Slo, step_s: float) -> Any:
+    plan = LoadPlan(target_rps=target, slo=slo, users=CONNECTIONS, max_users=MAX_CONNECTIONS)
+    first = hey_stage(client, pod, target, step_s, users_for(plan, target))
     if not meets_all(first, slo):
         return None
+    lean = LeanUsers(plan)
+    lean.saw(first)
     params = SearchParams(budget_s=150, stage_s=step_s + 2, max_stages=12)
-    return search(lambda r: hey_stage(client, service, r, step_s, slo), target, target, slo, params)
+    return search(
+        lambda r: lean.stage(r, lambda n: hey_stage(client, pod, r, step_s, n)),
+        target,
+        target,
+        slo,
+        params,
+    )
 
 
-def wrk_max(client: Any, service: Any) -> float:
+def wrk_max(client: Any, pod: Pod) -> float:
     out = in_tools(
         client,
-        service,
+        pod,
         ["wrk", "-t1", f"-c{CONNECTIONS}", "-d5s", "http://127.0.0.1:8080/healthz"],
         40,
     )
@@ -212,7 +234,7 @@ def wrk_max(client: Any, service: Any) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--services", default="ref,fast,slow")
+    ap.add_argument("--services", default="ref,fast,medium,slow")
     ap.add_argument("--spin-us", type=int, default=1000)
     ap.add_argument("--load-workers", default="auto")
     ap.add_argument("--stages", action="store_true", help="print every stage of both searches")
@@ -227,7 +249,7 @@ def main() -> None:
         f"request GET /healthz · SLO p95 <= {slo.p95_ms:g} ms, p99 <= {slo.p99_ms:g} ms, "
         f"errors <= {100 * slo.max_error_rate:g} % · from {cfg.target_rps:g} req/s, x"
         f"{cfg.step_factor:g} then bisection to {100 * cfg.capacity_resolution:g} % · "
-        f"stages {cfg.step_s:g} s · service 1 CPU · hey {CONNECTIONS}-{MAX_CONNECTIONS} connections (rate x p95 SLO), wrk {CONNECTIONS}, 1 CPU"
+        f"stages {cfg.step_s:g} s · service 1 CPU · hey {CONNECTIONS}-{MAX_CONNECTIONS} connections (as assess: lean, SLO count on a rate miss), wrk {CONNECTIONS}, tools {TOOLS_CPUS:g} CPUs"
     )
     header = (
         f"{'service':8} {'assess':>9} {'(achvd)':>9} {'stop':>9} {'ceiling':>8} "
@@ -238,13 +260,13 @@ def main() -> None:
     for service in args.services.split(","):
         load = assess_capacity(client, service, args.spin_us, args.load_workers)
         image = image_of(client, service)
-        box = start_service(client, image, service, args.spin_us)
+        pod = start_service(client, image, service, args.spin_us)
         try:
-            wait_ready(client, box)
-            knee = hey_capacity(client, box, cfg.target_rps, slo, cfg.step_s)
-            wrk = wrk_max(client, box)
+            wait_ready(client, pod)
+            knee = hey_capacity(client, pod, cfg.target_rps, slo, cfg.step_s)
+            wrk = wrk_max(client, pod)
         finally:
-            box.remove(force=True)
+            pod.teardown()
         tables.append((f"{service} assess", (load.measured, *load.steps)))
         tables.append((f"{service} hey", knee.steps if knee else ()))
         a = load.capacity_lower_rps if load.slo_met else 0.0

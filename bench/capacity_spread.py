@@ -10,6 +10,11 @@ work shows there). Then mean, min/max and the coefficient of variation (stdev / 
 and the largest score difference between any two runs (the goal: at most 1 point).
 
     python bench/capacity_spread.py [--challenge rest-api] [--solution reference] [--runs 5]
+    python bench/capacity_spread.py --service ref|fast|medium|slow [--spin-us 1000]
+
+``--service`` grades one of capacity_accuracy.py's services instead (one GET, the generator
+ceiling's pod and SLOs, capacity scored against its 500 req/s target: a slow service lands
+mid-scale, where a moving capacity would move the score).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import time
 from pathlib import Path
 
 from _common import machine_facts  # bench/ is on sys.path when run as a script
+from capacity_accuracy import SUBMISSIONS, challenge_for
 
 from runner.challenges import Registry
 from runner.core import run_options
@@ -37,11 +43,18 @@ def main() -> None:
     ap.add_argument("--solution", default="reference")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--load-workers", default="auto")
+    ap.add_argument("--service", choices=sorted(SUBMISSIONS), help="a capacity_accuracy service")
+    ap.add_argument("--spin-us", type=int, default=1000, help="CPU per request of `slow`")
     args = ap.parse_args()
     machine_facts()
     client = docker_client()
-    challenge = Registry().get(args.challenge)
-    sub = load_submission(ROOT / "challenges" / args.challenge / "solutions" / args.solution)
+    if args.service:
+        challenge = challenge_for(args.service, args.spin_us)
+        sub = load_submission(SUBMISSIONS[args.service])
+        args.challenge, args.solution = "ceiling", args.service
+    else:
+        challenge = Registry().get(args.challenge)
+        sub = load_submission(ROOT / "challenges" / args.challenge / "solutions" / args.solution)
     opts = run_options(
         challenge,
         candidate=False,
