@@ -211,7 +211,7 @@ def users_for(load: LoadPlan, rps: float, latency_ms: float | None = None) -> in
     by the SLO's count. Lean matters: users hold a keep-alive connection each, and 300 of them
     at 2,000 req/s against a 5 ms service measure how many connections (threads, pids) it holds
     open, not the rate it serves. A lean stage that misses only the rate runs again with the
-    full count (loadgen.run), so leanness never costs a service its rate."""
+    full count (LeanUsers), so leanness never costs a service its rate."""
     if load.max_users <= load.users:
         return int(load.users)
     budget_ms = load.slo.p95_ms
@@ -232,8 +232,9 @@ def missed_only_rate(stage: Stage, slo: Slo) -> bool:
 class LeanUsers:
     """Users per capacity stage: lean (see users_for) from the last passing stage's latency;
     a lean stage that missed only its rate runs again with the SLO's full count, and every
-    later stage at that rate or above runs the full count from the start (one extra stage per
-    search at most, and only where leanness may have been ours)."""
+    later stage at that rate or above runs the full count from the start (an extra stage only
+    where leanness may have been ours; the stage table keeps the rerun, the per-second series
+    shows both, users included)."""
 
     load: LoadPlan
     hint_ms: float | None = None  # p95 of the last stage that met every SLO
