@@ -55,7 +55,9 @@ def test_the_search_finds_a_slow_services_knee(graded: Grader, tmp_path: Path) -
             "warmup_s": 1,
             "duration_s": 3,
             "step_s": 3,
-            "capacity_budget_s": 24,
+            # each failed stage near the knee may cost a lean try, a full rerun and a 2 s
+            # back-off: 24 s ran out before the bracket closed (CI, once)
+            "capacity_budget_s": 40,
             "capacity_resolution": 0.2,
         }
     )
@@ -77,5 +79,6 @@ def test_the_search_finds_a_slow_services_knee(graded: Grader, tmp_path: Path) -
         assert result.capacity_upper_rps / result.capacity_lower_rps <= 1.2 + 1e-6
     assert 150 <= result.capacity_lower_rps <= 600  # 2 ms of CPU each: at most ~500 req/s
     assert result.steps[0].rps_offered == 200  # x2 from the target
-    assert result.capacity_search_s <= 24 + 1
+    # the search starts no stage past its budget; a lean stage's rerun may overrun it by one
+    assert result.capacity_search_s <= 40 + load.step_s + 1
     assert not result.generator_limited
