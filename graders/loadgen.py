@@ -422,11 +422,14 @@ def run(plan: Plan, writer: EventWriter) -> LoadResult:
     running_users = users
 
     def back_off() -> None:
-        """One idle user for RECOVER_S: the service drains what a failed stage piled up
-        (the others stop and hang up; the next stage starts its users afresh)."""
+        """RECOVER_S at a request per user per second: the service drains what a failed stage
+        piled up. Interchangeable users (``max_users``) shrink to the profile's count, the
+        others stop and hang up; a fixed profile keeps its users (they own data or hold
+        WebSockets: no churn), only slowed."""
         nonlocal running_users
-        runner.start(1, spawn_rate=4 * max(1, running_users))
-        running_users = 1
+        if load.max_users > users and running_users > users:
+            runner.start(users, spawn_rate=4 * running_users)
+            running_users = users
         set_pace(1.0)
         gevent.sleep(RECOVER_S)
 
