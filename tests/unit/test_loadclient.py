@@ -30,7 +30,8 @@ def _gzip_bomb() -> bytes:
     return b"".join([comp.compress(zeros) for _ in range(BOMB_BYTES >> 20)] + [comp.flush()])
 
 
-SCRIPT = r"""
+# Locust as a library, in a subprocess (gevent patches the whole interpreter)
+PRELUDE = r"""
 from gevent import monkey
 monkey.patch_all()
 
@@ -40,7 +41,11 @@ from locust import constant, task
 from locust.env import Environment
 
 from graders.loadclient import LoadUser
+"""
 
+SCRIPT = (
+    PRELUDE
+    + r"""
 
 class Hostile(LoadUser):
     host = sys.argv[1]
@@ -72,6 +77,7 @@ errors = sorted({str(e.error) for e in env.stats.errors.values()})
 rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"stats": stats, "errors": errors, "rss_kb": rss_kb}))
 """
+)
 
 
 @pytest.fixture(scope="module")
@@ -162,17 +168,9 @@ def test_load_user_fails_bombs_big_bodies_and_drips_and_stays_small(
     }
 
 
-STOP_SCRIPT = r"""
-from gevent import monkey
-monkey.patch_all()
-
-import sys
-import gevent
-from locust import constant, task
-from locust.env import Environment
-
-from graders.loadclient import LoadUser
-
+STOP_SCRIPT = (
+    PRELUDE
+    + r"""
 
 class Keeper(LoadUser):
     host = sys.argv[1]
@@ -196,6 +194,7 @@ gevent.sleep(0.5)
 print(Keeper.stops, flush=True)
 gevent.sleep(20)
 """
+)
 
 
 def test_stopped_load_users_close_their_connections() -> None:
