@@ -9,11 +9,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from runner.challenges import Challenge, Load, Registry
-from runner.grading import RunOptions, build_submission, host_fingerprint
-from runner.images import BuildResult, Images
-from runner.sandbox import docker_client
-from runner.submissions import load_submission
+from runner.challenges.registry import Challenge, Load, Registry
+from runner.grading.images import BuildResult, Images
+from runner.grading.pipeline import RunOptions, build_submission, host_fingerprint
+from runner.grading.pod import docker_client
+from runner.intake.submission import load_submission
 
 
 def machine_facts() -> None:

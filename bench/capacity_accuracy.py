@@ -6,11 +6,11 @@ grading starts it, with the challenge's sandbox: 1 CPU, 128 MiB, 256 pids, read-
 capabilities, no network but the pod's loopback) and the same request (``GET /healthz``, the SLOs of runner/ceiling: p95 <= 150
 ms, p99 <= 400 ms, errors <= 1 %):
 
-- **assess**: a real grading (``runner.grading.grade``) with the generator-ceiling profile
+- **assess**: a real grading (``runner.grading.pipeline.grade``) with the generator-ceiling profile
   (runner/ceiling: one GET, Locust users of the same base class as every challenge's), its
   knee search from the target rate; ``--load-workers`` as ``assess run`` (default auto);
 - **hey** (Debian's, paced per connection: ``-c C -q rate/C``, C as assess's users, by the
-  same policy: graders.capacity.LeanUsers; eight staggered hey processes, see hey_stage) in a container with one CPU sharing the service's network namespace: the same search (graders.capacity.search, same grid, same
+  same policy: graders.load.capacity.LeanUsers; eight staggered hey processes, see hey_stage) in a container with one CPU sharing the service's network namespace: the same search (graders.load.capacity.search, same grid, same
   resolution, same SLO rows), each stage one ``hey -z`` run;
 - **wrk** (Debian's, closed loop, as fast as it goes): the service's raw throughput, latency
   ignored, for scale.
@@ -38,14 +38,14 @@ from typing import Any
 
 from _common import machine_facts  # bench/ is on sys.path when run as a script
 
-from graders.capacity import LeanUsers, SearchParams, search, users_for
+from graders.load.capacity import LeanUsers, SearchParams, search, users_for
+from graders.load.slo import meets_all
 from graders.protocol import LoadPlan, Slo, Stage
-from graders.slo import meets_all
-from runner.challenges import Challenge, load_challenge
-from runner.core import run_options
-from runner.grading import grade, grader_cpus
-from runner.sandbox import Limits, Pod, docker_client
-from runner.submissions import load_submission
+from runner.challenges.registry import Challenge, load_challenge
+from runner.commands import run_options
+from runner.grading.pipeline import grade, grader_cpus
+from runner.grading.pod import Limits, Pod, docker_client
+from runner.intake.submission import load_submission
 
 ROOT = Path(__file__).resolve().parent.parent
 CEILING = ROOT / "runner" / "ceiling"
@@ -158,7 +158,7 @@ HEY_GROUPS = 8  # hey processes per stage, their starts staggered across one int
 
 def hey_stage(client: Any, pod: Pod, rate: float, seconds: float, conns: int) -> Stage:
     """One stage of ``conns`` connections at ``rate`` (as assess's users, by the same policy:
-    graders.capacity.LeanUsers; hey is closed-loop per connection, so too few would cap the
+    graders.load.capacity.LeanUsers; hey is closed-loop per connection, so too few would cap the
     rate at connections / latency).
 
     hey paces each connection with its own ticker, all started together: every connection
@@ -294,8 +294,8 @@ def main() -> None:
 
 def image_of(client: Any, service: str) -> str:
     """The image the grading just built (cached by content, so the same one)."""
-    from runner.grading import RunOptions, build_submission
-    from runner.images import Images
+    from runner.grading.images import Images
+    from runner.grading.pipeline import RunOptions, build_submission
 
     challenge = challenge_for(service, 0)
     build = build_submission(

@@ -2,7 +2,7 @@
 """How much capacity, and the score it feeds, move from run to run; what the search costs.
 
 Grades one submission ``--runs`` times with the load phase, as ``assess run`` does
-(``runner.grading.grade``, the challenge's own profile, ``--load-workers`` auto by default),
+(``runner.grading.pipeline.grade``, the challenge's own profile, ``--load-workers`` auto by default),
 and prints per run: the credited capacity (the search's lower bound, on its grid), the achieved
 rate there, what stopped the search, the load score and the total, the load phase's and the
 whole grading's wall time, and the load average at that moment (this machine is shared: other
@@ -28,11 +28,11 @@ from pathlib import Path
 from _common import machine_facts  # bench/ is on sys.path when run as a script
 from capacity_accuracy import SUBMISSIONS, challenge_for
 
-from runner.challenges import Registry
-from runner.core import run_options
-from runner.grading import grade
-from runner.sandbox import docker_client
-from runner.submissions import load_submission
+from runner.challenges.registry import Registry
+from runner.commands import run_options
+from runner.grading.pipeline import grade
+from runner.grading.pod import docker_client
+from runner.intake.submission import load_submission
 
 ROOT = Path(__file__).resolve().parent.parent
 

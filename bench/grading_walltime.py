@@ -3,7 +3,7 @@
 
 Grades ``challenges/rest-api/solutions/reference`` ``--runs`` times with the load phase (the
 challenge's own load config), then ``--skip-load-runs`` times without it, through
-``runner.grading.grade`` exactly as ``assess grade`` does (Docker sandbox, grader container).
+``runner.grading.pipeline.grade`` exactly as ``assess grade`` does (Docker sandbox, grader container).
 Images are warmed first (grader image and the submission's image built or reused, untimed), so
 ``build_s`` should be ~0 and the figures are the cost of a re-grade.
 
@@ -31,8 +31,8 @@ from typing import Any
 
 from _common import machine_facts, prepare  # bench/ is on sys.path when run as a script
 
-from runner.grading import RunOptions, grade
-from runner.submissions import load_submission
+from runner.grading.pipeline import RunOptions, grade
+from runner.intake.submission import load_submission
 
 ROOT = Path(__file__).resolve().parent.parent
 

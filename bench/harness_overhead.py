@@ -6,8 +6,8 @@ Each round drives it, one tool at a time, from core 0 with the same profile (32 
 connections, unpaced, 10 s):
 
 - bare Locust: a minimal ``FastHttpUser`` locustfile, headless, ``wait_time = constant(0)``;
-- assess: the same locustfile through ``graders.loadgen.run`` in a subprocess, started exactly
-  as ``graders/load.py`` starts it, with a target rate so high that pacing never waits;
+- assess: the same locustfile through ``graders.load.generator.run`` in a subprocess, started exactly
+  as ``graders/load/phase.py`` starts it, with a target rate so high that pacing never waits;
 - wrk: ``wrk -t1 -c32 -d10s``, a C load generator, as a ceiling for one core.
 
 How to read it: ``assess/bare`` near 1.0 means the runner's bookkeeping (per-request listener,
@@ -48,10 +48,10 @@ from _common import machine_facts  # bench/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-# Same bootstrap as graders/load.py (kept literal so this process never imports gevent/locust).
+# Same bootstrap as graders/load/phase.py (kept literal so this process never imports gevent/locust).
 BOOTSTRAP = (
     "from gevent import monkey; monkey.patch_all(); import runpy, sys; "
-    "sys.argv = sys.argv[:1] + sys.argv[1:]; runpy.run_module('graders.loadgen', run_name='__main__')"
+    "sys.argv = sys.argv[:1] + sys.argv[1:]; runpy.run_module('graders.load.generator', run_name='__main__')"
 )
 GEN_CORE, SERVER_CORE = "0", "1"
 

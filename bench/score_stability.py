@@ -3,7 +3,7 @@
 
 Grades ``challenges/rest-api/solutions/reference`` ``--runs`` times with the load phase
 (``RunOptions(skip_load=False, load_duration_s=5)``: the challenge's warm-up, a 5 s measured
-stage, then its capacity steps) through ``runner.grading.grade``, as ``assess grade`` does.
+stage, then its capacity steps) through ``runner.grading.pipeline.grade``, as ``assess grade`` does.
 Images are warmed first (untimed), so every run grades the same image.
 
 How to read it: one line per run with the total score, the load score (0-100, its share of the
@@ -30,8 +30,8 @@ from typing import Any
 
 from _common import machine_facts, prepare  # bench/ is on sys.path when run as a script
 
-from runner.grading import RunOptions, grade
-from runner.submissions import load_submission
+from runner.grading.pipeline import RunOptions, grade
+from runner.intake.submission import load_submission
 
 ROOT = Path(__file__).resolve().parent.parent
 CHALLENGE = "rest-api"

@@ -29,11 +29,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-from runner.challenges import load_challenge  # noqa: E402
-from runner.grading import RunOptions, grade  # noqa: E402
-from runner.sandbox import LABEL_MANAGED, LABEL_PID, docker_client  # noqa: E402
-from runner.solutions import overlay  # noqa: E402
-from runner.submissions import load_submission  # noqa: E402
+from runner.challenges.registry import load_challenge  # noqa: E402
+from runner.challenges.solutions import overlay  # noqa: E402
+from runner.grading.pipeline import RunOptions, grade  # noqa: E402
+from runner.grading.pod import LABEL_MANAGED, LABEL_PID, docker_client  # noqa: E402
+from runner.intake.submission import load_submission  # noqa: E402
 
 TINY = ROOT / "tests" / "fixtures" / "tiny"
 ADVERSARIAL = ROOT / "tests" / "adversarial"

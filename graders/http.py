@@ -9,7 +9,7 @@ that may hang the grader or exhaust its memory:
 - the body is capped *after* decoding: requests ask for ``Accept-Encoding: identity``, and a
   gzip, deflate or br body sent anyway is inflated incrementally and abandoned past the cap;
 - the request headers are :data:`DEFAULT_HEADERS`, which the load generator's users
-  (:mod:`graders.loadclient`) send too, so a service cannot tell checks from load.
+  (:mod:`graders.load.user`) send too, so a service cannot tell checks from load.
 
 Each response remembers its request, so a failure message can say what was sent, what was
 expected and what came back. Built on :mod:`http.client` over a socket whose reads honour the
@@ -38,7 +38,7 @@ MAX_BODY_BYTES = 1 << 20
 EXCERPT_CHARS = 300
 READ_CHUNK = 16384
 USER_AGENT = "assess-client/1"
-# Sent with every check request and every load request (graders.loadclient imports these).
+# Sent with every check request and every load request (graders.load.user imports these).
 DEFAULT_HEADERS: Mapping[str, str] = MappingProxyType(
     {"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": "identity"}
 )

@@ -264,7 +264,7 @@ class Grader:
                     self.save()
                     return  # the rest are not_run: the host accounts for them
             elif phase == Phase.LOAD and self.plan.load is not None:
-                from graders.load import run_load_phase
+                from graders.load.phase import run_load_phase
 
                 self.phase(phase, "start")
                 load = run_load_phase(self.plan, self.events)

@@ -285,7 +285,7 @@ class LoadResult:
     workers: int = 0
     workers_cpu: tuple[float, ...] = ()
     duration_s: float = 0.0
-    # the knee search (see graders.capacity): capacity_rps is the achieved rate at
+    # the knee search (see graders.load.capacity): capacity_rps is the achieved rate at
     # capacity_lower_rps, the highest offered rate that met every SLO
     capacity_lower_rps: float = 0.0
     capacity_upper_rps: float | None = None  # the lowest offered rate that missed one

@@ -6,7 +6,7 @@ caps the request head (``MAX_HEAD_BYTES``, through the stream reader's limit) an
 (``MAX_BODY_BYTES``), bounds open connections per port and the time to deliver a request
 (``idle_timeout_s``), never quotes request data in its errors or logs (a token could be in it),
 and compares the control token in constant time. Standard library only: the sidecar's container
-gets this package copied next to its own files (``runner.grading.sidecar_archive``).
+gets this package copied next to its own files (``runner.grading.pipeline.sidecar_archive``).
 
 A sidecar supplies two handlers, ``async (Request) -> Reply``, for its public and control
 ports, and calls :func:`run`; a handler raises :class:`HttpError` for a problem+json answer or

@@ -142,8 +142,8 @@ def run(
         _fail(UsageError(f"--fail-under must be between 0 and 100, not {fail_under:g}"))
     if [submission, url, solution].count(None) != 2:
         _fail(UsageError("give a SUBMISSION directory or --url or --solution (one of them)"))
-    from runner import core
-    from runner.streams import protect_stdout
+    from runner import commands
+    from runner.stdout import protect_stdout
 
     protect_stdout()  # `assess run ... | head` must still finish and write its files
     # `--json -`: the results go to stdout, so the human report goes to stderr.
@@ -153,7 +153,7 @@ def run(
     console = _console(stderr=json_to_stdout)
     previous = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
     try:
-        results = core.run(
+        results = commands.run(
             challenge,
             submission,
             url=url,
@@ -185,7 +185,7 @@ def run(
     if json_to_stdout:
         sys.stdout.write(results.to_json() + "\n")
         sys.stdout.flush()
-    code, why = core.exit_code_for(results, fail_under)
+    code, why = commands.exit_code_for(results, fail_under)
     if why:
         console.print(f"[red]{why}[/]", highlight=False)
     if code != ExitCode.OK:
@@ -242,11 +242,11 @@ def batch(
     seed: Annotated[int, typer.Option(help="random seed for checks and load")] = 1,
 ) -> None:
     """Grade many submissions of CHALLENGE: resumable, N at once, or on Celery workers."""
-    from runner import core
+    from runner import commands
 
     if status:
         try:
-            core.batch_status(_console(), out=out, broker=broker)
+            commands.batch_status(_console(), out=out, broker=broker)
         except AssessError as err:
             _fail(err)
         return
@@ -261,7 +261,7 @@ def batch(
     console = _console()
     previous = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
     try:
-        _, code, why = core.batch(
+        _, code, why = commands.batch(
             challenge,
             submissions,
             out,
@@ -313,10 +313,10 @@ def worker(
     ] = None,
 ) -> None:
     """Grade batch jobs from a Redis broker (Celery) on this Docker host, until stopped."""
-    from runner import core
+    from runner import commands
 
     try:
-        core.worker(
+        commands.worker(
             _console(), broker=broker, slots=slots, name=name, visibility_timeout=visibility_timeout
         )
     except KeyboardInterrupt:
@@ -332,10 +332,10 @@ def calibrate_generator_cmd(
     ] = "auto",
 ) -> None:
     """Measure the load generator's own ceiling on this machine (reported beside capacity)."""
-    from runner import core
+    from runner import commands
 
     try:
-        core.calibrate_generator(_console(), load_workers=load_workers)
+        commands.calibrate_generator(_console(), load_workers=load_workers)
     except KeyboardInterrupt:
         _fail(Interrupted())
     except AssessError as err:
@@ -350,10 +350,10 @@ def calibrate_cmd(
     ] = None,
 ) -> None:
     """Measure the challenge's reference on this machine; later runs report ratios to it."""
-    from runner import core
+    from runner import commands
 
     try:
-        core.calibrate_challenge(challenge, _console(), load_duration=load_duration)
+        commands.calibrate_challenge(challenge, _console(), load_duration=load_duration)
     except KeyboardInterrupt:
         _fail(Interrupted())
     except AssessError as err:
@@ -365,15 +365,15 @@ def list_challenges(
     as_json: Annotated[bool, typer.Option("--json", help="print the list as JSON")] = False,
 ) -> None:
     """List the challenges with their skills and the posting requirements they cover."""
-    from runner import core
+    from runner import commands
 
     try:
         if as_json:
             import json
 
-            typer.echo(json.dumps(core.list_json(), indent=2))
+            typer.echo(json.dumps(commands.list_json(), indent=2))
             return
-        core.list_challenges(_console())
+        commands.list_challenges(_console())
     except AssessError as err:
         _fail(err)
 
@@ -388,10 +388,10 @@ def coverage(
     ] = None,
 ) -> None:
     """The postings' requirements against the challenges and checks that cover them."""
-    from runner import core
+    from runner import commands
 
     try:
-        core.coverage(_console(), json_path=json_path, markdown_path=markdown_path)
+        commands.coverage(_console(), json_path=json_path, markdown_path=markdown_path)
     except AssessError as err:
         _fail(err)
 
@@ -413,11 +413,11 @@ def sidecars(
     Prints the variables to start your service with (e.g. UPSTREAM_URL=http://127.0.0.1:PORT)
     and the state file; then, in another terminal: `assess run CHALLENGE --url
     http://127.0.0.1:PORT --sidecars-from STATE`. Ctrl-C stops every sidecar."""
-    from runner import core
+    from runner import commands
 
     previous = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
     try:
-        core.serve_sidecars(challenge, _console(), state=state, private=private)
+        commands.serve_sidecars(challenge, _console(), state=state, private=private)
     except KeyboardInterrupt:
         _console(stderr=True).print("sidecars stopped")
     except AssessError as err:
@@ -440,12 +440,12 @@ def verify(
     ] = None,
 ) -> None:
     """Grade the challenge's own solutions; each must fail exactly its expected checks."""
-    from runner import core
+    from runner import commands
 
     if out is not None and out.exists() and not out.is_dir():
         _fail(UsageError(f"--out {out} is a file; give a directory"))
     try:
-        ok = core.verify(challenge, solution or [], _console(), private=private, out=out)
+        ok = commands.verify(challenge, solution or [], _console(), private=private, out=out)
     except KeyboardInterrupt:
         _fail(Interrupted())
     except AssessError as err:
@@ -457,10 +457,10 @@ def verify(
 @app.command()
 def show(challenge: Annotated[str, typer.Argument(help="challenge id or directory")]) -> None:
     """Render CHALLENGE's brief in the terminal."""
-    from runner import core
+    from runner import commands
 
     try:
-        core.show(challenge, _console())
+        commands.show(challenge, _console())
     except AssessError as err:
         _fail(err)
 
@@ -476,10 +476,10 @@ def pack(
     ] = None,
 ) -> None:
     """Split CHALLENGE into what candidates may see and what only the interviewer keeps."""
-    from runner import core
+    from runner import commands
 
     try:
-        core.pack(challenge, _console(), public=public, private=private)
+        commands.pack(challenge, _console(), public=public, private=private)
     except AssessError as err:
         _fail(err)
 
@@ -493,10 +493,10 @@ def new_challenge(
     ] = None,
 ) -> None:
     """Write a template challenge that `assess verify` accepts as it stands (docs/authoring.md)."""
-    from runner import core
+    from runner import commands
 
     try:
-        core.new_challenge(name, _console(), parent=directory)
+        commands.new_challenge(name, _console(), parent=directory)
     except AssessError as err:
         _fail(err)
 
@@ -508,10 +508,10 @@ def init(
     runtime: Annotated[str, typer.Option(help="python or node")] = "python",
 ) -> None:
     """Scaffold a starter submission for a candidate, with the brief beside it."""
-    from runner import core
+    from runner import commands
 
     try:
-        core.init_starter(challenge, directory, runtime, _console())
+        commands.init_starter(challenge, directory, runtime, _console())
     except AssessError as err:
         _fail(err)
 
@@ -524,10 +524,10 @@ def gc(
     images: Annotated[bool, typer.Option(help="also remove built submission images")] = False,
 ) -> None:
     """Remove containers, networks and volumes left by crashed or killed runs."""
-    from runner import core
+    from runner import commands
 
     try:
-        core.gc(_console(), all_runs=all_runs, images=images)
+        commands.gc(_console(), all_runs=all_runs, images=images)
     except AssessError as err:
         _fail(err)
 
@@ -547,10 +547,10 @@ def images_build(
     force: Annotated[bool, typer.Option(help="rebuild even if inputs are unchanged")] = False,
 ) -> None:
     """Build the base, runtime and grader images (only what changed)."""
-    from runner import core
+    from runner import commands
 
     try:
-        core.build_images(_console(), force=force)
+        commands.build_images(_console(), force=force)
     except AssessError as err:
         _fail(err)
 
@@ -558,10 +558,10 @@ def images_build(
 @images_app.command("status")
 def images_status() -> None:
     """Show which of assess's images exist."""
-    from runner import core
+    from runner import commands
 
     try:
-        core.images_status(_console())
+        commands.images_status(_console())
     except AssessError as err:
         _fail(err)
 

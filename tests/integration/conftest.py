@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from runner.challenges import Challenge, Registry
-from runner.grading import RunOptions, grade
+from runner.challenges.registry import Challenge, Registry
+from runner.grading.pipeline import RunOptions, grade
+from runner.grading.pod import LABEL_MANAGED, LABEL_PID, _alive
+from runner.intake.submission import load_submission
 from runner.results import Results
-from runner.sandbox import LABEL_MANAGED, LABEL_PID, _alive
-from runner.submissions import load_submission
 from tests.conftest import validate_results_json
 
 pytestmark = pytest.mark.docker
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.docker
 
 @pytest.fixture(scope="session")
 def client() -> Any:
-    from runner.sandbox import docker_client
+    from runner.grading.pod import docker_client
 
     return docker_client()
 

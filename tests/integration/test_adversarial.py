@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from runner.challenges import load_challenge
-from runner.grading import RunOptions, grade
+from runner.challenges.registry import load_challenge
+from runner.challenges.solutions import overlay
+from runner.grading.pipeline import RunOptions, grade
+from runner.grading.pod import LABEL_HOST, LABEL_PID, LABEL_RUN, docker_client
+from runner.intake.submission import load_submission
 from runner.results import Results, Verdict
-from runner.sandbox import LABEL_HOST, LABEL_PID, LABEL_RUN, docker_client
-from runner.solutions import overlay
-from runner.submissions import load_submission
 
 from ..conftest import validate_results_json
 
@@ -66,7 +66,7 @@ def load_case(case_dir: Path) -> dict[str, Any]:
 
 def materialize(case_dir: Path, case: dict[str, Any], dest: Path) -> Path:
     """The submission the case stands for, under ``dest``: its base (if any), then its own
-    files on top, without case.toml (as runner.solutions.Solution.materialize does)."""
+    files on top, without case.toml (as runner.challenges.solutions.Solution.materialize does)."""
     base = REPO / case["base"] if "base" in case else None
     return overlay(base, case_dir, dest / case_dir.name, CASE)
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from runner.challenges import load_challenge
-from runner.solutions import load_solution
+from runner.challenges.registry import load_challenge
+from runner.challenges.solutions import load_solution
 from tests.conftest import ROOT, TINY, validate_results_json
 
 pytestmark = [pytest.mark.docker, pytest.mark.serial]
@@ -102,7 +102,7 @@ def test_an_interrupted_batch_continues_where_it_stopped(tmp_path: Path, no_leak
     # Each grading process tore its pod down; a container whose creation the interrupt cut
     # short can still appear just after (Docker finishes a create it was sent): it belongs to a
     # dead process, and garbage collection (every run's first step) removes it.
-    from runner.sandbox import collect_garbage, docker_client
+    from runner.grading.pod import collect_garbage, docker_client
 
     collect_garbage(docker_client())
     done_before = {n for n, r in board(out).items() if r["verdict"] == "graded"}

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from runner.batch import Row
-from runner.challenges import load_challenge
-from runner.leaderboard import save_pairs, write_leaderboard
-from runner.similarity import Pair, Region
+from runner.batch.jobs import Row
+from runner.batch.leaderboard import save_pairs, write_leaderboard
+from runner.batch.similarity import Pair, Region
+from runner.challenges.registry import load_challenge
 from tests.conftest import TINY
 from tests.integration.test_html_chromium import ARTIFACTS, CHROMIUM, chromium
 from tests.unit.conftest import XSS

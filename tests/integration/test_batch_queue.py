@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from runner.challenges import load_challenge
-from runner.solutions import load_solution
+from runner.challenges.registry import load_challenge
+from runner.challenges.solutions import load_solution
 from tests.conftest import ROOT, TINY
 
 REDIS = shutil.which("redis-server")
@@ -155,7 +155,7 @@ def workers(broker: RedisServer, tmp_path: Path) -> Iterator[Workers]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
-    from runner.sandbox import collect_garbage, docker_client
+    from runner.grading.pod import collect_garbage, docker_client
 
     collect_garbage(docker_client())  # pods of a SIGKILLed worker's grading process
 
@@ -260,7 +260,7 @@ def test_a_killed_worker_has_its_job_redelivered_and_graded_once(
     time.sleep(1.0)  # mid-grading: the service is still sleeping before it listens
     os.killpg(w1.pid, signal.SIGKILL)
     w1.wait(10)
-    from runner.sandbox import collect_garbage, docker_client
+    from runner.grading.pod import collect_garbage, docker_client
 
     collect_garbage(docker_client())  # w1's pod, now of a dead process (other tests' no_leaks)
     workers("w2")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from graders.capacity import LAG_SHARE, SATURATION_CPU
-from runner.challenges import Challenge, load_challenge
+from graders.load.capacity import LAG_SHARE, SATURATION_CPU
+from runner.challenges.registry import Challenge, load_challenge
 from tests.conftest import ROOT
 from tests.integration.conftest import Grader
 

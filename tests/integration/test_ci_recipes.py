@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
-from runner.challenges import load_challenge
-from runner.solutions import load_solution
+from runner.challenges.registry import load_challenge
+from runner.challenges.solutions import load_solution
 from tests.conftest import ROOT, TINY
 from tests.unit.test_packs import bare_repo_of
 

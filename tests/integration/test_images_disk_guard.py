@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from runner.images import BASE_TAG, docker_root, stream_build
+from runner.grading.images import BASE_TAG, docker_root, stream_build
 
 pytestmark = pytest.mark.docker
 

@@ -215,7 +215,7 @@ def test_messages_dropped_under_load_are_counted_and_fail_the_slos(
     """realtime's drops-under-load passes every check (it sheds only under sustained fan-out);
     the load phase verifies sequence continuity at every subscriber, so the lost messages are
     counted by kind and the zero-loss SLO fails."""
-    from runner.solutions import overlay
+    from runner.challenges.solutions import overlay
 
     variant = ROOT / "challenges" / "realtime" / "solutions" / "drops-under-load"
     d = overlay(REALTIME, variant, tmp_path / "drops", "expected.toml", "node_modules")

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from runner.images import PYTHON_TAG
+from runner.grading.images import PYTHON_TAG
+from runner.grading.pod import Limits, Pod
 from runner.results import Verdict
-from runner.sandbox import Limits, Pod
 from tests.conftest import ROOT, TINY
 from tests.integration.conftest import Grader, managed_containers
 
@@ -64,8 +64,8 @@ def test_candidate_mode_runs_visible_checks_only(graded: Grader) -> None:
 
 
 def test_flawed_variant_loses_its_check(graded: Grader, tmp_path: Path) -> None:
-    from runner.challenges import load_challenge
-    from runner.solutions import load_solution
+    from runner.challenges.registry import load_challenge
+    from runner.challenges.solutions import load_solution
 
     sol = load_solution(load_challenge(TINY), "wrong-hello")
     r = graded(str(TINY), sol.materialize(tmp_path))
@@ -221,8 +221,8 @@ def test_url_mode_grades_a_local_service(tmp_path: Path) -> None:
 
 
 def test_fail_under_exits_1(tmp_path: Path) -> None:
-    from runner.challenges import load_challenge
-    from runner.solutions import load_solution
+    from runner.challenges.registry import load_challenge
+    from runner.challenges.solutions import load_solution
 
     sub = load_solution(load_challenge(TINY), "wrong-hello").materialize(tmp_path)
     result = assess_cli("run", str(TINY), str(sub), "--fail-under", "90", timeout=180)
@@ -235,8 +235,8 @@ def test_presets_install_dependencies_through_the_host_ca(
     graded: Grader, solution: str, tmp_path: Path
 ) -> None:
     """requirements.txt / package.json are installed at build (pip, npm: the host's CA bundle)."""
-    from runner.challenges import load_challenge
-    from runner.solutions import load_solution
+    from runner.challenges.registry import load_challenge
+    from runner.challenges.solutions import load_solution
 
     sub = load_solution(load_challenge(TINY), solution).materialize(tmp_path)
     r = graded(str(TINY), sub)
@@ -295,7 +295,7 @@ def test_a_build_that_eats_the_disk_is_stopped(
 
     The floor is set a few hundred MiB below the free space now, so the guard trips early and
     the test never endangers the host."""
-    from runner.images import docker_root
+    from runner.grading.images import docker_root
 
     root = docker_root(client)
     free_mb = shutil.disk_usage(root).free / 2**20

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from runner.images import BASE_TAG, LABEL_MANAGED, PYTHON_TAG
-from runner.sandbox import Limits, OomCounter, Pod, Problem
+from runner.grading.images import BASE_TAG, LABEL_MANAGED, PYTHON_TAG
+from runner.grading.pod import Limits, OomCounter, Pod, Problem
 
 pytestmark = pytest.mark.docker
 

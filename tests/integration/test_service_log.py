@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.challenges import load_challenge
-from runner.grading import RunOptions, grade_url
+from runner.challenges.registry import load_challenge
+from runner.grading.pipeline import RunOptions, grade_url
 from runner.results import Verdict
 from tests.conftest import FIXTURES, TINY
 from tests.integration.conftest import Grader

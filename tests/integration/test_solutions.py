@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.challenges import Registry, load_challenge
+from runner.challenges.registry import Registry, load_challenge
+from runner.challenges.solutions import Solution, all_solutions
 from runner.results import Verdict
-from runner.solutions import Solution, all_solutions
 from tests.conftest import ROOT, TINY
 from tests.integration.conftest import Grader
 

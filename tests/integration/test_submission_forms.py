@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from runner.cli import app
-from runner.images import PYTHON_TAG
+from runner.grading.images import PYTHON_TAG
 from tests.conftest import TINY
 
 pytestmark = pytest.mark.docker

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from runner import packs
+from runner.challenges import packs
 from runner.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from runner import packs
-from runner.challenges import load_challenge
+from runner.challenges import packs
+from runner.challenges.registry import load_challenge
 from runner.cli import app
 from tests.conftest import ROOT, TINY, validate_results_json
 from tests.unit.test_packs import bare_repo_of
@@ -82,7 +82,7 @@ def test_json_dash_puts_results_on_stdout_and_the_report_on_stderr(
 def test_submission_as_git_url_with_ref_and_as_tar_gz(tmp_path: Path, no_leaks: None) -> None:
     import tarfile
 
-    from runner.solutions import load_solution
+    from runner.challenges.solutions import load_solution
 
     tree = load_solution(load_challenge(TINY), "wrong-hello").materialize(tmp_path / "sol")
     url = bare_repo_of(tree, tmp_path / "cand.git", branch="submitted")

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
+from graders.load.slo import slo_rows
 from graders.protocol import LoadResult, LoadSample, Outcome, Slo, Stage
-from graders.slo import slo_rows
 from runner.results import (
     CapturedOutput,
     CheckOutcome,

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from runner import archives
 from runner.cli import app
 from runner.errors import SubmissionError
+from runner.intake import archives
 from tests.conftest import TINY
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.challenges import load_challenge
+from runner.challenges.registry import load_challenge
 from runner.errors import ChallengeError
 from tests.conftest import TINY
 

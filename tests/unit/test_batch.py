@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from runner.batch import (
+from runner.batch.jobs import (
     FAILED,
     InProcess,
     OutDir,
@@ -29,12 +29,12 @@ from runner.batch import (
     run_batch,
     unique_names,
 )
-from runner.challenges import Challenge, load_challenge
-from runner.core import batch_exit_code
+from runner.batch.leaderboard import csv_cell, save_pairs, write_junit, write_leaderboard
+from runner.batch.similarity import Pair, Region
+from runner.batch.slots import PodLock
+from runner.challenges.registry import Challenge, load_challenge
+from runner.commands import batch_exit_code
 from runner.errors import ExitCode, InfraError
-from runner.leaderboard import csv_cell, save_pairs, write_junit, write_leaderboard
-from runner.similarity import Pair, Region
-from runner.slots import PodLock
 from tests.conftest import TINY
 from tests.unit.conftest import XSS, make_sample_results
 

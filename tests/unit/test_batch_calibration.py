@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from graders.protocol import LoadResult
-from runner import calibration
-from runner.batch import InProcess, run_batch, unique_names
-from runner.challenges import load_challenge
+from runner.batch.jobs import InProcess, run_batch, unique_names
+from runner.challenges import calibration
+from runner.challenges.registry import load_challenge
 from runner.errors import UsageError
 from tests.conftest import TINY
 from tests.unit.conftest import make_sample_results, sample_load

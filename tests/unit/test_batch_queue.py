@@ -13,10 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.batch import challenge_digest, files_digest
-from runner.challenges import load_challenge
-from runner.errors import SubmissionError, UsageError
-from runner.queue import (
+from runner.batch.celery_queue import (
     _held,
     check_url,
     configure,
@@ -28,6 +25,9 @@ from runner.queue import (
     unpack_files,
     unpack_results,
 )
+from runner.batch.jobs import challenge_digest, files_digest
+from runner.challenges.registry import load_challenge
+from runner.errors import SubmissionError, UsageError
 from tests.conftest import TINY
 from tests.unit.conftest import make_sample_results
 

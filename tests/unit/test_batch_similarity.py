@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from runner import similarity as sim
-from runner.challenges import Registry
-from runner.core import STARTERS
-from runner.solutions import load_solution
-from runner.submissions import load_submission
+from runner.batch import similarity as sim
+from runner.challenges.registry import Registry
+from runner.challenges.solutions import load_solution
+from runner.commands import STARTERS
+from runner.intake.submission import load_submission
 
 
 def disguise(src: str, seed: int = 7) -> str:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import runner
 from runner.cli import app
-from runner.core import candidate_note
+from runner.commands import candidate_note
 from tests.conftest import TINY
 
 cli = CliRunner()

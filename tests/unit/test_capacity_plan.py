@@ -10,11 +10,17 @@ from pathlib import Path
 import pytest
 
 from graders.protocol import LoadPlan, Slo
-from runner import calibration
-from runner.challenges import Registry
-from runner.grading import RunOptions, auto_load_workers, capacity_budget, grader_cpus, make_plan
+from runner.challenges import calibration
+from runner.challenges.registry import Registry
+from runner.grading.events import phase_limits
+from runner.grading.pipeline import (
+    RunOptions,
+    auto_load_workers,
+    capacity_budget,
+    grader_cpus,
+    make_plan,
+)
 from runner.reports.loadview import capacity_row
-from runner.stream import phase_limits
 from tests.unit.conftest import sample_load
 
 HOST = {"cpu_model": "Test CPU", "cores": 2, "memory_mb": 4096}
@@ -105,7 +111,7 @@ def test_a_shortened_measured_phase_shortens_the_search() -> None:
 
 
 def test_load_workers_take_auto_a_number_or_fail(monkeypatch: pytest.MonkeyPatch) -> None:
-    from runner.core import run_options
+    from runner.commands import run_options
     from runner.errors import UsageError
 
     rest = Registry().get("rest-api")

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from graders.capacity import (
+from graders.load.capacity import (
     Knee,
     LeanUsers,
     SearchParams,
@@ -18,8 +18,8 @@ from graders.capacity import (
     search,
     users_for,
 )
+from graders.load.slo import capacity_credit, meets_all, score, slo_rows
 from graders.protocol import LoadPlan, Slo, Stage
-from graders.slo import capacity_credit, meets_all, score, slo_rows
 
 SLO = Slo(p95_ms=150, p99_ms=400, max_error_rate=0.01)
 TARGET = 150.0

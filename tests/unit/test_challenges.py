@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.challenges import Registry, load_challenge
+from runner.challenges.registry import Registry, load_challenge
+from runner.challenges.solutions import all_solutions
 from runner.errors import ChallengeError, ExitCode, UsageError
-from runner.solutions import all_solutions
 from tests.conftest import ROOT, TINY
 
 

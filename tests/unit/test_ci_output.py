@@ -13,7 +13,7 @@ from rich.console import Console
 from runner.reports import junit, markdown
 from runner.reports.terminal import Progress
 from runner.results import Results
-from runner.streams import PipeSafe
+from runner.stdout import PipeSafe
 
 
 def _wait_for(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
@@ -99,7 +99,7 @@ def test_junit_carries_points_per_check(sample_results: Results, tmp_path: Path)
 
 
 def test_reports_inside_the_submission_leave_the_build_unchanged(tmp_path: Path) -> None:
-    from runner.submissions import load_submission
+    from runner.intake.submission import load_submission
 
     sub = tmp_path / "sub"
     sub.mkdir()

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from runner import coverage
-from runner.challenges import Registry
-from runner.checkscan import scan
+from runner.challenges import coverage
+from runner.challenges.checkscan import scan
+from runner.challenges.registry import Registry
 from runner.cli import app
-from runner.core import SEEDS
+from runner.commands import SEEDS
 
 
 def _matrix() -> coverage.Matrix:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runner.images import RUNTIME_TAGS
-from runner.submissions import load_submission
+from runner.grading.images import RUNTIME_TAGS
+from runner.intake.submission import load_submission
 
 
 def _tree(root: Path, files: list[str]) -> None:

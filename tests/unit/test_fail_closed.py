@@ -24,13 +24,13 @@ from graders.protocol import (
     Slo,
     encode_event,
 )
-from runner.batch import Row, rank_key
-from runner.challenges import load_challenge
-from runner.core import exit_code_for
+from runner.batch.jobs import Row, rank_key
+from runner.challenges.registry import load_challenge
+from runner.commands import exit_code_for
 from runner.errors import ExitCode
-from runner.outcome import Base, CandidateFacts, assemble_results, decide_verdict
+from runner.grading.events import EventPump, Stop
+from runner.grading.verdict import Base, CandidateFacts, assemble_results, decide_verdict
 from runner.results import CRITICAL_CAP, Manifest, Resources, Results, Verdict
-from runner.stream import EventPump, Stop
 from tests.conftest import ROOT
 from tests.unit.conftest import sample_load
 

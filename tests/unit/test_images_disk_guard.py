@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from runner.images import DiskGuard, build_limits, own_step_containers
+from runner.grading.images import DiskGuard, build_limits, own_step_containers
 
 OURS = "a" * 12 + "1" * 52
 THEIRS = "b" * 12 + "2" * 52

@@ -1,4 +1,4 @@
-"""graders.loadclient for real: Locust as a library in a subprocess against a hostile loopback
+"""graders.load.user for real: Locust as a library in a subprocess against a hostile loopback
 server. Over-cap and late answers are failed requests, the generator stays small, and load
 requests carry exactly the check client's headers."""
 
@@ -40,7 +40,7 @@ import gevent
 from locust import constant, task
 from locust.env import Environment
 
-from graders.loadclient import LoadUser
+from graders.load.user import LoadUser
 """
 
 SCRIPT = (

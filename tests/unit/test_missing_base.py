@@ -7,7 +7,7 @@ from typing import Any
 import docker.errors
 import pytest
 
-from runner.images import missing_base_image
+from runner.grading.images import missing_base_image
 
 
 class _Images:

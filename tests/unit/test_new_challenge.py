@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from runner.challenges import load_challenge
-from runner.checkscan import scan
+from runner.challenges.checkscan import scan
+from runner.challenges.registry import load_challenge
+from runner.challenges.solutions import all_solutions
 from runner.cli import app
-from runner.solutions import all_solutions
 
 
 def _new(*args: str) -> tuple[int, str]:

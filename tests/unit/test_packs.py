@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from runner import checkscan, packs
-from runner.challenges import Registry, load_challenge
+from runner.challenges import checkscan, packs
+from runner.challenges.registry import Registry, load_challenge
 from runner.cli import app
 from runner.errors import ChallengeError, UsageError
 from tests.conftest import TINY

@@ -10,7 +10,7 @@ from graders.protocol import CheckResult, Outcome
 from graders.selection import Selection, SelectionError
 from runner.cli import app
 from runner.errors import UsageError
-from runner.partial import Partial, annotate, plan_selection
+from runner.grading.partial import Partial, annotate, plan_selection
 from runner.results import Results, Verdict
 from tests.conftest import TINY
 

@@ -37,7 +37,7 @@ from graders.protocol import (
     encode_event,
     loads,
 )
-from runner.stream import EventPump
+from runner.grading.events import EventPump
 from tests.unit.conftest import sample_load
 
 INFO = CheckInfo("hello", "Says hello", "basics", 2.0, hidden=True, critical=True)

@@ -17,7 +17,7 @@ from graders.procnet import (
     parse_listen_sockets,
     read_listen_sockets,
 )
-from runner.sandbox import OomCounter, Pod, Problem, resolve_user_spec
+from runner.grading.pod import OomCounter, Pod, Problem, resolve_user_spec
 
 PASSWD = """\
 root:x:0:0:root:/root:/bin/bash

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from graders.load.slo import percentile, score, slo_rows
 from graders.protocol import Slo, Stage
-from graders.slo import percentile, score, slo_rows
 
 SLO = Slo(p95_ms=150, p99_ms=400, max_error_rate=0.01)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from runner.errors import ExitCode, SubmissionError
-from runner.submissions import GENERATED_DOCKERFILE, load_submission
+from runner.intake.submission import GENERATED_DOCKERFILE, load_submission
 
 IMAGES = {"python": "assess/python:3.11", "node": "assess/node:18"}
 

@@ -13,7 +13,7 @@ from graders.protocol import (
     PhaseEvent,
     encode_event,
 )
-from runner.stream import EventPump
+from runner.grading.events import EventPump
 
 
 def iso(t: float) -> str:

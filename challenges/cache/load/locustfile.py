@@ -31,7 +31,7 @@ from typing import Any
 
 from locust import task
 
-from graders.loadclient import LoadUser
+from graders.load.user import LoadUser
 
 SEED = int(os.environ.get("ASSESS_SEED", "1") or "1")
 # The checks' ranges (checks/conftest.py): products 20000..99000, catalogue 1..100000.

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 from locust import task
 
-from graders.loadclient import LoadUser
+from graders.load.user import LoadUser
 
 SEED = int(os.environ.get("ASSESS_SEED", "1") or "1")
 TOLERANCE = 0.02

@@ -34,7 +34,7 @@ import gevent
 from locust import events, task
 
 from graders.expect import CheckFailed
-from graders.loadclient import LoadUser
+from graders.load.user import LoadUser
 from graders.ws import WebSocket
 from graders.ws import connect as ws_connect
 

@@ -3,7 +3,7 @@
 Mostly reads of single desks (Zipf-distributed over a shared pool of desks), plus bookings on
 random dates with an Idempotency-Key (409 is a correct answer there), list queries,
 cancellations and desk updates. Requests look like the checks' requests: the same client
-headers (graders.loadclient.LoadUser), names such as ``desk-3f2a9c01b7de`` and
+headers (graders.load.user.LoadUser), names such as ``desk-3f2a9c01b7de`` and
 ``user-51c0e9d2a4f7``, dates from the same far-future range, keys such as ``idem-<32 hex>``.
 
 Every write is read back, so a service that answers from a fake store fails here:
@@ -31,7 +31,7 @@ from urllib.parse import urlencode
 
 from locust import task
 
-from graders.loadclient import LoadUser
+from graders.load.user import LoadUser
 
 SEED = int(os.environ.get("ASSESS_SEED", "1") or "1")
 DESKS_PER_USER = 5

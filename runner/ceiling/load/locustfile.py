@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from locust import task
 
-from graders.loadclient import LoadUser
+from graders.load.user import LoadUser
 
 
 class Probe(LoadUser):

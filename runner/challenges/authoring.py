@@ -2,7 +2,7 @@
 
 The template is a tiny item store: ``POST /items`` and ``GET /items/{id}``. It has every part a
 challenge has (challenge.toml with skills and a load profile, a brief, two checks using the
-``api`` fixture, one of them hidden, a load profile on graders.loadclient.LoadUser, a Python
+``api`` fixture, one of them hidden, a load profile on graders.load.user.LoadUser, a Python
 reference and one flawed variant overlaid on it that fails both checks), so an author replaces
 the parts one at a time and runs ``assess verify`` after each. See docs/authoring.md.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from runner.challenges import ID_PATTERN
+from runner.challenges.registry import ID_PATTERN
 from runner.errors import UsageError
 
 CHALLENGE_TOML = """\
@@ -117,7 +117,7 @@ import random
 
 from locust import task
 
-from graders.loadclient import LoadUser
+from graders.load.user import LoadUser
 
 _rng = random.Random(f"{name}-load-{{os.environ.get('ASSESS_SEED', '1') or '1'}}")
 

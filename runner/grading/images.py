@@ -44,7 +44,7 @@ HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 LABEL_MANAGED = "assess.managed"
 LABEL_INPUTS = "assess.inputs"
 GRADER_PACKAGES = ("pytest", "locust", "requests", "websocket-client")
-DOCKERFILES = Path(__file__).parent / "dockerfiles"
+DOCKERFILES = Path(__file__).parent.parent / "dockerfiles"
 BUILD_LOG_TAIL = 60
 
 Progress = Callable[[str], None]

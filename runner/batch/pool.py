@@ -3,7 +3,7 @@
 Processes, not threads: a grading owns its pod, and Ctrl-C (or SIGTERM, forwarded here) makes
 each process tear its own pod down through the same path as ``assess run``. Each sandbox keeps
 its challenge's limits; load phases are kept apart by the host-wide pod lock
-(:mod:`runner.slots`). A process that dies mid-grading leaves a ``failed`` row (graded again the
+(:mod:`runner.batch.slots`). A process that dies mid-grading leaves a ``failed`` row (graded again the
 next time the batch runs) and is replaced.
 """
 
@@ -19,8 +19,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from runner.batch import FAILED, INVALID, Deliver, Done, Emit, Job
-from runner.challenges import Challenge
+from runner.batch.jobs import FAILED, INVALID, Deliver, Done, Emit, Job
+from runner.challenges.registry import Challenge
 from runner.errors import AssessError, InfraError, SubmissionError, UsageError
 from runner.results import Results
 
@@ -49,9 +49,9 @@ def _slot_main(
     slot: int, challenge_root: str, options: dict[str, Any], tasks: Any, events: Any
 ) -> None:
     """One grading process: take a job, grade it, send back its results; until told to stop."""
-    from runner.challenges import Registry
-    from runner.sandbox import docker_client
-    from runner.slots import grade_job
+    from runner.batch.slots import grade_job
+    from runner.challenges.registry import Registry
+    from runner.grading.pod import docker_client
 
     def terminate(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the teardown must not be cut

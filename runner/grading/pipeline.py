@@ -43,10 +43,19 @@ from graders.protocol import (
     dumps,
     loads,
 )
-from runner.challenges import Challenge
+from runner.challenges.registry import Challenge
 from runner.errors import InfraError
-from runner.images import GRADER_TAG, RUNTIME_TAGS, BuildResult, Images, stream_build
-from runner.outcome import Base, CandidateFacts, assemble_results, decide_verdict, signal_name
+from runner.grading.events import EventPump, Listener, Stop, phase_limits, pump_events
+from runner.grading.images import GRADER_TAG, RUNTIME_TAGS, BuildResult, Images, stream_build
+from runner.grading.pod import Limits, LogTap, OomCounter, Pod, StatsSampler
+from runner.grading.verdict import (
+    Base,
+    CandidateFacts,
+    assemble_results,
+    decide_verdict,
+    signal_name,
+)
+from runner.intake.submission import Submission
 from runner.results import (
     CapturedOutput,
     Manifest,
@@ -56,9 +65,6 @@ from runner.results import (
     Timings,
     Verdict,
 )
-from runner.sandbox import Limits, LogTap, OomCounter, Pod, StatsSampler
-from runner.stream import EventPump, Listener, Stop, phase_limits, pump_events
-from runner.submissions import Submission
 
 SUBMISSION_REPO = "assess-sub"
 SIDECAR_CPUS = 0.5
@@ -152,7 +158,7 @@ def make_plan(
     if cfg.load and not opts.skip_load:
         phases.insert(2, Phase.LOAD)
         c = cfg.load
-        from runner import calibration
+        from runner.challenges import calibration
 
         host = host_fingerprint()
         load = LoadPlan(
@@ -629,7 +635,7 @@ def grade_url(
 ) -> Results:
     """Grade a service already running on this machine (loopback only), with the same steps,
     phase limits and deadlines as in the pod; ``sidecars``: the challenge's, already running on
-    loopback (runner.hostsidecars), driven through their control URLs and tokens."""
+    loopback (runner.grading.host_sidecars), driven through their control URLs and tokens."""
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     t0 = time.monotonic()
     cfg = challenge.config

@@ -38,7 +38,7 @@ from graders.procnet import (
     socket_inodes,
 )
 from runner.errors import InfraError
-from runner.images import BASE_TAG, LABEL_MANAGED
+from runner.grading.images import BASE_TAG, LABEL_MANAGED
 
 LABEL_RUN = "assess.run"
 LABEL_ROLE = "assess.role"

@@ -68,7 +68,7 @@ class Load(_Strict):
     target_rps: float = Field(gt=0)
     warmup_s: float = Field(3, ge=0)
     duration_s: float = Field(10, gt=0)
-    # The knee search above the target (graders.capacity): x step_factor until a stage misses
+    # The knee search above the target (graders.load.capacity): x step_factor until a stage misses
     # an SLO, then bisection to capacity_resolution; at most max_steps stages of step_s each
     # (0: no search) within capacity_budget_s of wall time.
     step_factor: float = Field(2.0, gt=1)
@@ -152,7 +152,7 @@ class Challenge:
         """How many hidden checks the challenge has (announced by a public bundle)."""
         if self.config.publication is not None and self.private is None:
             return self.config.publication.hidden_checks
-        from runner.checkscan import hidden_count
+        from runner.challenges.checkscan import hidden_count
 
         return hidden_count(self.checks_dir)
 
@@ -220,7 +220,7 @@ def load_challenge(root: Path) -> Challenge:
     for s in config.sidecars:
         if not (root / s.path).is_dir():
             raise ChallengeError(f"{path}: sidecar {s.name!r}: path {s.path} not found")
-    from runner.checkscan import authoring_errors
+    from runner.challenges.checkscan import authoring_errors
 
     # A check without a skill, or with a misspelled one, would silently score under "general":
     # an authoring error, refused wherever the challenge is loaded.
@@ -235,7 +235,7 @@ def default_challenges_dir() -> Path:
     env = os.environ.get("ASSESS_CHALLENGES")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "challenges"
+    return Path(__file__).resolve().parents[2] / "challenges"
 
 
 class Registry:

@@ -47,8 +47,8 @@ from urllib.parse import urlparse, urlunparse
 
 from celery import Celery
 
-from runner.batch import FAILED, INVALID, REFUSED, Deliver, Done, Emit, Job, challenge_digest
-from runner.challenges import Challenge
+from runner.batch.jobs import FAILED, INVALID, REFUSED, Deliver, Done, Emit, Job, challenge_digest
+from runner.challenges.registry import Challenge
 from runner.errors import AssessError, InfraError, SubmissionError, UsageError
 from runner.results import Results
 
@@ -180,8 +180,8 @@ def unpack_results(value: bytes) -> tuple[Results, str]:
 def grading_bound_s(challenge: Challenge) -> float:
     """The longest one grading of ``challenge`` may take: its build limit, then every phase's
     wall-time limit with the host's grace (as ``grade`` enforces them), load included."""
-    from runner.grading import RunOptions, make_plan
-    from runner.stream import GRACE_S, phase_limits
+    from runner.grading.events import GRACE_S, phase_limits
+    from runner.grading.pipeline import RunOptions, make_plan
 
     plan = make_plan(challenge, RunOptions(skip_load=False), "http://127.0.0.1:8080", "", "", ())
     limits = phase_limits(challenge, plan)
@@ -195,7 +195,7 @@ _client: Any = None
 def _docker() -> Any:
     global _client
     if _client is None:
-        from runner.sandbox import docker_client
+        from runner.grading.pod import docker_client
 
         _client = docker_client()
     return _client
@@ -203,7 +203,7 @@ def _docker() -> Any:
 
 def _held(job: dict[str, Any]) -> tuple[Challenge | None, str]:
     """The challenge a job needs, if this worker holds that version and content; else why not."""
-    from runner.challenges import Registry
+    from runner.challenges.registry import Registry
 
     want = f"{job['challenge']} {job['challenge_version']}"
     try:
@@ -237,8 +237,8 @@ def _outcome(r: Any, key: str, verdict: str, message: str) -> None:
 )
 def grade_task(self: Any, job: dict[str, Any]) -> str:
     """Grade one job and record it once; see the module docstring for the guarantees."""
-    from runner.slots import grade_job
-    from runner.submissions import MAX_CONTEXT_BYTES, load_submission
+    from runner.batch.slots import grade_job
+    from runner.intake.submission import MAX_CONTEXT_BYTES, load_submission
 
     r = redis_client(str(app.conf.broker_url))
     key = str(job["key"])
@@ -257,7 +257,7 @@ def grade_task(self: Any, job: dict[str, Any]) -> str:
             root = Path(tmp) / "submission"
             root.mkdir()
             unpack_files(base64.b64decode(job["archive"]), root, MAX_CONTEXT_BYTES)
-            from runner.batch import files_digest
+            from runner.batch.jobs import files_digest
 
             sub = load_submission(root)
             if files_digest(sub.root, sub.files) != job["digest"]:
@@ -281,7 +281,7 @@ def grade_task(self: Any, job: dict[str, Any]) -> str:
 
 
 def _heartbeat(broker: str, slots: int, stop: threading.Event) -> None:
-    from runner.challenges import Registry
+    from runner.challenges.registry import Registry
 
     r = redis_client(broker)
     held = {ch.id: ch.config.version for ch in Registry().all()}
@@ -299,10 +299,10 @@ def run_worker(
 ) -> None:
     """A Celery worker with ``slots`` grading processes (bounded by this host's cores and
     memory), after the images are built and leftovers of killed gradings removed."""
-    from runner.challenges import Registry
-    from runner.images import Images
-    from runner.pool import max_slots
-    from runner.sandbox import collect_garbage, docker_client
+    from runner.batch.pool import max_slots
+    from runner.challenges.registry import Registry
+    from runner.grading.images import Images
+    from runner.grading.pod import collect_garbage, docker_client
 
     check_url(broker)
     if slots < 1:
@@ -421,7 +421,7 @@ class QueueExecutor:
 
     def _send(self, r: Any, job: Job, deliver: Deliver) -> bool:
         """Enqueue one job (unless the ledger has it already); False when it is not sent."""
-        from runner.submissions import load_submission
+        from runner.intake.submission import load_submission
 
         if self.force:
             patiently(partial(r.hdel, LEDGER, job.key))

@@ -1,4 +1,4 @@
-"""The load phase, seen from the grader: run :mod:`graders.loadgen` in a subprocess.
+"""The load phase, seen from the grader: run :mod:`graders.load.generator` in a subprocess.
 
 A subprocess keeps gevent's monkey-patching away from pytest; its events are relayed as they
 come, and it is killed if it outlives its time budget. A phase that ends without a result is
@@ -28,7 +28,7 @@ from graders.protocol import (
 # gevent must patch before anything imports ssl (the graders package imports requests).
 BOOTSTRAP = (
     "from gevent import monkey; monkey.patch_all(); import runpy, sys; "
-    "sys.argv = sys.argv[:1] + sys.argv[1:]; runpy.run_module('graders.loadgen', run_name='__main__')"
+    "sys.argv = sys.argv[:1] + sys.argv[1:]; runpy.run_module('graders.load.generator', run_name='__main__')"
 )
 
 

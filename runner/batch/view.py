@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from runner.batch import Progress, Row, rank_key
+from runner.batch.jobs import Progress, Row, rank_key
 from runner.reports.safe_text import safe_text
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from graders.protocol import LoadResult
-from runner.challenges import Challenge
+from runner.challenges.registry import Challenge
 
 FIGURES = ("achieved_rps", "p50_ms", "p95_ms", "p99_ms", "capacity_rps")
 METHOD = "knee"  # how capacity was found; records of the old fixed step-up do not score

@@ -1,6 +1,6 @@
 """The batch leaderboard: ``OUT/leaderboard.csv``, ``.json`` and a self-contained ``.html``.
 
-One table, ranked by :func:`runner.batch.rank_key` (graded runs by score, every other verdict
+One table, ranked by :func:`runner.batch.jobs.rank_key` (graded runs by score, every other verdict
 after them): rank, name, verdict, score, correctness, load, each skill's percentage, capacity,
 failed critical checks, checks not run, similarity flags and a link to each report. Similar
 pairs (``OUT/similarity.json``, written at the end of a batch) are listed under the table with
@@ -22,16 +22,16 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from runner.batch import Row, rank_key
-from runner.challenges import Challenge
+from runner.batch.jobs import Row, rank_key
+from runner.challenges.registry import Challenge
 from runner.reports.html import VERDICT_LABEL, clean_text
 from runner.results import Verdict
 
 if TYPE_CHECKING:
-    from runner.batch import OutDir
-    from runner.similarity import Pair
+    from runner.batch.jobs import OutDir
+    from runner.batch.similarity import Pair
 
-TEMPLATES = Path(__file__).resolve().parent / "reports" / "templates"
+TEMPLATES = Path(__file__).resolve().parent.parent / "reports" / "templates"
 SIMILARITY_FILE = "similarity.json"
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 

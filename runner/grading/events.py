@@ -38,7 +38,7 @@ from graders.protocol import (
     decode_event,
     to_dict,
 )
-from runner.challenges import Challenge
+from runner.challenges.registry import Challenge
 from runner.results import Verdict
 
 Listener = Callable[[dict[str, Any]], None]

@@ -26,8 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from graders.load.slo import meets_all, slo_rows
 from graders.protocol import LoadPlan, Slo, Stage
-from graders.slo import meets_all, slo_rows
 
 StopReason = Literal["service", "generator", "budget"]
 SATURATION_CPU = 0.90  # share of one core above which the generator, not the service, limits

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from runner.challenges import Challenge
+from runner.challenges.registry import Challenge
 from runner.results import Results
 
 Listener = Callable[[dict[str, Any]], None]
@@ -106,7 +106,7 @@ class PodLock:
 
 def grading_options(challenge: Challenge, options: dict[str, Any], listener: Listener) -> Any:
     """``RunOptions`` from a job's plain options (they travel between processes and hosts)."""
-    from runner.grading import RunOptions
+    from runner.grading.pipeline import RunOptions
 
     return RunOptions(
         mode=str(options.get("mode", "interviewer")),
@@ -130,8 +130,8 @@ def grade_job(
 ) -> Results:
     """Grade one submission directory under the pod lock. Raises what ``grade`` raises
     (``SubmissionError`` for an invalid directory, ``InfraError`` for our side)."""
-    from runner.grading import grade
-    from runner.submissions import load_submission
+    from runner.grading.pipeline import grade
+    from runner.intake.submission import load_submission
 
     submission = load_submission(submission_dir)
     opts = grading_options(challenge, options, listener)

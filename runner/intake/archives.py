@@ -17,8 +17,8 @@ import tarfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from runner import repos
 from runner.errors import SubmissionError
+from runner.intake import repos
 
 MAX_FILES = 10_000
 MAX_BYTES = 200 * 1024 * 1024

@@ -1,4 +1,4 @@
-"""Locust as a library, in its own process: ``python -m graders.loadgen CONFIG.json``.
+"""Locust as a library, in its own process: ``python -m graders.load.generator CONFIG.json``.
 
 gevent monkey-patches the process, so this never runs in the process that runs pytest.
 Prints events (see :mod:`graders.events`): a ``load_sample`` per second, a ``load_result`` at
@@ -37,7 +37,8 @@ import gevent  # noqa: E402
 from locust import User, events  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
-from graders.capacity import (  # noqa: E402
+from graders.events import EventWriter  # noqa: E402
+from graders.load.capacity import (  # noqa: E402
     LAG_SHARE,
     Knee,
     LeanUsers,
@@ -47,7 +48,7 @@ from graders.capacity import (  # noqa: E402
     search,
     users_for,
 )
-from graders.events import EventWriter  # noqa: E402
+from graders.load.slo import percentile, score, slo_rows  # noqa: E402
 from graders.procnet import local_listeners  # noqa: E402
 from graders.protocol import (  # noqa: E402
     CounterResult,
@@ -62,7 +63,6 @@ from graders.protocol import (  # noqa: E402
     dumps,
     loads,
 )
-from graders.slo import percentile, score, slo_rows  # noqa: E402
 
 MIN_SAMPLE_S = 0.25  # a shorter window (a stage's tail) is no per-second sample
 RECOVER_S = 2.0  # the generator backs off this long after a capacity stage that missed an SLO
@@ -598,7 +598,7 @@ def spawn_workers(plan: Plan, n: int) -> list[Any]:
     os.chmod(fh.name, 0o600)
     bootstrap = (
         "from gevent import monkey; monkey.patch_all(); import runpy; "
-        "runpy.run_module('graders.loadgen', run_name='__main__')"
+        "runpy.run_module('graders.load.generator', run_name='__main__')"
     )
     return [
         subprocess.Popen(

@@ -12,8 +12,8 @@ each graded job as it arrives:
 - ``OUT/progress.json`` (done, running, left), which ``assess batch --status`` reads.
 
 Executors (one interface, three ways): :class:`InProcess` grades one after another here,
-:class:`runner.pool.LocalPool` runs N grading processes on this host, and
-:class:`runner.queue.QueueExecutor` sends jobs to Celery workers on other hosts. A bad submission
+:class:`runner.batch.pool.LocalPool` runs N grading processes on this host, and
+:class:`runner.batch.celery_queue.QueueExecutor` sends jobs to Celery workers on other hosts. A bad submission
 is a row with its error, and the batch goes on; a failure on our side is a row too, not recorded
 as done, so a later run of the same batch grades it again.
 """
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from runner.challenges import Challenge
+from runner.challenges.registry import Challenge
 from runner.errors import AssessError, SubmissionError, UsageError
 from runner.results import Results
 
@@ -335,7 +335,7 @@ def plan_jobs(
     challenge: Challenge, submissions: list[Path], options: dict[str, Any]
 ) -> tuple[list[Job], list[Row]]:
     """Jobs for the valid submission directories, rows for the invalid ones (same path once)."""
-    from runner.submissions import load_submission
+    from runner.intake.submission import load_submission
 
     seen: set[str] = set()
     unique: list[Path] = []
@@ -370,7 +370,7 @@ def run_batch(
 
     ``on_event(kind, row, progress)`` is told of each start ("start"), phase ("phase") and row
     ("row"); ``finish(rows, jobs)`` writes the final leaderboard (default: without similarity)."""
-    from runner.leaderboard import write_leaderboard
+    from runner.batch.leaderboard import write_leaderboard
 
     if not submissions:
         raise UsageError("no submissions given; pass one or more directories (e.g. subs/*)")

@@ -12,7 +12,7 @@ example on an expected 409) cannot turn it into a success.
 A locustfile subclasses :class:`LoadUser` instead of ``locust.FastHttpUser``::
 
     from locust import task
-    from graders.loadclient import LoadUser
+    from graders.load.user import LoadUser
 
     class DeskBookingUser(LoadUser):
         @task

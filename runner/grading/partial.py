@@ -38,7 +38,7 @@ def plan_selection(
     checks_dir: Path, *, candidate: bool, select: tuple[str, ...], keyword: str, fail_fast: bool
 ) -> Partial:
     """The selection, refused (UsageError) when an id is unknown or nothing matches."""
-    from runner import checkscan
+    from runner.challenges import checkscan
 
     selection = Selection(ids=select, keyword=keyword.strip())
     if not selection.active and not fail_fast:

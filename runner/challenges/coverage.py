@@ -5,7 +5,7 @@ A challenge's skills are its own (``validation``, ``pagination``...), the catalo
 vocabulary (``rest``, ``concurrency``...): where a covering challenge has checks of the
 requirement's catalogue skill, those are the checks named for it; otherwise every check of the
 challenge is (the challenge as a whole claims the requirement). Checks are read statically
-(runner.checkscan), never imported.
+(runner.challenges.checkscan), never imported.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from runner.challenges import Challenge
-from runner.checkscan import scan
+from runner.challenges.checkscan import scan
+from runner.challenges.registry import Challenge
 from runner.errors import UsageError
 
 SCHEMA = "assess-coverage/1"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from runner.challenges import Challenge
+from runner.challenges.registry import Challenge
 from runner.errors import ChallengeError
 
 EXPECTED = "expected.toml"

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from graders.protocol import CheckResult, Outcome, Plan
-from runner.challenges import Challenge
+from runner.challenges.registry import Challenge
+from runner.grading.events import EventPump, Stop
+from runner.grading.pod import Limits
 from runner.results import (
     CapturedOutput,
     Manifest,
@@ -26,8 +28,6 @@ from runner.results import (
     correctness,
     score_skills,
 )
-from runner.sandbox import Limits
-from runner.stream import EventPump, Stop
 
 
 def signal_name(code: int | None) -> str | None:

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 from rich.console import Console
 from rich.table import Table
 
-from runner.challenges import Registry
+from runner.challenges.registry import Registry
 from runner.errors import ExitCode, InfraError, UsageError
 from runner.results import Results, Verdict
 
@@ -60,7 +60,8 @@ def serve_sidecars(
     reaches the caller after every sidecar was stopped and the state file removed)."""
     import time
 
-    from runner import hostsidecars, packs
+    from runner.challenges import packs
+    from runner.grading import host_sidecars
 
     challenge = packs.open_challenge(challenge_id, private=private, interviewer=False)
     if not challenge.config.sidecars:
@@ -72,11 +73,11 @@ def serve_sidecars(
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="assess-sidecars-"))
             state = Path(tmp) / "sidecars.json"
         log = stack.enter_context(tempfile.TemporaryFile("w+"))
-        sidecars = stack.enter_context(hostsidecars.running(challenge, log))
+        sidecars = stack.enter_context(host_sidecars.running(challenge, log))
         stack.callback(state.unlink, missing_ok=True)
-        hostsidecars.write_state(state, challenge, sidecars)
+        host_sidecars.write_state(state, challenge, sidecars)
         console.print(f"sidecars of {challenge.id} running on 127.0.0.1; start your service with:")
-        for line in hostsidecars.env_lines(sidecars):
+        for line in host_sidecars.env_lines(sidecars):
             console.print(f"  export {line}", soft_wrap=True)
         console.print("then grade it (in another terminal):", soft_wrap=True)
         console.print(
@@ -110,7 +111,7 @@ def run_options(
     docker_runtime: str | None = None,
 ) -> Any:
     """Validated options of one grading (shared by run and batch)."""
-    from runner.grading import RunOptions, auto_load_workers
+    from runner.grading.pipeline import RunOptions, auto_load_workers
 
     if load_duration is not None and load_duration <= 0:
         raise UsageError(f"--load-duration must be positive, not {load_duration:g}")
@@ -157,8 +158,9 @@ def run(
     fail_under: float | None = None,
     sidecars_from: Path | None = None,
 ) -> Results:
-    from runner import calibration, packs, partial
-    from runner.grading import grade, grade_url, host_fingerprint
+    from runner.challenges import calibration, packs
+    from runner.grading import partial
+    from runner.grading.pipeline import grade, grade_url, host_fingerprint
     from runner.reports.terminal import Progress, render
 
     if sidecars_from is not None and url is None:
@@ -199,20 +201,20 @@ def run(
                 _refuse_url_with_sidecars(challenge)
                 specs: tuple[Any, ...] = ()
             else:
-                from runner.hostsidecars import read_state
+                from runner.grading.host_sidecars import read_state
 
                 specs = read_state(sidecars_from, challenge)
             with tempfile.TemporaryDirectory(prefix="assess-url-") as tmp:
                 results = grade_url(challenge, url, opts, Path(tmp), sidecars=specs)
         else:
-            from runner.archives import materialize
-            from runner.sandbox import collect_garbage, docker_client
-            from runner.submissions import load_submission
+            from runner.grading.pod import collect_garbage, docker_client
+            from runner.intake.archives import materialize
+            from runner.intake.submission import load_submission
 
             reports = [p for p in outputs.values() if p is not None]
             with tempfile.TemporaryDirectory(prefix="assess-submission-") as tmp:
                 if solution is not None:  # one of the challenge's own, overlaid on its base
-                    from runner.solutions import load_solution
+                    from runner.challenges.solutions import load_solution
 
                     where = load_solution(challenge, solution).materialize(Path(tmp))
                 else:  # a .zip, .tar.gz or git URL becomes a plain directory first
@@ -279,10 +281,10 @@ def batch(
     """Grade many submissions (``jobs`` at once here, or on Celery workers through ``broker``);
     skip those already graded in OUT; leaderboard, similarity flags and reports in OUT.
     Returns the batch and its exit code (with the line that explains it)."""
-    from runner.batch import InProcess, run_batch
-    from runner.leaderboard import write_junit
-    from runner.reports.batchview import BatchView, similar_lines, table
-    from runner.sandbox import collect_garbage, docker_client
+    from runner.batch.jobs import InProcess, run_batch
+    from runner.batch.leaderboard import write_junit
+    from runner.batch.view import BatchView, similar_lines, table
+    from runner.grading.pod import collect_garbage, docker_client
 
     challenge = Registry().get(challenge_id)
     opts = run_options(
@@ -298,7 +300,7 @@ def batch(
     }
     executor: Any
     if broker is not None:
-        from runner.queue import QueueExecutor
+        from runner.batch.celery_queue import QueueExecutor
 
         executor = QueueExecutor(
             broker, challenge, options, out, max_job_mb=max_job_mb, force=force
@@ -307,13 +309,13 @@ def batch(
         client = docker_client()
         collect_garbage(client)
         if jobs == 1:
-            from runner.slots import grade_job
+            from runner.batch.slots import grade_job
 
             executor = InProcess(
                 lambda path, listener: grade_job(client, challenge, path, options, listener)
             )
         else:
-            from runner.pool import LocalPool, max_slots
+            from runner.batch.pool import LocalPool, max_slots
 
             bound, why = max_slots(challenge)
             if jobs > bound:
@@ -322,8 +324,8 @@ def batch(
             executor = LocalPool(challenge, options, max(1, jobs))
 
     def finish(rows: list[Any], jobs: list[Any]) -> None:
-        from runner.leaderboard import save_pairs, write_leaderboard
-        from runner.similarity import K, W
+        from runner.batch.leaderboard import save_pairs, write_leaderboard
+        from runner.batch.similarity import K, W
 
         if similarity:
             pairs = flag_similar(challenge, jobs, threshold=similarity_threshold)
@@ -350,7 +352,7 @@ def batch(
     console.print(table(f"{challenge.id}: {len(result.rows)} submissions", result.rows))
     console.print(f"[dim]wrote {out / 'leaderboard.html'} (and .csv, .json)[/]")
     if junit is not None:
-        from runner.batch import OutDir
+        from runner.batch.jobs import OutDir
 
         write_junit(junit, challenge, result.rows, OutDir(out), fail_under)
         console.print(f"[dim]wrote {junit}[/]")
@@ -359,8 +361,8 @@ def batch(
 
 def flag_similar(challenge: Any, jobs: list[Any], *, threshold: float | None = None) -> list[Any]:
     """Similar pairs among the batch's submissions; stored in OUT for the leaderboard."""
-    from runner import similarity as sim
-    from runner.submissions import load_submission
+    from runner.batch import similarity as sim
+    from runner.intake.submission import load_submission
 
     prints = []
     for job in jobs:
@@ -373,7 +375,7 @@ def flag_similar(challenge: Any, jobs: list[Any], *, threshold: float | None = N
 def batch_exit_code(rows: list[Any], fail_under: float | None) -> tuple[ExitCode, str]:
     """3 when a submission could not be graded on our side (grader error, lost worker, refused
     job); else 1 when ``--fail-under`` is given and a submission is not graded or below it."""
-    from runner.batch import rank_key
+    from runner.batch.jobs import rank_key
 
     rows = sorted(rows, key=rank_key)
     ours = [r.name for r in rows if r.verdict in ("failed", "refused", Verdict.ERROR.value)]
@@ -397,7 +399,7 @@ def batch_status(console: Console, *, out: Path | None, broker: str | None) -> d
     from runner.reports.safe_text import safe
 
     if broker is not None:
-        from runner.queue import status, status_lines
+        from runner.batch.celery_queue import status, status_lines
 
         queued: dict[str, Any] = status(broker, out)
         for line in status_lines(queued):
@@ -411,7 +413,7 @@ def batch_status(console: Console, *, out: Path | None, broker: str | None) -> d
         raise UsageError(f"{out} holds no batch (no progress.json)") from None
     except ValueError as exc:
         raise UsageError(f"{out / 'progress.json'}: unreadable ({exc})") from None
-    from runner.sandbox import _alive
+    from runner.grading.pod import _alive
 
     alive = _alive(int(state.get("pid", 0)))
     eta = state.get("eta_s")
@@ -442,7 +444,7 @@ def worker(
     visibility_timeout: float | None,
 ) -> None:
     """Run a Celery worker: ``slots`` gradings at once from ``broker``, until stopped."""
-    from runner.queue import run_worker
+    from runner.batch.celery_queue import run_worker
 
     run_worker(
         console, broker=broker, slots=slots, name=name, visibility_timeout=visibility_timeout
@@ -453,12 +455,12 @@ def calibrate_generator(console: Console, *, load_workers: int | str = "auto") -
     """The highest rate the load generator sustains against a trivial responder in a pod on
     this machine (runner/ceiling), stored per host and worker count; later runs report it
     beside capacity and read a capacity within its margin as the generator's."""
-    from runner import calibration
-    from runner.challenges import load_challenge
-    from runner.grading import grade
+    from runner.challenges import calibration
+    from runner.challenges.registry import load_challenge
+    from runner.grading.pipeline import grade
+    from runner.grading.pod import docker_client
+    from runner.intake.submission import load_submission
     from runner.reports.terminal import Progress
-    from runner.sandbox import docker_client
-    from runner.submissions import load_submission
 
     here = Path(__file__).parent / "ceiling"
     challenge = load_challenge(here)
@@ -500,12 +502,12 @@ def calibrate_challenge(
     challenge_id: str, console: Console, *, load_duration: float | None = None
 ) -> dict[str, Any]:
     """Grade the challenge's reference with load on this machine and store its figures."""
-    from runner import calibration
-    from runner.grading import RunOptions, grade
+    from runner.challenges import calibration
+    from runner.challenges.solutions import load_solution
+    from runner.grading.pipeline import RunOptions, grade
+    from runner.grading.pod import docker_client
+    from runner.intake.submission import load_submission
     from runner.reports.terminal import Progress
-    from runner.sandbox import docker_client
-    from runner.solutions import load_solution
-    from runner.submissions import load_submission
 
     challenge = Registry().get(challenge_id)
     if challenge.config.load is None:
@@ -614,7 +616,7 @@ def coverage(
     """The requirements x challenges matrix: printed, and written as JSON and/or Markdown."""
     import json
 
-    from runner import coverage as cov
+    from runner.challenges import coverage as cov
 
     matrix = cov.build(cov.load_catalogue(catalogue or SEEDS), Registry().all())
     data = cov.to_json(matrix)
@@ -635,8 +637,8 @@ def coverage(
 
 def new_challenge(name: str, console: Console, *, parent: Path | None = None) -> Path:
     """`assess new-challenge`: write a template challenge that `assess verify` accepts."""
-    from runner.authoring import new_challenge as write
-    from runner.challenges import default_challenges_dir, load_challenge
+    from runner.challenges.authoring import new_challenge as write
+    from runner.challenges.registry import default_challenges_dir, load_challenge
 
     root = write(name, parent or default_challenges_dir())
     load_challenge(root)  # the template must load as it stands
@@ -660,12 +662,12 @@ def verify(
 ) -> bool:
     """Grade each solution; True when each fails exactly its expected checks. With ``out``,
     each solution's results and reports go to ``out/<solution>/`` (as a batch writes them)."""
-    from runner import checkscan, packs
+    from runner.challenges import checkscan, packs
+    from runner.challenges.solutions import all_solutions
     from runner.errors import ChallengeError
-    from runner.grading import RunOptions, grade
-    from runner.sandbox import docker_client
-    from runner.solutions import all_solutions
-    from runner.submissions import load_submission
+    from runner.grading.pipeline import RunOptions, grade
+    from runner.grading.pod import docker_client
+    from runner.intake.submission import load_submission
 
     challenge = packs.open_challenge(challenge_id, private=private, interviewer=True)
     authoring = checkscan.authoring_errors(challenge.checks_dir, set(challenge.config.skills))
@@ -785,8 +787,8 @@ def init_starter(challenge_id: str, directory: Path, runtime: str, console: Cons
 
 
 def gc(console: Console, *, all_runs: bool, images: bool) -> None:
-    from runner.grading import SUBMISSION_REPO
-    from runner.sandbox import collect_garbage, docker_client
+    from runner.grading.pipeline import SUBMISSION_REPO
+    from runner.grading.pod import collect_garbage, docker_client
 
     client = docker_client()
     removed = collect_garbage(client, all_runs=all_runs)
@@ -803,8 +805,8 @@ def gc(console: Console, *, all_runs: bool, images: bool) -> None:
 
 
 def build_images(console: Console, *, force: bool) -> dict[str, Any]:
-    from runner.images import Images
-    from runner.sandbox import docker_client
+    from runner.grading.images import Images
+    from runner.grading.pod import docker_client
 
     with console.status("building images…") as status:
         ids = Images(docker_client(), progress=lambda s: status.update(s[:100])).ensure_all(
@@ -816,8 +818,8 @@ def build_images(console: Console, *, force: bool) -> dict[str, Any]:
 
 
 def images_status(console: Console) -> None:
-    from runner.images import Images
-    from runner.sandbox import docker_client
+    from runner.grading.images import Images
+    from runner.grading.pod import docker_client
 
     for tag, short in Images(docker_client()).status():
         console.print(f"{tag}  {short or '[red]missing[/] (assess images build)'}")
@@ -825,7 +827,7 @@ def images_status(console: Console) -> None:
 
 def pack(challenge_id: str, console: Console, *, public: Path | None, private: Path | None) -> None:
     """Write the candidate-safe public bundle and/or the interviewer's private pack."""
-    from runner import packs
+    from runner.challenges import packs
 
     if public is None and private is None:
         raise UsageError("give --public OUT and/or --private OUT: what to write")

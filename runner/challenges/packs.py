@@ -27,9 +27,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from runner import checkscan, repos
-from runner.challenges import Challenge, load_challenge
+from runner.challenges import checkscan
+from runner.challenges.registry import Challenge, load_challenge
 from runner.errors import ChallengeError, UsageError
+from runner.intake import repos
 
 PRIVATE_TOML = "private.toml"
 ENV = "ASSESS_PRIVATE"
@@ -202,7 +203,7 @@ def open_challenge(challenge_id: str, *, private: str | None, interviewer: bool)
     import tempfile
     import weakref
 
-    from runner.challenges import Registry
+    from runner.challenges.registry import Registry
 
     challenge = Registry().get(challenge_id)
     if not (private or os.environ.get(ENV)) and (challenge.complete or not interviewer):

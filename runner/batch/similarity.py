@@ -299,7 +299,7 @@ def published_texts(challenge_root: Path | None) -> list[tuple[str, str]]:
     """The code every candidate may have been given: the ``assess init`` starters, the code
     blocks of the challenge's brief, and the challenge's own source files but its solutions
     (visible checks and load profile are published; ignoring the rest too costs nothing)."""
-    from runner.core import STARTERS
+    from runner.commands import STARTERS
 
     texts = [(name, text) for files in STARTERS.values() for name, text in files.items()]
     if challenge_root is None:

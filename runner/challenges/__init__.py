@@ -1,0 +1,1 @@
+"""Challenges as data: the registry, public and private packs, authoring, static scans, solutions, calibration."""
