@@ -8,16 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from graders.failure import CheckFailed, fail
+
 if TYPE_CHECKING:
     from graders.http import Response
 
-
-class CheckFailed(AssertionError):
-    """A check's expectation was not met; the message is shown to the candidate as is."""
-
-
-def fail(message: str) -> NoReturn:
-    raise CheckFailed(message)
+__all__ = ["CheckFailed", "Expectation", "expect", "fail"]
 
 
 class Expectation:

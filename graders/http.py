@@ -33,6 +33,8 @@ from urllib.parse import urlencode, urlsplit
 
 from requests.structures import CaseInsensitiveDict
 
+from graders.failure import fail
+
 DEFAULT_TIMEOUT_S = 5.0
 MAX_BODY_BYTES = 1 << 20
 EXCERPT_CHARS = 300
@@ -281,8 +283,6 @@ class Response:
 
     def json(self) -> Any:
         """The body parsed as JSON; a check fails (not errors) if it is not JSON."""
-        from graders.expect import fail
-
         try:
             return jsonlib.loads(self.body)
         except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
@@ -305,8 +305,6 @@ class Client:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         max_body: int = MAX_BODY_BYTES,
     ) -> None:
-        from graders.expect import fail
-
         self.base_url = base_url.rstrip("/")
         parts = urlsplit(self.base_url)
         if parts.scheme != "http" or not parts.hostname:
@@ -351,8 +349,6 @@ class Client:
 
         ``timeout_s`` (default: the client's) bounds the whole exchange, body included.
         """
-        from graders.expect import fail
-
         deadline_s = timeout_s if timeout_s is not None else self.timeout_s
         all_headers = {**self.default_headers, **(headers or {})}
         body: bytes | None
@@ -437,8 +433,6 @@ def concurrently(n: int, fn: Callable[[int], T], *, timeout_s: float = 30.0) -> 
     fails naming how many. Those threads are daemons and are abandoned, never joined (each of
     their requests ends at its own deadline). An exception raised by ``fn`` is re-raised as is.
     """
-    from graders.expect import fail
-
     if n < 1:
         return []
     deadline = time.monotonic() + timeout_s

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from graders.events import EventWriter
-from graders.expect import CheckFailed
+from graders.failure import CheckFailed
 from graders.http import Client
 from graders.plugin import check_id
 from graders.protocol import (

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from graders.events import EventWriter
-from graders.expect import CheckFailed, fail
+from graders.failure import CheckFailed, fail
 from graders.http import Client, excerpt
 from graders.protocol import CheckEvent, CheckInfo, CheckResult, LogRequestEvent, Outcome
 

@@ -34,6 +34,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runner.starters import STARTERS
+
 K = 15  # tokens per k-gram: the noise threshold (shorter matches never count)
 W = 5  # winnowing window: matches of K + W - 1 = 19 tokens are always detected
 THRESHOLD = 0.5
@@ -299,8 +301,6 @@ def published_texts(challenge_root: Path | None) -> list[tuple[str, str]]:
     """The code every candidate may have been given: the ``assess init`` starters, the code
     blocks of the challenge's brief, and the challenge's own source files but its solutions
     (visible checks and load profile are published; ignoring the rest too costs nothing)."""
-    from runner.commands import STARTERS
-
     texts = [(name, text) for files in STARTERS.values() for name, text in files.items()]
     if challenge_root is None:
         return texts

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from runner.batch.driver import run_batch
 from runner.batch.jobs import (
     FAILED,
     InProcess,
@@ -26,7 +27,6 @@ from runner.batch.jobs import (
     files_digest,
     ledger_key,
     rank_key,
-    run_batch,
     unique_names,
 )
 from runner.batch.leaderboard import csv_cell, save_pairs, write_junit, write_leaderboard

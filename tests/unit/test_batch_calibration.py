@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from graders.protocol import LoadResult
-from runner.batch.jobs import InProcess, run_batch, unique_names
+from runner.batch.driver import run_batch
+from runner.batch.jobs import InProcess, unique_names
 from runner.challenges import calibration
 from runner.challenges.registry import load_challenge
 from runner.errors import UsageError

@@ -18,8 +18,8 @@ import pytest
 from runner.batch import similarity as sim
 from runner.challenges.registry import Registry
 from runner.challenges.solutions import load_solution
-from runner.commands import STARTERS
 from runner.intake.submission import load_submission
+from runner.starters import STARTERS
 
 
 def disguise(src: str, seed: int = 7) -> str:
