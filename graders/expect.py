@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from graders.failure import CheckFailed, fail
+from graders.check_failed import CheckFailed, fail
 
 if TYPE_CHECKING:
     from graders.http import Response

@@ -33,7 +33,7 @@ from urllib.parse import urlencode, urlsplit
 
 from requests.structures import CaseInsensitiveDict
 
-from graders.failure import fail
+from graders.check_failed import fail
 
 DEFAULT_TIMEOUT_S = 5.0
 MAX_BODY_BYTES = 1 << 20

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from graders.check_failed import CheckFailed
 from graders.events import EventWriter
-from graders.failure import CheckFailed
 from graders.http import Client
 from graders.plugin import check_id
 from graders.protocol import (

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from graders.check_failed import CheckFailed, fail
 from graders.events import EventWriter
-from graders.failure import CheckFailed, fail
 from graders.http import Client, excerpt
 from graders.protocol import CheckEvent, CheckInfo, CheckResult, LogRequestEvent, Outcome
 

@@ -31,7 +31,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from graders.failure import CheckFailed, fail
+from graders.check_failed import CheckFailed, fail
 from graders.http import excerpt
 
 DEFAULT_TIMEOUT_S = 5.0
