@@ -185,6 +185,13 @@ class Plan:
     select: tuple[str, ...] = ()
     keyword: str = ""
     fail_fast: bool = False  # stop at the first check that does not pass (the rest: not_run)
+    # Service control (graders.services): the names a check may kill/stop/start/restart
+    # ("candidate" and sidecar names; empty: the capability is absent, as in --url mode), the
+    # per-grading secret each request carries, and how many requests the host honours.
+    services: tuple[str, ...] = ()
+    service_secret: str = ""
+    max_service_requests: int = 0
+    service_wait_s: float = 90.0  # how long a check waits for the host's answer
 
 
 # -- load ----------------------------------------------------------------------------------
@@ -307,6 +314,7 @@ class EventKind(StrEnum):
     ERROR = "error"
     TAMPERED = "tampered"
     LOG_REQUEST = "log_request"
+    SERVICE_REQUEST = "service_request"
     DONE = "done"
 
 
@@ -382,6 +390,41 @@ class LogRequestEvent:
     token: str
 
 
+ServiceAction = Literal["kill", "stop", "start", "restart"]
+
+
+@dataclass(frozen=True)
+class ServiceRequestEvent:
+    """A check asks the host to kill, stop, start or restart a service of the pod.
+
+    The host acts (only on ``plan.services``, at most ``plan.max_service_requests`` times, only
+    with ``plan.service_secret``), then writes a :class:`ServiceAnswer` as JSON to
+    ``{plan.log_dir}/{token}.svc.json`` and ``{token}.svc.done`` into the grader's filesystem.
+    """
+
+    kind: ClassVar[EventKind] = EventKind.SERVICE_REQUEST
+    token: str
+    service: str
+    action: ServiceAction
+    secret: str
+    grace_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class ServiceAnswer:
+    """What the host did about one :class:`ServiceRequestEvent` (also the results' timeline)."""
+
+    service: str
+    action: str
+    ok: bool
+    message: str = ""
+    exit_code: int | None = None  # of the process that was stopped or killed
+    exited_in_grace: bool | None = None  # stop/restart: it exited on SIGTERM within the grace
+    seconds: float = 0.0  # the whole action, host side
+    ready_s: float | None = None  # start/restart: from start to ready (host side)
+    t: float = 0.0  # seconds since the grading started (host clock)
+
+
 @dataclass(frozen=True)
 class DoneEvent:
     """The grader finished normally (the results file is complete)."""
@@ -399,6 +442,7 @@ Event = Union[  # noqa: UP007 (runtime alias used by isinstance-free dispatch)
     ErrorEvent,
     TamperedEvent,
     LogRequestEvent,
+    ServiceRequestEvent,
     DoneEvent,
 ]
 # One type per kind, derived from the union above (a kind cannot be listed in one and not the other).

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from graders.protocol import CheckResult, Outcome, Plan
+from graders.protocol import CheckResult, Outcome, Plan, ServiceAnswer
 from runner.challenges import Challenge
 from runner.results import (
     CapturedOutput,
@@ -151,6 +151,7 @@ def assemble_results(
     *,
     resources: Resources | None = None,
     service_log: CapturedOutput | None = None,
+    service_actions: list[ServiceAnswer] | None = None,
 ) -> Results:
     """The one Results: every planned check accounted for, the load phase scored (or its absence
     scored 0 and explained), caps applied."""
@@ -218,5 +219,6 @@ def assemble_results(
         load=pump.load,
         load_requested=load_requested,
         load_missing=load_missing,
+        service_actions=list(service_actions or []),
         grader_errors=list(pump.errors),
     )

@@ -138,9 +138,23 @@ class LogTap:
         self._thread.start()
         return self
 
-    def _run(self) -> None:
+    def resume(self, since: float) -> None:
+        """Follow again after the container was restarted (its old stream ended with it);
+        ``since`` (host clock) keeps the output before the restart from being read twice."""
+        self._thread.join(2.0)
+        if self._closed.is_set():
+            return
+        self._thread = threading.Thread(
+            target=self._run, args=(since,), name="log-tap", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, since: float | None = None) -> None:
         try:
-            self._stream = self.container.logs(stream=True, follow=True, stdout=True, stderr=True)
+            kw: dict[str, Any] = {"since": since} if since else {}
+            self._stream = self.container.logs(
+                stream=True, follow=True, stdout=True, stderr=True, **kw
+            )
             if self._closed.is_set():
                 self._stream.close()
             for chunk in self._stream:
@@ -211,12 +225,21 @@ class StatsSampler:
     samples: list[Sample] = field(default_factory=list)
     peak_mem_mb: float = 0.0
     peak_pids: int = 0
+    _raw_cpu: float = 0.0  # the engine's last figure (ns), and the CPU of earlier processes
+    _cpu_offset: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     def start_thread(self) -> None:
         self._thread = threading.Thread(target=self._run, name="stats", daemon=True)
         self._thread.start()
+
+    def resume(self) -> None:
+        """Sample again after the container was restarted (the stats stream ends with it).
+        The new cgroup counts CPU from 0: :meth:`record` adds what came before."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self.start_thread()
 
     def _run(self) -> None:
         try:
@@ -232,6 +255,10 @@ class StatsSampler:
         cpu = ((stat.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage")
         if cpu is None:
             return
+        if cpu < self._raw_cpu:  # restarted: a new cgroup counts from 0
+            self._cpu_offset += self._raw_cpu
+        self._raw_cpu = float(cpu)
+        cpu = float(cpu) + self._cpu_offset
         usage = float(mem.get("usage", 0))
         peak = float(mem.get("max_usage", usage))  # cgroup v1 keeps the true peak
         pids = int((stat.get("pids_stats") or {}).get("current", 0) or 0)
@@ -386,6 +413,47 @@ def resolve_user(client: Any, image_id: str) -> str:
         with contextlib.suppress(Exception):
             probe.remove(force=True, v=True)
     return resolve_user_spec(spec, passwd, group)
+
+
+def user_ids(client: Any, image: str, spec: str) -> tuple[int, int]:
+    """The numeric (uid, gid) a container of our own ``image`` runs as for the Docker user
+    ``spec`` ("" = the image's USER), root included (our sidecars may run as root; the
+    candidate never does: see :func:`resolve_user`). Unresolvable names give (0, 0)."""
+    spec = spec or (client.images.get(image).attrs.get("Config") or {}).get("User") or ""
+    user_arg, _, group_arg = spec.partition(":")
+    if user_arg.isdigit() and (not group_arg or group_arg.isdigit()):
+        return int(user_arg), int(group_arg or 0)
+    if not user_arg:
+        return 0, 0
+    probe = client.containers.create(
+        image,
+        command=["/nonexistent"],
+        entrypoint=[],
+        network_disabled=True,
+        labels={
+            LABEL_MANAGED: "true",
+            LABEL_RUN: f"user-ids-{uuid.uuid4().hex[:8]}",
+            LABEL_ROLE: "resolve-user",
+            LABEL_PID: str(os.getpid()),
+            LABEL_HOST: socket.gethostname(),
+        },
+    )
+    try:
+        passwd = _read_image_file(probe, "/etc/passwd") or ""
+        group = _read_image_file(probe, "/etc/group") or ""
+    finally:
+        with contextlib.suppress(Exception):
+            probe.remove(force=True, v=True)
+    entry = next(
+        (u for u in parse_passwd(passwd) if u[0] == user_arg or str(u[1]) == user_arg), None
+    )
+    uid, gid = (entry[1], entry[2]) if entry else (0, 0)
+    if group_arg:
+        found = next(
+            (g for g in parse_group(group) if g[0] == group_arg or str(g[1]) == group_arg), None
+        )
+        gid = found[1] if found else gid
+    return uid, gid
 
 
 # -- who owns which listening socket ---------------------------------------------------------
@@ -622,6 +690,10 @@ class Pod:
         self.containers: dict[str, Any] = {}
         self._views: dict[str, _HostView] = {}
         self._diag: socket.socket | None = None
+        # Roles a check stopped on purpose (graders.services): not a crash, not a lost sidecar.
+        self.down: set[str] = set()
+        # uids our own non-root sidecars run as (the uid rule without a host view, below)
+        self.helper_uids: set[int] = set()
 
     def __enter__(self) -> Pod:
         return self
@@ -717,26 +789,46 @@ class Pod:
         image: str,
         *,
         command: list[str],
-        archive: bytes,
+        archive: bytes | None,
         env: dict[str, str],
         cpus: float = 1.0,
         memory_mb: int = 1024,
+        pids: int = 512,
+        user: str = "",
+        tmpfs: dict[str, int] | None = None,
+        cap_add: list[str] | None = None,
     ) -> Any:
-        """Start a grader or sidecar: our code, copied in before start (no host mounts)."""
+        """Start a grader or sidecar: our code, copied in before start (no host mounts), or a
+        sidecar's own image (``archive`` None; ``command`` empty: the image's CMD)."""
+        extra: dict[str, Any] = {}
+        if user:
+            extra["user"] = user
+        if tmpfs:
+            # Owned by the user the sidecar runs as: the engine remounts a tmpfs on a restart
+            # as root 0755, whatever its mode (seen on Docker 20.10), so mode=1777 alone would
+            # leave a restarted non-root server unable to write there.
+            uid, gid = user_ids(self.client, image, user)
+            extra["tmpfs"] = {
+                mount: f"rw,nosuid,nodev,size={mb}m,mode=1777,uid={uid},gid={gid}"
+                for mount, mb in tmpfs.items()
+            }
         container = self._run(
             role,
             image,
-            command=command,
+            command=command or None,
             network_mode=self.netns,
             environment=env,
             mem_limit=f"{memory_mb}m",
             memswap_limit=f"{memory_mb}m",
             nano_cpus=int(cpus * 1e9),
-            pids_limit=512,
+            pids_limit=pids,
             cap_drop=["ALL"],
+            cap_add=cap_add or None,
             security_opt=["no-new-privileges"],
+            **extra,
         )
-        container.put_archive("/", archive)
+        if archive is not None:
+            container.put_archive("/", archive)
         container.start()
         self._remember(role)
         return container
@@ -820,7 +912,8 @@ class Pod:
         owners: dict[int, set[str]] = {}
         if not self.host_view:
             for s in sockets:
-                owners.setdefault(s.port, set()).add("helper" if s.uid == 0 else "candidate")
+                ours = s.uid == 0 or s.uid in self.helper_uids
+                owners.setdefault(s.port, set()).add("helper" if ours else "candidate")
             return owners
         port_of = {s.inode: s.port for s in sockets}
         found: set[int] = set()
@@ -907,14 +1000,59 @@ class Pod:
                 "tampered",
                 f"port {port}, reserved for {owner}, is held by {', '.join(sorted(others))}",
             )
+        # A sidecar a check stopped on purpose is down, not lost (its ports stay reserved: a
+        # candidate that takes one meanwhile is still caught above).
         for role in sorted({r for r in reserved.values() if r.startswith("sidecar-")}):
-            gone = self._helper_gone(role)
+            gone = None if role in self.down else self._helper_gone(role)
             if gone:
                 return Problem("error", gone)
         for port, owner in sorted(reserved.items()):
+            if owner in self.down:
+                continue
             if owner.startswith("sidecar-") and not owners.get(port):
                 return Problem("error", f"{owner} no longer listens on its port {port}")
         return None
+
+    # -- service control (a check's request, through the host: runner.services) -----------
+    def kill_service(self, role: str) -> int | None:
+        """SIGKILL the role's container; wait until it is down; its exit code."""
+        self.down.add(role)
+        container = self.containers[role]
+        with contextlib.suppress(Exception):
+            container.kill()
+        return self._wait_down(role, 10.0)
+
+    def stop_service(self, role: str, grace_s: float) -> tuple[int | None, bool]:
+        """SIGTERM, up to ``grace_s`` for it to exit, then SIGKILL: (exit code, exited in grace)."""
+        self.down.add(role)
+        container = self.containers[role]
+        with contextlib.suppress(Exception):
+            container.kill(signal="SIGTERM")
+        code = self._wait_down(role, grace_s)
+        if code is not None:
+            return code, True
+        with contextlib.suppress(Exception):
+            container.kill()
+        return self._wait_down(role, 10.0), False
+
+    def _wait_down(self, role: str, within_s: float) -> int | None:
+        """The exit code once the container stopped, or None if it still runs at the deadline."""
+        deadline = time.monotonic() + within_s
+        while True:
+            state = self.state(role)
+            if state.get("Status") in ("exited", "dead", "removed"):
+                code = state.get("ExitCode")
+                return int(code) if isinstance(code, int) else None
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.05)
+
+    def start_service(self, role: str) -> None:
+        """Start the role's container again (same image, config and pod) and note its new
+        main process, so the integrity watch knows it as the same role, not a stranger."""
+        self.containers[role].start()
+        self.down.discard(role)
+        self._remember(role)
 
     def listeners(self) -> dict[int, set[int]]:
         """Listening TCP ports of the pod and the uids owning them (our helpers run as 0, the

@@ -1,0 +1,72 @@
+"""Service control and sidecars with their own image, for real: a check kills, stops and
+restarts the candidate and a sidecar mid-grading; the host acts, answers, and never takes the
+restarted processes for a crash or a stranger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from runner.challenges import load_challenge
+from runner.results import Verdict
+from tests.conftest import FIXTURES
+from tests.integration.conftest import Grader
+
+pytestmark = pytest.mark.docker
+POD = FIXTURES / "pod-services"
+REFERENCE = POD / "solutions" / "reference"
+
+
+def test_checks_kill_and_restart_the_candidate_and_a_sidecar(graded: Grader, client: Any) -> None:
+    events: list[dict[str, Any]] = []
+    r = graded(load_challenge(POD), REFERENCE, listener=events.append)
+    assert r.verdict == Verdict.GRADED, (r.verdict_detail, r.grader_errors, r.checks)
+    by_id = {c.id: c for c in r.checks}
+    assert all(c.outcome == "passed" for c in r.checks), [
+        (c.id, c.outcome, c.message) for c in r.checks
+    ]
+    assert set(by_id) == {
+        "candidate_killed_and_started",
+        "candidate_restarted_gracefully",
+        "sidecar_restarted_and_killed",
+        "only_named_services",
+    }
+    assert r.score == 100.0
+    done = [(a.service, a.action, a.ok) for a in r.service_actions]
+    # the refused requests (unknown services) are answered but not actions on the pod
+    assert done == [
+        ("candidate", "kill", True),
+        ("candidate", "start", True),
+        ("candidate", "restart", True),
+        ("counter", "restart", True),
+        ("counter", "kill", True),
+        ("counter", "start", True),
+    ], done
+    restart = r.service_actions[2]
+    assert restart.exit_code == 0
+    assert restart.exited_in_grace
+    assert restart.ready_s is not None
+    assert restart.ready_s < 15
+    assert r.service_actions[0].exit_code == 137
+    told = [(e["service"], e["action"], e["ok"]) for e in events if e.get("event") == "service"]
+    assert told == [*done, ("holder", "kill", False), ("grader", "restart", False)], told
+    # the restarted candidate's output is still followed (each start prints its line once)
+    assert r.service_log.text.count("listening on 8080") == 3, r.service_log.text
+    assert r.resources is not None
+    assert r.resources.exit_code in (None, 0)
+
+
+def test_sidecar_image_is_built_once_and_labelled(client: Any) -> None:
+    from runner.images import Images
+
+    challenge = load_challenge(POD)
+    sc = challenge.config.sidecars[0]
+    assert sc.dockerfile
+    images = Images(client)
+    first = images.ensure_sidecar(challenge.id, sc.name, POD / sc.path, sc.dockerfile)
+    again = images.ensure_sidecar(challenge.id, sc.name, POD / sc.path, sc.dockerfile)
+    assert first == again
+    labels = client.images.get(first).labels
+    assert labels["assess.kind"] == "sidecar"
+    assert labels["assess.managed"] == "true"
