@@ -798,8 +798,14 @@ def gc(console: Console, *, all_runs: bool, images: bool) -> None:
                 if tag.startswith(SUBMISSION_REPO + "/"):
                     client.images.remove(tag, force=True)
                     count += 1
+        sidecars = 0
+        for image in client.images.list(filters={"label": "assess.kind=sidecar"}):
+            for tag in image.tags:
+                with contextlib.suppress(Exception):  # in use by a live run: kept
+                    client.images.remove(tag)
+                    sidecars += 1
         client.images.prune(filters={"dangling": True})
-        console.print(f"removed {count} submission image(s)")
+        console.print(f"removed {count} submission image(s), {sidecars} sidecar image(s)")
 
 
 def build_images(console: Console, *, force: bool) -> dict[str, Any]:
@@ -807,9 +813,23 @@ def build_images(console: Console, *, force: bool) -> dict[str, Any]:
     from runner.sandbox import docker_client
 
     with console.status("building images…") as status:
-        ids = Images(docker_client(), progress=lambda s: status.update(s[:100])).ensure_all(
-            force=force
-        )
+        images = Images(docker_client(), progress=lambda s: status.update(s[:100]))
+        ids = images.ensure_all(force=force)
+        # Sidecars with their own image (a database, a broker): built here once, not in the
+        # first grading that needs one.
+        registry = Registry()
+        for challenge_id in registry.ids():
+            try:
+                challenge = registry.get(challenge_id)
+            except UsageError as exc:  # its own run says so; the other images still build
+                console.print(f"skipped {challenge_id}'s sidecars: {exc}")
+                continue
+            for sc in challenge.config.sidecars:
+                if sc.dockerfile:
+                    tag = f"sidecar {challenge.id}/{sc.name}"
+                    ids[tag] = images.ensure_sidecar(
+                        challenge.id, sc.name, challenge.root / sc.path, sc.dockerfile, force=force
+                    )
     for tag, image_id in ids.items():
         console.print(f"{tag}  {image_id[7:19]}")
     return ids

@@ -163,3 +163,32 @@ def test_restart(services):
     ]
     assert [(r.id, r.outcome, r.points) for r in results] == [("restart", "not_run", 0.0)]
     assert "only the sandbox can do (not in --url mode)" in results[0].message
+
+
+def test_url_mode_sidecars_refuse_an_own_image_sidecar() -> None:
+    from runner.challenges import load_challenge
+    from runner.errors import UsageError
+    from runner.hostsidecars import running
+    from tests.conftest import FIXTURES
+
+    challenge = load_challenge(FIXTURES / "pod-services")
+    with (
+        pytest.raises(UsageError, match=r"runs its own image .* only the sandbox starts"),
+        running(challenge),
+    ):
+        pass
+
+
+def test_sidecar_config_needs_a_command_or_a_dockerfile() -> None:
+    from pydantic import ValidationError
+
+    from runner.challenges import Sidecar
+
+    with pytest.raises(ValidationError, match="give command"):
+        Sidecar(name="db", path="sidecars/db", port=5432)
+    with pytest.raises(ValidationError, match="inside its path"):
+        Sidecar(name="db", path="sidecars/db", dockerfile="../x/Dockerfile", port=5432)
+    with pytest.raises(ValidationError, match="not a path"):
+        Sidecar(name="db", path="d", dockerfile="Dockerfile", port=5432, tmpfs={"run": 1})
+    ok = Sidecar(name="db", path="d", dockerfile="Dockerfile", port=5432)
+    assert (ok.control_port, ok.memory) == (0, 512)
