@@ -647,7 +647,7 @@ def _run_pod(
     if pump.ready is not None and pump.ready.ok and pump.ready_at is not None:
         # from the candidate's start (the grader's own clock starts later)
         pump.ready = replace(pump.ready, ready_s=round(pump.ready_at - candidate_started, 3))
-    return assemble_results(
+    results = assemble_results(
         base,
         plan,
         pump,
@@ -661,6 +661,9 @@ def _run_pod(
             dropped_bytes=service_log.dropped_bytes,
         ),
     )
+    # What the integrity watch could not make certain: said, never scored (runner.attribution)
+    notes = [f"integrity: {n}" for n in pod.integrity_notes]
+    return results.model_copy(update={"score_notes": [*results.score_notes, *notes]})
 
 
 LOG_TOKEN = re.compile(r"^[0-9a-f]{16}$")

@@ -37,6 +37,7 @@ from graders.procnet import (
     read_listen_sockets,
     socket_inodes,
 )
+from runner.attribution import RECHECK_DELAYS_S, decide, enough, findings
 from runner.errors import InfraError
 from runner.images import BASE_TAG, LABEL_MANAGED
 
@@ -47,6 +48,7 @@ LABEL_HOST = "assess.owner-host"
 LOG_MAX_SIZE = "8m"  # the log driver drops the rest: a log flood cannot fill the disk
 LOG_KEEP_BYTES = 16 * 1024
 RECENT_BYTES = 1 << 20  # what a check may read of the service's own output (service_log)
+MAX_INTEGRITY_NOTES = 10  # distinct uncertain findings kept per grading
 CANDIDATE_FD_BUDGET = 20_000  # descriptors of the candidate read per listener_owners call
 
 
@@ -694,6 +696,10 @@ class Pod:
         self.down: set[str] = set()
         # uids our own non-root sidecars run as (the uid rule without a host view, below)
         self.helper_uids: set[int] = set()
+        # What the integrity watch found suspicious but not certain (runner.attribution):
+        # recorded in the results, never a verdict.
+        self.integrity_notes: list[str] = []
+        self._sleep = time.sleep  # between re-checks; a seam for the unit tests
 
     def __enter__(self) -> Pod:
         return self
@@ -856,7 +862,9 @@ class Pod:
         """True when the runner sees the pod's processes (local engine, runner as root)."""
         return "holder" in self._views
 
-    def _pids(self, role: str) -> list[int]:
+    def _pids(self, role: str) -> list[int] | None:
+        """The role's processes, or None when they could not be listed (the container is
+        gone, or the engine did not answer on a busy host): then nothing is known about them."""
         view = self._views.get(role)
         if view is not None and view.procs_file is not None:
             try:
@@ -864,12 +872,12 @@ class Pod:
                     text = fh.read(1 << 20).decode("ascii", "replace")
                 return [int(x) for x in text.split() if x.isdigit()]
             except OSError:
-                return []  # the container is gone
+                return None
         try:
             top = self.containers[role].top(ps_args="-eo pid")
             return [int(row[0]) for row in top.get("Processes") or [] if row and row[0].isdigit()]
         except Exception:
-            return []
+            return None
 
     def _listen_sockets(self) -> list[ListenSocket]:
         view = self._views.get("holder")
@@ -891,7 +899,12 @@ class Pod:
 
     def listener_owners(self, ports: Collection[int] | None = None) -> dict[int, set[str]]:
         """Port -> roles owning its LISTEN sockets: "candidate", "grader", "sidecar-<name>",
-        "holder", or "unknown" (no process of the pod holds it: it closed meanwhile).
+        "holder", "unknown" (no process of the pod holds it) or "unverified" (nobody was found
+        holding it, but the process list of one of our own containers could not be read).
+
+        One consistent reading: an unattributed socket counts only when the table lists it
+        again after the descriptors were read (one that closed meanwhile, a short-lived socket
+        of ours, is left out). :func:`runner.attribution.decide` turns readings into verdicts.
 
         Socket inodes from the holder's /proc/<pid>/net/tcp{,6} are matched to the
         ``socket:[inode]`` descriptors of each container's processes (from its cgroup's
@@ -917,6 +930,7 @@ class Pod:
             return owners
         port_of = {s.inode: s.port for s in sockets}
         found: set[int] = set()
+        unread = False
         roles = [r for r in self.containers if r != "candidate"]
         if "candidate" in self.containers:
             roles.append("candidate")
@@ -926,13 +940,19 @@ class Pod:
                 if not port_of.keys() - found:
                     break
                 budget = [CANDIDATE_FD_BUDGET]
-            for pid in self._pids(role):
+            pids = self._pids(role)
+            if pids is None:
+                unread = unread or role != "candidate"
+                continue
+            for pid in pids:
                 for inode in socket_inodes(pid, budget=budget) & port_of.keys():
                     owners.setdefault(port_of[inode], set()).add(role)
                     found.add(inode)
-        for inode, port in port_of.items():
-            if inode not in found:
-                owners.setdefault(port, set()).add("unknown")
+        if port_of.keys() - found:
+            still = {s.inode for s in self._listen_sockets()}
+            for inode, port in port_of.items():
+                if inode not in found and inode in still:
+                    owners.setdefault(port, set()).add("unverified" if unread else "unknown")
         return owners
 
     def _helper_gone(self, role: str) -> str | None:
@@ -957,8 +977,10 @@ class Pod:
 
         ``reserved`` maps port -> the role that must hold it: each sidecar's ``port`` and
         ``control_port`` to ``f"sidecar-{name}"``, the grader's ports (Locust's master, 5557
-        and 5558) to "grader". Returns ``Problem("tampered", ...)`` when another role (the
-        candidate, or an unattributed socket seen twice) listens on a reserved port;
+        and 5558) to "grader". Returns ``Problem("tampered", ...)`` when another role listens
+        on a reserved port and re-checks made that certain (:mod:`runner.attribution`: the
+        candidate in two readings in a row, a socket nobody holds in every reading over
+        RECHECK_DELAYS_S); what stayed uncertain goes to ``integrity_notes``, not a verdict;
         ``Problem("error", ...)`` when a sidecar's container exited or restarted, or nobody
         holds one of its ports any more (a grader port nobody holds is fine: it binds them
         only in distributed mode). Tampering wins over error (a candidate that starved a
@@ -969,28 +991,27 @@ class Pod:
         ``tampered`` or ``error`` and the message on the first Problem.
         """
         owners: dict[int, set[str]] = {}
-        taken: list[tuple[int, str, set[str]]] = []
-        for attempt in range(2):
+        readings = []
+        delays = iter(RECHECK_DELAYS_S)
+        while True:
             try:
                 owners = self.listener_owners(reserved.keys())
             except TooManyListeners as exc:
                 return Problem("tampered", f"the pod holds {exc} (a flood hides squatters)")
             except Exception as exc:
                 return Problem("error", f"cannot read the pod's listening sockets: {exc}")
-            taken = []
-            for port, owner in sorted(reserved.items()):
-                others = owners.get(port, set()) - {owner}
-                if owner != "candidate":
-                    others.discard("helper")  # uid rule: one of ours, cannot tell which
-                if others:
-                    taken.append((port, owner, others))
-            # A socket that closed between reading the table and the descriptors is "unknown":
-            # look once more before calling it tampering.
-            if not any("unknown" in o for _, _, o in taken) or attempt == 1:
+            readings.append(findings(owners, reserved))
+            if enough(readings):
                 break
-        if taken:
-            port, owner, others = taken[0]
-            ports = ", ".join(str(p) for p, _, _ in taken)
+            self._sleep(next(delays))
+        decision = decide(readings)
+        notes = self.integrity_notes
+        if decision.note and decision.note not in notes and len(notes) < MAX_INTEGRITY_NOTES:
+            notes.append(decision.note)
+        if decision.confirmed:
+            port, owner = decision.confirmed[0].port, decision.confirmed[0].owner
+            others = set(decision.confirmed[0].others)
+            ports = ", ".join(str(f.port) for f in decision.confirmed)
             if "candidate" in others:
                 return Problem(
                     "tampered",
