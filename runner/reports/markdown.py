@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.reports import loadview
+from runner.reports.timeline import action_line
 from runner.results import LoadResult, Results, Verdict
 
 MESSAGE_CHARS = 200
@@ -135,6 +136,10 @@ def _render(results: Results) -> str:
         lines += _load_lines(r.load)
     elif r.load_missing:
         lines += ["", f"**Load: {cell(r.load_missing, 300)} (scored 0)**"]
+
+    if r.service_actions:
+        lines += ["", f"**Service actions ({len(r.service_actions)}), asked by checks:**", ""]
+        lines += [f"- {cell(action_line(a), 300)}" for a in r.service_actions[:20]]
 
     t = r.timings
     lines += [

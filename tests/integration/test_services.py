@@ -54,6 +54,18 @@ def test_checks_kill_and_restart_the_candidate_and_a_sidecar(graded: Grader, cli
     # the restarted candidate's output is still followed (each start prints its line once)
     assert r.service_log.text.count("listening on 8080") == 3, r.service_log.text
     assert r.resources is not None
+    # every report shows the timeline of actions
+    import io
+
+    from rich.console import Console
+
+    from runner.reports import html, markdown, terminal
+
+    out = io.StringIO()
+    Console(file=out, width=100).print(terminal.render(r))
+    line = "restart candidate: exited with code 0, within the grace period, ready again in"
+    for text in (out.getvalue(), markdown.render(r), html.render(r)):
+        assert line in text
     assert r.resources.exit_code in (None, 0)
 
 
