@@ -363,9 +363,11 @@ def flag_similar(challenge: Any, jobs: list[Any], *, threshold: float | None = N
     from runner.submissions import load_submission
 
     prints = []
+    known = sim.known_hashes(challenge.root)
     for job in jobs:
         sub = load_submission(job.path)
-        prints.append(sim.fingerprint_dir(job.name, sub.root, sub.files, job.digest))
+        # every file it holds, not only what is built (runner.similarity: folders decide nothing)
+        prints.append(sim.fingerprint_dir(job.name, sub.root, None, job.digest, known))
     ignore = sim.boilerplate_hashes(sim.published_texts(challenge.root))
     return sim.compare(prints, ignore, threshold=sim.THRESHOLD if threshold is None else threshold)
 
