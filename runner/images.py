@@ -44,7 +44,7 @@ DEBIAN_MIRROR = "http://deb.debian.org/debian"
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 LABEL_MANAGED = "assess.managed"
 LABEL_INPUTS = "assess.inputs"
-GRADER_PACKAGES = ("pytest", "locust", "requests", "websocket-client")
+GRADER_PACKAGES = ("pytest", "locust", "requests", "websocket-client", "pika")
 DOCKERFILES = Path(__file__).parent / "dockerfiles"
 BUILD_LOG_TAIL = 60
 
