@@ -207,6 +207,18 @@ class NameStats:
 
 
 @dataclass(frozen=True)
+class FailureGroup:
+    """Failed requests of one name with one message (numbers masked as ``#``): how many, and the
+    first as it came. Like Locust's failures table, so a report says why requests failed."""
+
+    name: str
+    kind: str  # the exception's class, e.g. CatchResponseError, ConnectionRefusedError
+    message: str  # masked: "get desk #: no ETag"
+    count: int
+    example: str  # the first message, unmasked (capped, control characters dropped)
+
+
+@dataclass(frozen=True)
 class Stage:
     """One stage of the load phase (warm-up, measured, a capacity step).
 
@@ -228,6 +240,7 @@ class Stage:
     by_name: dict[str, NameStats] = field(default_factory=dict)
     ok: bool | None = None  # steps: every SLO met
     generator_lag_ms: float | None = None  # the generator's scheduling delay (p95, mean/s)
+    failure_groups: tuple[FailureGroup, ...] = ()  # most frequent first (at most MAX_GROUPS)
 
 
 @dataclass(frozen=True)

@@ -312,6 +312,7 @@ def load_view(load: LoadResult) -> dict[str, Any]:
             "p95": st.p95_ms,
             "errors": 100 * st.error_rate,
             "ok": st.ok,
+            "missed": loadview.stage_missed(st, load.slo) if st.ok is False else "",
         }
         for st in load.steps
     ]
