@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from graders.protocol import CheckResult, Outcome, Plan, ServiceAnswer
+from graders.protocol import CheckResult, LoadResult, Outcome, Plan, ServiceAnswer
 from runner.challenges import Challenge
 from runner.results import (
     CapturedOutput,
@@ -142,6 +142,23 @@ def account_checks(pump: EventPump, verdict: Verdict, detail: str) -> list[Check
     return out
 
 
+def load_note(load: LoadResult) -> str:
+    """Why the load phase lost points, in one line: the SLOs missed at the target rate (or the
+    error rate that voids them) and the most frequent failure."""
+    from runner.reports.loadview import stage_missed
+
+    text = f"load {load.score:g}/100: at the target rate {load.target_rps:g} req/s "
+    missed = stage_missed(load.measured, load.slo)
+    if missed.startswith("errors"):
+        text += f"the SLOs are void ({missed.replace('errors', 'error rate', 1)})"
+    else:
+        text += f"missed {missed or 'an SLO'}"
+    if load.measured.failure_groups:
+        g = load.measured.failure_groups[0]
+        text += f"; most failures: {g.name}: {g.message} ({g.count:,})"
+    return text
+
+
 def assemble_results(
     base: Base,
     plan: Plan,
@@ -179,6 +196,8 @@ def assemble_results(
     score, critical_failed, notes = apply_caps(score, checks)
     if load_missing:
         notes.append(f"load scored 0: {load_missing}")
+    elif pump.load is not None and not pump.load.slo_met:
+        notes.append(load_note(pump.load))
     if verdict == Verdict.TAMPERED:
         notes.append("scored 0: the service tampered with the grader or a sidecar")
         score = 0.0

@@ -120,3 +120,13 @@ def test_the_capacity_row_names_the_slo_the_upper_stage_missed() -> None:
     text = loadview.capacity_row(load).measured
     assert "achieved at 450 req/s offered" in text
     assert "675 req/s offered missed errors 4.0 % > 1 % (the search's upper bound)" in text
+
+
+def test_the_score_notes_say_why_load_lost_points() -> None:
+    from runner.outcome import load_note
+
+    note = load_note(replace(voided_load(), score=0.0))
+    assert note == (
+        "load 0/100: at the target rate 150 req/s the SLOs are void (error rate 90.7 % > 1 %); "
+        "most failures: GET /desks/[id]: get desk #: no ETag (376)"
+    )
