@@ -198,6 +198,16 @@ def assemble_results(
         notes.append(f"load scored 0: {load_missing}")
     elif pump.load is not None and not pump.load.slo_met:
         notes.append(load_note(pump.load))
+    elif cfg.load is not None and not load_requested and cfg.scoring.load_weight > 0:
+        share = (
+            100
+            * cfg.scoring.load_weight
+            / (cfg.scoring.correctness_weight + cfg.scoring.load_weight)
+        )
+        notes.append(
+            f"load skipped (--skip-load): the score is correctness alone; "
+            f"a full run weighs load {share:.0f} % of the score"
+        )
     if verdict == Verdict.TAMPERED:
         notes.append("scored 0: the service tampered with the grader or a sidecar")
         score = 0.0

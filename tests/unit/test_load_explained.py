@@ -9,7 +9,7 @@ from dataclasses import replace
 from rich.console import Console
 
 from graders.failures import MAX_GROUPS, OTHER_MESSAGES, FailureGroups
-from graders.protocol import LoadResult, NameStats, Slo
+from graders.protocol import LoadResult, NameStats, Outcome, Slo
 from graders.slo import slo_rows
 from runner.reports import loadview, markdown, terminal
 from tests.unit.conftest import make_sample_results, sample_load
@@ -130,3 +130,18 @@ def test_the_score_notes_say_why_load_lost_points() -> None:
         "load 0/100: at the target rate 150 req/s the SLOs are void (error rate 90.7 % > 1 %); "
         "most failures: GET /desks/[id]: get desk #: no ETag (376)"
     )
+
+
+def test_a_skipped_load_phase_is_said_with_what_the_score_covers() -> None:
+    from tests.unit.test_fail_closed import grade, infos
+
+    r = grade(infos(2), dict.fromkeys(("c0", "c1"), Outcome.PASSED))  # rest-api, no load planned
+    assert r.load_requested is False
+    assert (
+        "load skipped (--skip-load): the score is correctness alone; "
+        "a full run weighs load 30 % of the score"
+    ) in r.score_notes
+    out = io.StringIO()
+    Console(file=out, width=80).print(terminal.render(r))
+    assert "load skipped (--skip-load)" in out.getvalue().replace("\n│ ", " ")
+    assert "load skipped (--skip-load)" in markdown.render(r)
