@@ -167,6 +167,16 @@ def pytest_args(plan: Plan, phase: str) -> list[str]:
         args.append("--exitfirst")
     if plan.log_dir:
         args += ["--assess-log-dir", plan.log_dir]
+    if plan.services and plan.service_secret and plan.log_dir:
+        args += [
+            "--assess-services",
+            ",".join(plan.services),
+            "--assess-service-secret",
+            plan.service_secret,
+            "--assess-service-wait",
+            str(plan.service_wait_s),
+        ]
+    args += ["--assess-ready-timeout", str(plan.ready_timeout_s)]
     return args
 
 

@@ -20,6 +20,7 @@ from graders.check_failed import CheckFailed, fail
 from graders.events import EventWriter
 from graders.http import Client, excerpt
 from graders.protocol import CheckEvent, CheckInfo, CheckResult, LogRequestEvent, Outcome
+from graders.services import ServiceControlUnavailable, Services
 
 MESSAGE_CHARS = 600
 
@@ -42,6 +43,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="",
         help="where the host drops the service's output for service_log ('' = unavailable)",
     )
+    group.addoption(
+        "--assess-services",
+        default="",
+        help="comma-separated services a check may kill/stop/start/restart ('' = none)",
+    )
+    group.addoption("--assess-service-secret", default="", help="this grading's request secret")
+    group.addoption("--assess-service-wait", type=float, default=90.0)
+    group.addoption("--assess-ready-timeout", type=float, default=30.0)
     group.addoption(
         "--assess-sidecar",
         action="append",
@@ -171,6 +180,8 @@ class AssessPlugin:
                 outcome, message = Outcome.PASSED, ""
             elif report.skipped:
                 outcome, message = Outcome.SKIPPED, _skip_reason(report)
+            elif isinstance(exc, ServiceControlUnavailable):
+                outcome, message = Outcome.NOT_RUN, str(exc)
             elif isinstance(exc, AssertionError):
                 # CheckFailed messages are written for candidates; plain asserts use pytest's.
                 outcome, message = Outcome.FAILED, _message(exc, report)
@@ -211,9 +222,39 @@ def sidecars(pytestconfig: pytest.Config) -> dict[str, Client]:
     for spec in pytestconfig.getoption("--assess-sidecar"):
         name, _, rest = spec.partition("=")
         url, _, token = rest.partition(",")
+        if not url:
+            continue  # a sidecar without a control port (its own server: see sidecar_tokens)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         out[name] = Client(url, headers=headers)
     return out
+
+
+@pytest.fixture(scope="session")
+def sidecar_tokens(pytestconfig: pytest.Config) -> dict[str, str]:
+    """Each sidecar's per-grading secret, by name: the ``ASSESS_CONTROL_TOKEN`` the sidecar was
+    started with (e.g. the password of the grader's own database role)."""
+    out: dict[str, str] = {}
+    for spec in pytestconfig.getoption("--assess-sidecar"):
+        name, _, rest = spec.partition("=")
+        out[name] = rest.partition(",")[2]
+    return out
+
+
+@pytest.fixture
+def services(pytestconfig: pytest.Config, service_url: str) -> Services:
+    """Kill, stop, start or restart the candidate ("candidate") or a sidecar (its name) in the
+    middle of a check (graders.services). Absent in ``--url`` mode: the check is not run."""
+    plugin = getattr(pytestconfig, "assess_plugin", None)
+    names = tuple(n for n in str(pytestconfig.getoption("--assess-services")).split(",") if n)
+    return Services(
+        plugin.events if plugin is not None else None,
+        names,
+        str(pytestconfig.getoption("--assess-service-secret")),
+        str(pytestconfig.getoption("--assess-log-dir")),
+        float(pytestconfig.getoption("--assess-service-wait")),
+        service_url,
+        float(pytestconfig.getoption("--assess-ready-timeout")),
+    )
 
 
 LOG_WAIT_S = 10.0

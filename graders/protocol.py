@@ -185,6 +185,13 @@ class Plan:
     select: tuple[str, ...] = ()
     keyword: str = ""
     fail_fast: bool = False  # stop at the first check that does not pass (the rest: not_run)
+    # Service control (graders.services): the names a check may kill/stop/start/restart
+    # ("candidate" and sidecar names; empty: the capability is absent, as in --url mode), the
+    # per-grading secret each request carries, and how many requests the host honours.
+    services: tuple[str, ...] = ()
+    service_secret: str = ""
+    max_service_requests: int = 0
+    service_wait_s: float = 90.0  # how long a check waits for the host's answer
 
 
 # -- load ----------------------------------------------------------------------------------
@@ -197,6 +204,18 @@ class NameStats:
     p50_ms: float | None = None
     p95_ms: float | None = None
     p99_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class FailureGroup:
+    """Failed requests of one name with one message (numbers masked as ``#``): how many, and the
+    first as it came. Like Locust's failures table, so a report says why requests failed."""
+
+    name: str
+    kind: str  # the exception's class, e.g. CatchResponseError, ConnectionRefusedError
+    message: str  # masked: "get desk #: no ETag"
+    count: int
+    example: str  # the first message, unmasked (capped, control characters dropped)
 
 
 @dataclass(frozen=True)
@@ -221,6 +240,7 @@ class Stage:
     by_name: dict[str, NameStats] = field(default_factory=dict)
     ok: bool | None = None  # steps: every SLO met
     generator_lag_ms: float | None = None  # the generator's scheduling delay (p95, mean/s)
+    failure_groups: tuple[FailureGroup, ...] = ()  # most frequent first (at most MAX_GROUPS)
 
 
 @dataclass(frozen=True)
@@ -307,6 +327,7 @@ class EventKind(StrEnum):
     ERROR = "error"
     TAMPERED = "tampered"
     LOG_REQUEST = "log_request"
+    SERVICE_REQUEST = "service_request"
     DONE = "done"
 
 
@@ -382,6 +403,41 @@ class LogRequestEvent:
     token: str
 
 
+ServiceAction = Literal["kill", "stop", "start", "restart"]
+
+
+@dataclass(frozen=True)
+class ServiceRequestEvent:
+    """A check asks the host to kill, stop, start or restart a service of the pod.
+
+    The host acts (only on ``plan.services``, at most ``plan.max_service_requests`` times, only
+    with ``plan.service_secret``), then writes a :class:`ServiceAnswer` as JSON to
+    ``{plan.log_dir}/{token}.svc.json`` and ``{token}.svc.done`` into the grader's filesystem.
+    """
+
+    kind: ClassVar[EventKind] = EventKind.SERVICE_REQUEST
+    token: str
+    service: str
+    action: ServiceAction
+    secret: str
+    grace_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class ServiceAnswer:
+    """What the host did about one :class:`ServiceRequestEvent` (also the results' timeline)."""
+
+    service: str
+    action: str
+    ok: bool
+    message: str = ""
+    exit_code: int | None = None  # of the process that was stopped or killed
+    exited_in_grace: bool | None = None  # stop/restart: it exited on SIGTERM within the grace
+    seconds: float = 0.0  # the whole action, host side
+    ready_s: float | None = None  # start/restart: from start to ready (host side)
+    t: float = 0.0  # seconds since the grading started (host clock)
+
+
 @dataclass(frozen=True)
 class DoneEvent:
     """The grader finished normally (the results file is complete)."""
@@ -399,6 +455,7 @@ Event = Union[  # noqa: UP007 (runtime alias used by isinstance-free dispatch)
     ErrorEvent,
     TamperedEvent,
     LogRequestEvent,
+    ServiceRequestEvent,
     DoneEvent,
 ]
 # One type per kind, derived from the union above (a kind cannot be listed in one and not the other).

@@ -367,9 +367,11 @@ def flag_similar(challenge: Any, jobs: list[Any], *, threshold: float | None = N
     from runner.intake.submission import load_submission
 
     prints = []
+    known = sim.known_hashes(challenge.root)
     for job in jobs:
         sub = load_submission(job.path)
-        prints.append(sim.fingerprint_dir(job.name, sub.root, sub.files, job.digest))
+        # every file it holds, not only what is built (runner.batch.similarity: folders decide nothing)
+        prints.append(sim.fingerprint_dir(job.name, sub.root, None, job.digest, known))
     ignore = sim.boilerplate_hashes(sim.published_texts(challenge.root))
     return sim.compare(prints, ignore, threshold=sim.THRESHOLD if threshold is None else threshold)
 
@@ -742,8 +744,14 @@ def gc(console: Console, *, all_runs: bool, images: bool) -> None:
                 if tag.startswith(SUBMISSION_REPO + "/"):
                     client.images.remove(tag, force=True)
                     count += 1
+        sidecars = 0
+        for image in client.images.list(filters={"label": "assess.kind=sidecar"}):
+            for tag in image.tags:
+                with contextlib.suppress(Exception):  # in use by a live run: kept
+                    client.images.remove(tag)
+                    sidecars += 1
         client.images.prune(filters={"dangling": True})
-        console.print(f"removed {count} submission image(s)")
+        console.print(f"removed {count} submission image(s), {sidecars} sidecar image(s)")
 
 
 def build_images(console: Console, *, force: bool) -> dict[str, Any]:
@@ -751,9 +759,23 @@ def build_images(console: Console, *, force: bool) -> dict[str, Any]:
     from runner.grading.pod import docker_client
 
     with console.status("building images…") as status:
-        ids = Images(docker_client(), progress=lambda s: status.update(s[:100])).ensure_all(
-            force=force
-        )
+        images = Images(docker_client(), progress=lambda s: status.update(s[:100]))
+        ids = images.ensure_all(force=force)
+        # Sidecars with their own image (a database, a broker): built here once, not in the
+        # first grading that needs one.
+        registry = Registry()
+        for challenge_id in registry.ids():
+            try:
+                challenge = registry.get(challenge_id)
+            except UsageError as exc:  # its own run says so; the other images still build
+                console.print(f"skipped {challenge_id}'s sidecars: {exc}")
+                continue
+            for sc in challenge.config.sidecars:
+                if sc.dockerfile:
+                    tag = f"sidecar {challenge.id}/{sc.name}"
+                    ids[tag] = images.ensure_sidecar(
+                        challenge.id, sc.name, challenge.root / sc.path, sc.dockerfile, force=force
+                    )
     for tag, image_id in ids.items():
         console.print(f"{tag}  {image_id[7:19]}")
     return ids

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from graders.protocol import CheckResult, LoadResult, Outcome
+from graders.protocol import CheckResult, LoadResult, Outcome, ServiceAnswer
 
 SCHEMA_VERSION: Literal[2] = 2
 CRITICAL_CAP = 50.0
@@ -133,6 +133,8 @@ class Results(_Model):
     load: LoadResult | None = None
     load_requested: bool = False
     load_missing: str = ""  # why a requested load phase has no result (it then scores 0)
+    # what checks asked the host to do to the pod's services (kill, stop, start, restart)
+    service_actions: list[ServiceAnswer] = []
     grader_errors: list[str] = []
     calibration: dict[str, Any] | None = None  # load figures as ratios to the reference's
     manifest: Manifest

@@ -48,6 +48,7 @@ from graders.load.capacity import (  # noqa: E402
     search,
     users_for,
 )
+from graders.load.failures import FailureGroups, clean_message  # noqa: E402
 from graders.load.slo import percentile, score, slo_rows  # noqa: E402
 from graders.procnet import local_listeners  # noqa: E402
 from graders.protocol import (  # noqa: E402
@@ -124,10 +125,11 @@ class Window:
         self.failures = 0
         self.failures_by_kind: dict[str, int] = {}
         self.names: dict[str, list[Any]] = {}  # name -> [requests, failures, success times]
+        self.groups = FailureGroups()  # by request name and message
         self.cpu: list[float] = []
         self.lag_ms: list[float] = []
 
-    def add(self, name: str, response_time: float, failure: str | None) -> None:
+    def add(self, name: str, response_time: float, failure: str | None, message: str = "") -> None:
         self.count += 1
         per = self.names.setdefault(name, [0, 0, []])
         per[0] += 1
@@ -137,12 +139,14 @@ class Window:
             self.failures += 1
             per[1] += 1
             self.failures_by_kind[failure] = self.failures_by_kind.get(failure, 0) + 1
+            self.groups.add(name, failure, message)
             return
         per[2].append(response_time)
         if self.latency_of is None or name == self.latency_of:
             self.times.append(response_time)
 
     def merge(self, other: Window) -> None:
+        self.groups.merge(other.groups)
         self.count += other.count
         self.rated += other.rated
         self.failures += other.failures
@@ -163,6 +167,7 @@ class Window:
             "times": self.times,
             "failures_by_kind": self.failures_by_kind,
             "names": self.names,
+            "groups": self.groups.to_wire(),
         }
 
     @classmethod
@@ -175,6 +180,7 @@ class Window:
             str(k): [int(v[0]), int(v[1]), [float(x) for x in v[2]]]
             for k, v in data["names"].items()
         }
+        w.groups = FailureGroups.from_wire(data.get("groups"))
         return w
 
 
@@ -189,7 +195,12 @@ def request_listener(current: Any) -> Any:
         exception: Any = None,
         **_: Any,
     ) -> None:
-        current().add(str(name), float(response_time or 0.0), failure_kind(exception))
+        current().add(
+            str(name),
+            float(response_time or 0.0),
+            failure_kind(exception),
+            "" if exception is None else clean_message(exception),
+        )
 
     return on_request
 
@@ -272,6 +283,7 @@ def stage_summary(name: str, offered: float, seconds: float, w: Window) -> Stage
         generator_cpu=round(sum(w.cpu) / len(w.cpu), 3) if w.cpu else 0.0,
         generator_lag_ms=round(sum(w.lag_ms) / len(w.lag_ms), 2) if w.lag_ms else None,
         failures_by_kind=dict(w.failures_by_kind),
+        failure_groups=w.groups.result(),
         by_name={
             n: NameStats(
                 requests=v[0],

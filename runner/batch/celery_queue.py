@@ -18,6 +18,14 @@ Delivery is at least once, results exactly once:
 - a job is retried (three times, backing off) only for errors on our side (Docker engine,
   images, Redis), never because of a candidate's verdict.
 
+Everything that travels through the broker is authenticated with HMAC-SHA256 under a key that
+every worker and the submitting side hold and the broker never sees (``ASSESS_QUEUE_KEY_FILE``,
+a file, or ``ASSESS_QUEUE_KEY``; at least 32 bytes): the submitting side signs each job, a
+worker signs each record (results and outcomes) it writes, bound to the job's ledger key so a
+genuine record cannot be replayed for another job. A worker drops a job that is not signed; the
+submitting side refuses a record that is not signed, and reports it as ``refused`` with the
+reason. Someone who can write to Redis can delay or drop a batch, never change a grade.
+
 Redis keys (all under ``assess:``): ``ledger`` (key -> packed results), ``outcomes`` (key -> why a
 job has no results: refused, invalid, failed), ``running`` (key -> worker, since), ``gradings``
 (key -> gradings finished, recorded or not: how a test sees that a job was graded once),
@@ -29,6 +37,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
+import hmac
 import io
 import json
 import os
@@ -63,6 +73,10 @@ WORKER_TTL_S = 30
 MAX_JOB_MB = 16.0
 MAX_RETRIES = 3
 REDIS_PATIENCE_S = 600.0  # how long a worker or a batch waits for a restarting broker
+KEY_ENV = "ASSESS_QUEUE_KEY"
+KEY_FILE_ENV = "ASSESS_QUEUE_KEY_FILE"
+MIN_KEY_BYTES = 32
+SIGNED = b"assess-hmac1:"  # a signed record: SIGNED + hex MAC + b":" + payload
 
 app = Celery("assess", set_as_current=False)
 T = TypeVar("T")
@@ -109,6 +123,76 @@ def redact(url: str) -> str:
     host = u.hostname or ""
     netloc = f":***@{host}" + (f":{u.port}" if u.port else "")
     return urlunparse(u._replace(netloc=netloc))
+
+
+# -- authentication: a key shared by workers and the submitting side, never in the broker -------
+class ForgedRecord(Exception):
+    """A record or job in the broker that is not signed with the queue key."""
+
+
+def queue_key() -> bytes:
+    """The shared key, from ASSESS_QUEUE_KEY_FILE (a file) or ASSESS_QUEUE_KEY; UsageError
+    (exit 2) when neither is set or the key is shorter than MIN_KEY_BYTES."""
+    fix = (
+        f"give every worker and the submitting side the same secret: {KEY_FILE_ENV}=PATH "
+        f"(e.g. `head -c 32 /dev/urandom | base64 > PATH`, mode 600) or {KEY_ENV}"
+    )
+    path = os.environ.get(KEY_FILE_ENV)
+    if path:
+        try:
+            key = Path(path).read_bytes().strip()
+        except OSError as exc:
+            raise UsageError(
+                f"{KEY_FILE_ENV}={path}: cannot read the queue key ({exc.strerror})"
+            ) from None
+    else:
+        key = os.environ.get(KEY_ENV, "").strip().encode()
+    if not key:
+        raise UsageError(f"batches through a broker are signed and no queue key is set; {fix}")
+    if len(key) < MIN_KEY_BYTES:
+        raise UsageError(f"the queue key is {len(key)} bytes, under {MIN_KEY_BYTES}; {fix}")
+    return key
+
+
+def _mac(secret: bytes, kind: str, field: str, payload: bytes) -> bytes:
+    msg = b"\0".join((kind.encode(), field.encode(), payload))
+    return hmac.new(secret, msg, hashlib.sha256).hexdigest().encode()
+
+
+def sign(secret: bytes, kind: str, field: str, payload: bytes) -> bytes:
+    """``payload`` signed for ``kind`` ("ledger", "outcome") and the ledger key ``field``."""
+    return SIGNED + _mac(secret, kind, field, payload) + b":" + payload
+
+
+def verify(secret: bytes, kind: str, field: str, value: bytes) -> bytes:
+    """The payload of a record :func:`sign` wrote; ForgedRecord for anything else."""
+    if not value.startswith(SIGNED):
+        raise ForgedRecord("not signed")
+    mac, sep, payload = value[len(SIGNED) :].partition(b":")
+    if not sep or not hmac.compare_digest(mac, _mac(secret, kind, field, payload)):
+        raise ForgedRecord("signature does not match the queue key")
+    return payload
+
+
+def sign_job(secret: bytes, payload: dict[str, Any]) -> dict[str, Any]:
+    body = json.dumps(payload, sort_keys=True).encode()
+    return {**payload, "mac": _mac(secret, "job", str(payload["key"]), body).decode()}
+
+
+def verify_job(secret: bytes, job: dict[str, Any]) -> None:
+    payload = {k: v for k, v in job.items() if k != "mac"}
+    body = json.dumps(payload, sort_keys=True).encode()
+    mac = str(job.get("mac", "")).encode()
+    if not hmac.compare_digest(mac, _mac(secret, "job", str(job.get("key", "")), body)):
+        raise ForgedRecord("job not signed with the queue key")
+
+
+def refused_record(why: str) -> str:
+    return (
+        f"the record in the broker for this job is {why}: refused (forged, or written by a "
+        "worker with another queue key); secure the broker (docs/batches.md) and run again "
+        "with --force"
+    )
 
 
 def redis_client(broker: str) -> Any:
@@ -167,13 +251,16 @@ def unpack_files(data: bytes, dest: Path, max_bytes: int) -> None:
         raise SubmissionError(f"the job's files cannot be unpacked: {exc}") from None
 
 
-def pack_results(results: Results, worker: str) -> bytes:
+def pack_results(results: Results, worker: str, secret: bytes, key: str) -> bytes:
+    """The ledger record of ``key``: compressed results, signed."""
     doc = {"worker": worker, "results": results.model_dump(mode="json")}
-    return zlib.compress(json.dumps(doc).encode(), 6)
+    return sign(secret, "ledger", key, zlib.compress(json.dumps(doc).encode(), 6))
 
 
-def unpack_results(value: bytes) -> tuple[Results, str]:
-    doc = json.loads(zlib.decompress(value))
+def unpack_results(value: bytes, secret: bytes, key: str) -> tuple[Results, str]:
+    """Results and worker of a signed ledger record; ForgedRecord when it is not signed."""
+    payload = verify(secret, "ledger", key, value)
+    doc = json.loads(zlib.decompress(payload, bufsize=1 << 16))
     return Results.model_validate(doc["results"]), str(doc["worker"])
 
 
@@ -229,7 +316,13 @@ def worker_name() -> str:
 
 def _outcome(r: Any, key: str, verdict: str, message: str) -> None:
     doc = json.dumps({"verdict": verdict, "error": message, "worker": worker_name()})
-    patiently(lambda: r.hsetnx(OUTCOMES, key, doc))
+    signed = sign(queue_key(), "outcome", key, doc.encode())
+    patiently(lambda: r.hsetnx(OUTCOMES, key, signed))
+
+
+def read_outcome(value: bytes, secret: bytes, key: str) -> dict[str, Any]:
+    doc = json.loads(verify(secret, "outcome", key, value))
+    return {k: str(doc.get(k, "")) for k in ("verdict", "error", "worker")}
 
 
 @app.task(  # type: ignore[untyped-decorator]
@@ -241,6 +334,13 @@ def grade_task(self: Any, job: dict[str, Any]) -> str:
     from runner.intake.submission import MAX_CONTEXT_BYTES, load_submission
 
     r = redis_client(str(app.conf.broker_url))
+    secret = queue_key()
+    try:
+        verify_job(secret, job)
+    except ForgedRecord:
+        # not from a holder of the key: nothing is graded or recorded for it
+        print(f"assess worker: dropped a job not signed with the queue key ({job.get('key')!r})")
+        return "forged job dropped"
     key = str(job["key"])
     if patiently(lambda: r.hexists(LEDGER, key) or r.hexists(OUTCOMES, key)):
         return "recorded before"  # a redelivery after the grading was recorded: ack, no regrade
@@ -276,7 +376,8 @@ def grade_task(self: Any, job: dict[str, Any]) -> str:
         with contextlib.suppress(Exception):
             patiently(lambda: r.hget(RUNNING, key) == me.encode() and r.hdel(RUNNING, key), 30)
     patiently(lambda: r.hincrby(GRADINGS, key, 1))
-    recorded = patiently(lambda: r.hsetnx(LEDGER, key, pack_results(results, worker_name())))
+    record = pack_results(results, worker_name(), secret, key)
+    recorded = patiently(lambda: r.hsetnx(LEDGER, key, record))
     return "recorded" if recorded else "graded twice; the first record stands"
 
 
@@ -305,6 +406,7 @@ def run_worker(
     from runner.grading.pod import collect_garbage, docker_client
 
     check_url(broker)
+    queue_key()  # refuse to start without the shared key (exit 2), not at the first job
     if slots < 1:
         raise UsageError(f"--slots must be at least 1, not {slots}")
     if name:
@@ -371,6 +473,7 @@ class QueueExecutor:
         poll_s: float = 0.5,
     ) -> None:
         check_url(broker)
+        self.secret = queue_key()
         self.broker = broker
         self.challenge = challenge
         self.options = options
@@ -451,8 +554,25 @@ class QueueExecutor:
             "batch": self.batch_id,
             "archive": base64.b64encode(archive).decode(),
         }
-        patiently(partial(app.send_task, TASK, args=[payload], queue=QUEUE))
+        signed = sign_job(self.secret, payload)
+        patiently(partial(app.send_task, TASK, args=[signed], queue=QUEUE))
         return True
+
+    def _record(self, key: str, job: Job, value: bytes | None, outcome: bytes | None) -> Done:
+        """The Done for a job from its ledger record or outcome, refused when not signed."""
+        try:
+            if value is not None:
+                results, worker = unpack_results(value, self.secret, key)
+                return Done(job, results, worker=worker)
+            assert outcome is not None
+            o = read_outcome(outcome, self.secret, key)
+            return Done(job, verdict=o["verdict"], error=o["error"], worker=o["worker"])
+        except ForgedRecord as exc:
+            return Done(job, verdict=REFUSED, error=refused_record(str(exc)), worker="?")
+        except (ValueError, KeyError, TypeError, zlib.error) as exc:
+            # signed but unreadable: a worker of another assess version
+            why = f"signed but unreadable ({type(exc).__name__})"
+            return Done(job, verdict=REFUSED, error=refused_record(why), worker="?")
 
     def _gather(self, r: Any, pending: dict[str, list[Job]], emit: Emit, deliver: Deliver) -> None:
         """Poll the ledger until every key is answered; follow which worker runs what."""
@@ -475,14 +595,7 @@ class QueueExecutor:
                 if value is None and outcome is None:
                     continue
                 for job in pending.pop(key):
-                    if value is not None:
-                        results, worker = unpack_results(value)
-                        deliver(Done(job, results, worker=worker))
-                    else:
-                        o = json.loads(outcome)
-                        deliver(
-                            Done(job, verdict=o["verdict"], error=o["error"], worker=o["worker"])
-                        )
+                    deliver(self._record(key, job, value, outcome))
             for raw_key, raw in running.items():
                 key = raw_key.decode()
                 info = json.loads(raw)
@@ -530,7 +643,11 @@ def status(broker: str, out: Path | None) -> dict[str, Any]:
         if r.hexists(LEDGER, key):
             state["done"].append(name)
         elif (o := r.hget(OUTCOMES, key)) is not None:
-            state["failed"].append({"name": name, **json.loads(o)})
+            try:
+                doc = read_outcome(o, queue_key(), key)
+            except (ForgedRecord, ValueError):
+                doc = {"verdict": REFUSED, "error": refused_record("not signed"), "worker": "?"}
+            state["failed"].append({"name": name, **doc})
         elif key in running:
             info = running[key]
             state["running"].append(

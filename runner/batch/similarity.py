@@ -14,8 +14,14 @@ SIGMOD 2003, the algorithm behind MOSS):
    kept (winnowing). Any match of at least ``K + W - 1`` tokens is guaranteed to share a
    fingerprint; matches shorter than ``K`` tokens (idioms) never do. Fingerprints do not depend
    on where code stands in a file, so reordering functions does not hide a copy either.
-3. Fingerprints found in the code every candidate was given (the ``assess init`` starters and
-   the challenge's published files) or in more than half of a large batch are ignored.
+3. Every source file the submission holds is read, whatever folder it sits in (``dist/``,
+   ``build/``, ``vendor/``, ``node_modules/``, hidden folders, files ``.dockerignore`` leaves out
+   of the build): a folder's name is the candidate's to choose, so it decides nothing. Left out
+   are only the code every candidate was given (the ``assess init`` starters and the challenge's
+   published files: their fingerprints) and known dependency files, identified by content: a
+   file whose SHA-256 is listed in the challenge's ``similarity-known.sha256`` (``sha256sum``
+   format, written by the challenge's author from a clean install of the dependencies; a
+   candidate cannot add to it). Fingerprints in more than half of a large batch are ignored too.
 4. A pair is flagged when the fingerprints it shares are at least ``threshold`` of either side's
    fingerprints and at least ``MIN_SHARED`` of them; the matching regions are the shared
    fingerprints grouped into line ranges that run in step on both sides.
@@ -28,6 +34,8 @@ inverted index, so 200 submissions cost one pass, not 20,000 comparisons.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -41,7 +49,10 @@ W = 5  # winnowing window: matches of K + W - 1 = 19 tokens are always detected
 THRESHOLD = 0.5
 MIN_SHARED = 12
 MAX_FILE_BYTES = 512 * 1024
-MAX_SUBMISSION_BYTES = 4 * 1024 * 1024  # source read per submission: bounds a batch's time
+MAX_SUBMISSION_BYTES = 8 * 1024 * 1024  # source read per submission: bounds a batch's time
+MAX_FILES = 20_000  # files looked at per submission (names only; an inode bomb stops here)
+MAX_EXCERPT_LINE = 240  # characters of one line in an excerpt (a minified line is long)
+KNOWN_FILE = "similarity-known.sha256"
 MAX_REGIONS = 8
 REGION_GAP = 4  # lines between two matches still read as one region
 EXCERPT_LINES = 40
@@ -127,6 +138,8 @@ class Fingerprints:
     digest: str = ""
     files: list[tuple[str, list[str]]] = field(default_factory=list)
     where: dict[int, list[tuple[int, int, int]]] = field(default_factory=dict)
+    # source files not compared, and why (over a cap): said, never silently dropped
+    unread: list[str] = field(default_factory=list)
 
     def add_file(self, rel: str, text: str) -> None:
         toks = tokens(rel, text)
@@ -139,33 +152,71 @@ class Fingerprints:
             self.where.setdefault(hashes[i], []).append((index, toks[i].line, toks[i + K - 1].line))
 
 
-def source_files(root: Path, files: Iterable[Path]) -> Iterator[tuple[str, str]]:
-    """(relative path, text) of the submission's source files, by suffix; large or minified
-    files (and anything under node_modules or vendor) are left out, and reading stops after
-    MAX_SUBMISSION_BYTES (a submission of a thousand generated files must not stall a batch)."""
-    budget = MAX_SUBMISSION_BYTES
+def all_files(root: Path) -> list[Path]:
+    """Every regular file under ``root`` (relative paths), hidden and dependency folders
+    included, links never followed; at most MAX_FILES."""
+    out: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        for name in sorted(filenames):
+            out.append(Path(dirpath, name).relative_to(root))
+            if len(out) >= MAX_FILES:
+                return out
+    return out
+
+
+def known_hashes(challenge_root: Path | None) -> frozenset[str]:
+    """SHA-256 (hex) of the dependency files the challenge's author listed as known."""
+    if challenge_root is None or not (challenge_root / KNOWN_FILE).is_file():
+        return frozenset()
+    text = (challenge_root / KNOWN_FILE).read_text(encoding="utf-8", errors="replace")
+    return frozenset(
+        line.split()[0].lower()
+        for line in text.splitlines()
+        if line.split() and len(line.split()[0]) == 64
+    )
+
+
+def source_files(
+    root: Path,
+    files: Iterable[Path],
+    known: frozenset[str] = frozenset(),
+    unread: list[str] | None = None,
+) -> Iterator[tuple[str, str]]:
+    """(relative path, text) of the submission's source files, by suffix, whatever folder
+    they are in; a file whose SHA-256 is in ``known`` (a known dependency) is left out. Reading
+    is bounded: a file over MAX_FILE_BYTES, and everything past MAX_SUBMISSION_BYTES (smallest
+    files first, so a padding of large files cannot push a copy out), is named in ``unread``."""
+    sized = []
     for rel in files:
         path = root / rel
         if path.suffix.lower() not in SOURCE_SUFFIXES or path.is_symlink() or not path.is_file():
             continue
-        if {"node_modules", "vendor", "dist", "build"} & set(rel.parts):
+        sized.append((path.stat().st_size, rel))
+    budget = MAX_SUBMISSION_BYTES
+    for size, rel in sorted(sized, key=lambda x: (x[0], x[1].as_posix())):
+        if size > MAX_FILE_BYTES or size > budget:
+            if unread is not None:
+                unread.append(f"{rel.as_posix()} ({size:,} bytes: over the reading cap)")
             continue
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            continue
+        data = (root / rel).read_bytes()[:MAX_FILE_BYTES]
+        if known and hashlib.sha256(data).hexdigest() in known:
+            continue  # a known dependency file, byte for byte
         budget -= size
-        if budget < 0:
-            return
-        text = path.read_text(encoding="utf-8", errors="replace")
-        lines = text.splitlines() or [""]
-        if sum(len(line) for line in lines) / len(lines) > 300:  # minified or generated
-            continue
-        yield rel.as_posix(), text
+        yield rel.as_posix(), data.decode("utf-8", errors="replace")
 
 
-def fingerprint_dir(name: str, root: Path, files: Iterable[Path], digest: str = "") -> Fingerprints:
+def fingerprint_dir(
+    name: str,
+    root: Path,
+    files: Iterable[Path] | None = None,
+    digest: str = "",
+    known: frozenset[str] = frozenset(),
+) -> Fingerprints:
+    """``files`` None: every file under ``root`` (:func:`all_files`)."""
     fp = Fingerprints(name, digest)
-    for rel, text in source_files(root, files):
+    listed = all_files(root) if files is None else files
+    for rel, text in source_files(root, listed, known, fp.unread):
         fp.add_file(rel, text)
     return fp
 
@@ -207,7 +258,10 @@ class Pair:
 
 def _excerpt(lines: list[str], span: tuple[int, int]) -> str:
     lo, hi = span
-    picked = lines[lo - 1 : min(hi, lo - 1 + EXCERPT_LINES)]
+    picked = [
+        line if len(line) <= MAX_EXCERPT_LINE else line[:MAX_EXCERPT_LINE] + "…"
+        for line in lines[lo - 1 : min(hi, lo - 1 + EXCERPT_LINES)]
+    ]
     more = hi - lo + 1 - len(picked)
     return "\n".join(picked) + (f"\n… ({more} more lines)" if more > 0 else "")
 

@@ -85,12 +85,41 @@ class Load(_Strict):
 
 
 class Sidecar(_Strict):
+    """A helper service of the pod: a script on the shared sidecar image (``command``), or a
+    server with its own image (``dockerfile``, built from ``path``; e.g. PostgreSQL)."""
+
     name: str = Field(pattern=ID_PATTERN)
     path: str
-    command: list[str]
+    dockerfile: str | None = None  # relative to path; FROM assess/base:bookworm
+    command: list[str] = []  # with dockerfile: empty = the image's own CMD
     port: int = Field(ge=1, le=65535)
-    control_port: int = Field(ge=1, le=65535)
+    control_port: int = Field(0, ge=0, le=65535)  # 0: none (only with dockerfile)
     env: dict[str, str] = {}
+    ready_s: float = Field(20, gt=0, le=600)  # port held (and ready_cmd exits 0) within this
+    ready_cmd: list[str] = []  # exec'd in the sidecar until it exits 0
+    user: str = ""  # docker --user; "" = the image's USER (script sidecars: root)
+    memory_mb: int = Field(0, ge=0, le=65536)  # 0: 256 (script) or 512 (dockerfile)
+    cpus: float = Field(0.5, gt=0, le=16)
+    pids: int = Field(512, ge=16, le=65536)
+    tmpfs: dict[str, int] = {}  # mount point -> MB (fresh on every start)
+
+    @model_validator(mode="after")
+    def _kind(self) -> Sidecar:
+        if self.dockerfile is None:
+            if not self.command:
+                raise ValueError(f"sidecar {self.name!r}: give command (or dockerfile)")
+            if not self.control_port:
+                raise ValueError(f"sidecar {self.name!r}: give control_port (or dockerfile)")
+        elif self.dockerfile.startswith("/") or ".." in self.dockerfile.split("/"):
+            raise ValueError(f"sidecar {self.name!r}: dockerfile must be inside its path")
+        for mount in self.tmpfs:
+            if not mount.startswith("/") or ":" in mount or "," in mount:
+                raise ValueError(f"sidecar {self.name!r}: tmpfs mount {mount!r} is not a path")
+        return self
+
+    @property
+    def memory(self) -> int:
+        return self.memory_mb or (512 if self.dockerfile else 256)
 
 
 class Publication(_Strict):
@@ -127,7 +156,7 @@ class ChallengeConfig(_Strict):
     def _ports_distinct(self) -> ChallengeConfig:
         ports = [8080]
         for s in self.sidecars:
-            ports += [s.port, s.control_port]
+            ports += [s.port, s.control_port] if s.control_port else [s.port]
         if len(ports) != len(set(ports)):
             raise ValueError("sidecar ports must differ from each other and from 8080")
         return self
@@ -220,6 +249,10 @@ def load_challenge(root: Path) -> Challenge:
     for s in config.sidecars:
         if not (root / s.path).is_dir():
             raise ChallengeError(f"{path}: sidecar {s.name!r}: path {s.path} not found")
+        if s.dockerfile and not (root / s.path / s.dockerfile).is_file():
+            raise ChallengeError(
+                f"{path}: sidecar {s.name!r}: dockerfile {s.path}/{s.dockerfile} not found"
+            )
     from runner.challenges.checkscan import authoring_errors
 
     # A check without a skill, or with a misspelled one, would silently score under "general":

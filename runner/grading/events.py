@@ -34,6 +34,7 @@ from graders.protocol import (
     PlannedEvent,
     ProtocolError,
     ReadyEvent,
+    ServiceRequestEvent,
     TamperedEvent,
     decode_event,
     to_dict,
@@ -79,6 +80,8 @@ class EventPump:
         self.stamp = stamp  # the host adds what only it can see (the candidate's CPU, memory)
         # answers a check's request for the service's output (in the pod; None elsewhere)
         self.on_log_request: Callable[[str], None] | None = None
+        # acts on a check's request to kill/stop/start/restart a service (the pod; None elsewhere)
+        self.on_service_request: Callable[[ServiceRequestEvent], None] | None = None
         self.ready_at: float | None = None
         self.phase = "planning"
         self.phase_start = time.monotonic()
@@ -102,6 +105,7 @@ class EventPump:
             EventKind.ERROR: self._error,
             EventKind.TAMPERED: self._tampered,
             EventKind.LOG_REQUEST: self._log_request,
+            EventKind.SERVICE_REQUEST: self._service_request,
             EventKind.DONE: self._done,
         }
         assert set(self._handlers) == self.HANDLED
@@ -158,6 +162,10 @@ class EventPump:
     def _log_request(self, ev: LogRequestEvent) -> None:
         if self.on_log_request is not None:
             self.on_log_request(ev.token)
+
+    def _service_request(self, ev: ServiceRequestEvent) -> None:
+        if self.on_service_request is not None:
+            self.on_service_request(ev)
 
     def _done(self, ev: DoneEvent) -> None:
         self.done = True

@@ -83,6 +83,11 @@ def _free_pair(taken: set[int]) -> tuple[int, int]:
 def _script(challenge: Any, sc: Any) -> Path:
     """The sidecar's script on the host: its command names it as /sidecar/<script>."""
     folder: Path = (challenge.root / sc.path).resolve()
+    if getattr(sc, "dockerfile", None):
+        raise UsageError(
+            f"sidecar {sc.name} of {challenge.id} runs its own image ({sc.path}/{sc.dockerfile}), "
+            "which only the sandbox starts: grade a submission directory instead of --url"
+        )
     scripts = [a for a in sc.command if a.endswith(".py")]
     if not scripts:
         raise UsageError(f"sidecar {sc.name}: its command {sc.command} names no .py script")
@@ -161,6 +166,8 @@ def running(challenge: Any, log: TextIO | None = None) -> Iterator[list[HostSide
     """Every sidecar of ``challenge`` running on loopback; all stopped on every way out."""
     if not challenge.config.sidecars:
         raise UsageError(f"{challenge.id} has no sidecars; grade it with --url alone")
+    for sc in challenge.config.sidecars:
+        _script(challenge, sc)  # refuse before starting any (an own-image sidecar, a bad path)
     started: list[HostSidecar] = []
     try:
         taken: set[int] = set()

@@ -37,13 +37,14 @@ BASE_TAG = "assess/base:bookworm"
 PYTHON_TAG = "assess/python:3.11"
 NODE_TAG = "assess/node:18"
 GRADER_TAG = "assess/grader:latest"
+SIDECAR_REPO = "assess-sidecar"
 RUNTIME_TAGS = {"python": PYTHON_TAG, "node": NODE_TAG}
 PULL_BASE = "debian:bookworm-slim"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 LABEL_MANAGED = "assess.managed"
 LABEL_INPUTS = "assess.inputs"
-GRADER_PACKAGES = ("pytest", "locust", "requests", "websocket-client")
+GRADER_PACKAGES = ("pytest", "locust", "requests", "websocket-client", "pika")
 DOCKERFILES = Path(__file__).parent.parent / "dockerfiles"
 BUILD_LOG_TAIL = 60
 
@@ -493,6 +494,46 @@ class Images:
             out[tag] = self.ensure_runtime(runtime, force=force)
         out[GRADER_TAG] = self.ensure_grader(force=force)
         return out
+
+    # -- sidecars with their own image ----------------------------------------------------
+    def ensure_sidecar(
+        self, challenge_id: str, name: str, folder: Path, dockerfile: str, *, force: bool = False
+    ) -> str:
+        """The image of a challenge's sidecar, built from its folder (the context) when its
+        files or the base changed; tagged by content hash, labelled ``assess.kind=sidecar``."""
+        base_id = self.ensure_base()
+        files: dict[str, bytes] = {}
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.is_symlink() and "__pycache__" not in path.parts:
+                files[path.relative_to(folder).as_posix()] = path.read_bytes()
+        inputs = _hash(base_id, dockerfile, *[k.encode() + b"\0" + v for k, v in files.items()])
+        tag = f"{SIDECAR_REPO}/{challenge_id}-{name}:{inputs[:16]}"
+        labels = _image_labels(self.client, tag)
+        if not force and labels is not None and labels.get(LABEL_INPUTS) == inputs:
+            return image_id(self.client, tag)
+        self.progress(f"building {tag}")
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for rel, data in files.items():
+                info = tarfile.TarInfo(rel)
+                info.size = len(data)
+                info.mode = 0o755 if os.access(folder / rel, os.X_OK) else 0o644
+                tar.addfile(info, io.BytesIO(data))
+        result = stream_build(
+            self.client,
+            buf.getvalue(),
+            tag=tag,
+            dockerfile=dockerfile,
+            labels={LABEL_INPUTS: inputs, "assess.kind": "sidecar"},
+            progress=self.progress,
+        )
+        if not result.ok or result.image_id is None:
+            tail = result.reason or (result.log[-1] if result.log else "?")
+            raise InfraError(
+                f"building the {name!r} sidecar of {challenge_id} failed: {tail}; "
+                f"see {folder / dockerfile}"
+            )
+        return result.image_id
 
     def status(self) -> list[tuple[str, str | None]]:
         rows = []

@@ -47,7 +47,15 @@ from runner.challenges.registry import Challenge
 from runner.errors import InfraError
 from runner.grading.events import EventPump, Listener, Stop, phase_limits, pump_events
 from runner.grading.images import GRADER_TAG, RUNTIME_TAGS, BuildResult, Images, stream_build
-from runner.grading.pod import Limits, LogTap, OomCounter, Pod, StatsSampler
+from runner.grading.pod import Limits, LogTap, OomCounter, Pod, StatsSampler, user_ids
+from runner.grading.services import (
+    CANDIDATE_PORT,
+    MAX_GRACE_S,
+    MAX_REQUESTS,
+    ServiceController,
+    ServiceTarget,
+    wait_ready,
+)
 from runner.grading.verdict import (
     Base,
     CandidateFacts,
@@ -366,6 +374,7 @@ def grade(
     images = Images(client, progress=lambda s: _emit(opts, "images", line=s))
     _emit(opts, "phase", phase="images", state="start")
     grader_image = images.ensure_grader()
+    own_images = sidecar_images(images, challenge)
     _emit(opts, "phase", phase="build", state="start")
     build = build_submission(client, images, challenge, submission, opts)
     _emit(opts, "phase", phase="build", state="end", ok=build.ok, seconds=round(build.seconds, 2))
@@ -406,7 +415,9 @@ def grade(
     sb = cfg.sandbox
     limits = Limits(cpus=sb.cpus, memory_mb=sb.memory_mb, pids=sb.pids, tmpfs_mb=sb.tmpfs_mb)
     with pod:
-        return _run_pod(pod, challenge, opts, build.image_id, grader_image, limits, base)
+        return _run_pod(
+            pod, challenge, opts, build.image_id, grader_image, limits, base, own_images
+        )
 
 
 # Ports the grader's tools may bind (Locust's master, in distributed mode): never the candidate's.
@@ -417,11 +428,33 @@ def reserved_ports(sidecars: tuple[SidecarSpec, ...]) -> dict[int, str]:
     """Port -> the role that alone may listen on it."""
     reserved = dict.fromkeys(GRADER_PORTS, "grader")
     for s in sidecars:
-        reserved[s.port] = reserved[s.control_port] = f"sidecar-{s.name}"
+        reserved[s.port] = f"sidecar-{s.name}"
+        if s.control_port:
+            reserved[s.control_port] = f"sidecar-{s.name}"
     return reserved
 
 
-def _start_sidecars(pod: Pod, challenge: Challenge, opts: RunOptions) -> tuple[SidecarSpec, ...]:
+def sidecar_images(images: Images, challenge: Challenge) -> dict[str, str]:
+    """Name -> image of each sidecar with its own Dockerfile (built when missing or changed)."""
+    return {
+        sc.name: images.ensure_sidecar(
+            challenge.id, sc.name, challenge.root / sc.path, sc.dockerfile
+        )
+        for sc in challenge.config.sidecars
+        if sc.dockerfile
+    }
+
+
+def sidecar_targets(challenge: Challenge) -> dict[str, ServiceTarget]:
+    return {
+        sc.name: ServiceTarget(f"sidecar-{sc.name}", sc.port, sc.ready_s, tuple(sc.ready_cmd))
+        for sc in challenge.config.sidecars
+    }
+
+
+def _start_sidecars(
+    pod: Pod, challenge: Challenge, opts: RunOptions, own_images: dict[str, str]
+) -> tuple[SidecarSpec, ...]:
     specs = []
     for sc in challenge.config.sidecars:
         token = secrets.token_hex(16)
@@ -431,30 +464,43 @@ def _start_sidecars(pod: Pod, challenge: Challenge, opts: RunOptions) -> tuple[S
             "ASSESS_CONTROL_TOKEN": token,
             **sc.env,
         }
+        own = own_images.get(sc.name)
         pod.start_helper(
             f"sidecar-{sc.name}",
-            GRADER_TAG,
+            own or GRADER_TAG,
             command=list(sc.command),
-            archive=sidecar_archive(challenge, sc.path),
+            archive=None if own else sidecar_archive(challenge, sc.path),
             env=env,
-            cpus=SIDECAR_CPUS,
-            memory_mb=256,
+            cpus=sc.cpus,
+            memory_mb=sc.memory,
+            pids=sc.pids,
+            user=sc.user,
+            tmpfs=dict(sc.tmpfs),
         )
+        if own and not pod.host_view:
+            # The uid rule (no host view) takes uid 0 for ours: a sidecar running as another
+            # user must be known as ours too, or its own port would read as the candidate's.
+            with contextlib.suppress(Exception):
+                pod.helper_uids.add(user_ids(pod.client, own, sc.user)[0])
         specs.append(
             SidecarSpec(
                 name=sc.name,
-                url=f"http://127.0.0.1:{sc.control_port}",
+                url=f"http://127.0.0.1:{sc.control_port}" if sc.control_port else "",
                 token=token,
                 port=sc.port,
                 control_port=sc.control_port,
             )
         )
-    deadline = time.monotonic() + 20
-    wanted = {s.port for s in specs} | {s.control_port for s in specs}
-    while wanted and not wanted <= pod.listening_ports():
-        if time.monotonic() > deadline:
-            raise InfraError(f"challenge sidecars did not listen on {sorted(wanted)} within 20 s")
-        time.sleep(0.1)
+    targets = sidecar_targets(challenge)
+    start = time.monotonic()
+    for sc in challenge.config.sidecars:
+        target = targets[sc.name]
+        why = wait_ready(pod, target, start + target.ready_s)
+        if why is None and sc.control_port:
+            control = replace(target, port=sc.control_port, ready_cmd=())
+            why = wait_ready(pod, control, start + target.ready_s)
+        if why is not None:
+            raise InfraError(f"challenge sidecar {sc.name!r}: {why}")
     _emit(opts, "sidecars", names=[s.name for s in specs])
     return tuple(specs)
 
@@ -467,10 +513,11 @@ def _run_pod(
     grader_image: str,
     limits: Limits,
     base: Base,
+    own_images: dict[str, str] | None = None,
 ) -> Results:
     cfg = challenge.config
     pod.start_holder()
-    sidecars = _start_sidecars(pod, challenge, opts)
+    sidecars = _start_sidecars(pod, challenge, opts, own_images or {})
     reserved = reserved_ports(sidecars)
     env = {"PORT": "8080", **cfg.env}
     _emit(opts, "phase", phase="start", state="start")
@@ -490,6 +537,13 @@ def _run_pod(
             sidecars,
         ),
         log_dir="/assess/in",
+        services=("candidate", *(s.name for s in sidecars)),
+        service_secret=secrets.token_hex(16),
+        max_service_requests=MAX_REQUESTS,
+        # the longest action: a full grace, a kill, the slowest readiness, and slack
+        service_wait_s=max([cfg.limits.ready_s, *(sc.ready_s for sc in cfg.sidecars)])
+        + MAX_GRACE_S
+        + 30.0,
     )
     grader = pod.start_helper(
         "grader",
@@ -507,6 +561,26 @@ def _run_pod(
         phase_limits(challenge, plan), opts.listener, stamp=lambda s: stamp_sample(s, sampler)
     )
     pump.on_log_request = lambda token: hand_over_log(grader, log_tap, plan.log_dir, token)
+
+    def started(role: str, since: float) -> None:
+        if role == "candidate":  # its log and stats streams ended with the old process
+            log_tap.resume(since)
+            sampler.resume()
+
+    controller = ServiceController(
+        pod,
+        grader,
+        plan.log_dir,
+        plan.service_secret,
+        {
+            "candidate": ServiceTarget("candidate", CANDIDATE_PORT, cfg.limits.ready_s),
+            **sidecar_targets(challenge),
+        },
+        t0=base.t0,
+        on_started=started,
+        listener=opts.listener,
+    )
+    pump.on_service_request = controller.handle
     cand = CandidateFacts(limits=limits)
     next_poll = 0.0
 
@@ -520,6 +594,8 @@ def _run_pod(
             verdict = Verdict.TAMPERED if problem.kind == "tampered" else Verdict.ERROR
             return Stop(verdict, problem.message)
         state = pod.state("candidate")
+        if "candidate" in pod.down:
+            return None  # a check stopped it on purpose: not a crash
         if cand.exited_in is None and state.get("Status") in ("exited", "dead", "removed"):
             cand.state = state
             cand.exited_in = pump.phase_at(state.get("FinishedAt"))
@@ -541,7 +617,12 @@ def _run_pod(
     pump.absorb(_fetch_results(grader))
     # The last word on the candidate: an exit during the last check is still an exit.
     final_state = pod.state("candidate")
-    if cand.exited_in is None and final_state.get("Status") in ("exited", "dead", "removed"):
+    stopped_on_purpose = "candidate" in pod.down
+    if (
+        cand.exited_in is None
+        and not stopped_on_purpose
+        and final_state.get("Status") in ("exited", "dead", "removed")
+    ):
         cand.exited_in = pump.phase_at(final_state.get("FinishedAt"))
     cand.state = final_state if cand.exited_in is None or not cand.state else cand.state
     oom.stop()
@@ -572,19 +653,23 @@ def _run_pod(
     if pump.ready is not None and pump.ready.ok and pump.ready_at is not None:
         # from the candidate's start (the grader's own clock starts later)
         pump.ready = replace(pump.ready, ready_s=round(pump.ready_at - candidate_started, 3))
-    return assemble_results(
+    results = assemble_results(
         base,
         plan,
         pump,
         verdict,
         detail,
         resources=resources,
+        service_actions=controller.actions,
         service_log=CapturedOutput(
             text=service_log.text,
             total_bytes=service_log.total_bytes,
             dropped_bytes=service_log.dropped_bytes,
         ),
     )
+    # What the integrity watch could not make certain: said, never scored (runner.grading.attribution)
+    notes = [f"integrity: {n}" for n in pod.integrity_notes]
+    return results.model_copy(update={"score_notes": [*results.score_notes, *notes]})
 
 
 LOG_TOKEN = re.compile(r"^[0-9a-f]{16}$")

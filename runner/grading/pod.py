@@ -38,6 +38,7 @@ from graders.procnet import (
     socket_inodes,
 )
 from runner.errors import InfraError
+from runner.grading.attribution import RECHECK_DELAYS_S, decide, enough, findings
 from runner.grading.images import BASE_TAG, LABEL_MANAGED
 
 LABEL_RUN = "assess.run"
@@ -47,6 +48,7 @@ LABEL_HOST = "assess.owner-host"
 LOG_MAX_SIZE = "8m"  # the log driver drops the rest: a log flood cannot fill the disk
 LOG_KEEP_BYTES = 16 * 1024
 RECENT_BYTES = 1 << 20  # what a check may read of the service's own output (service_log)
+MAX_INTEGRITY_NOTES = 10  # distinct uncertain findings kept per grading
 CANDIDATE_FD_BUDGET = 20_000  # descriptors of the candidate read per listener_owners call
 
 
@@ -138,9 +140,23 @@ class LogTap:
         self._thread.start()
         return self
 
-    def _run(self) -> None:
+    def resume(self, since: float) -> None:
+        """Follow again after the container was restarted (its old stream ended with it);
+        ``since`` (host clock) keeps the output before the restart from being read twice."""
+        self._thread.join(2.0)
+        if self._closed.is_set():
+            return
+        self._thread = threading.Thread(
+            target=self._run, args=(since,), name="log-tap", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, since: float | None = None) -> None:
         try:
-            self._stream = self.container.logs(stream=True, follow=True, stdout=True, stderr=True)
+            kw: dict[str, Any] = {"since": since} if since else {}
+            self._stream = self.container.logs(
+                stream=True, follow=True, stdout=True, stderr=True, **kw
+            )
             if self._closed.is_set():
                 self._stream.close()
             for chunk in self._stream:
@@ -211,12 +227,21 @@ class StatsSampler:
     samples: list[Sample] = field(default_factory=list)
     peak_mem_mb: float = 0.0
     peak_pids: int = 0
+    _raw_cpu: float = 0.0  # the engine's last figure (ns), and the CPU of earlier processes
+    _cpu_offset: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     def start_thread(self) -> None:
         self._thread = threading.Thread(target=self._run, name="stats", daemon=True)
         self._thread.start()
+
+    def resume(self) -> None:
+        """Sample again after the container was restarted (the stats stream ends with it).
+        The new cgroup counts CPU from 0: :meth:`record` adds what came before."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self.start_thread()
 
     def _run(self) -> None:
         try:
@@ -232,6 +257,10 @@ class StatsSampler:
         cpu = ((stat.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage")
         if cpu is None:
             return
+        if cpu < self._raw_cpu:  # restarted: a new cgroup counts from 0
+            self._cpu_offset += self._raw_cpu
+        self._raw_cpu = float(cpu)
+        cpu = float(cpu) + self._cpu_offset
         usage = float(mem.get("usage", 0))
         peak = float(mem.get("max_usage", usage))  # cgroup v1 keeps the true peak
         pids = int((stat.get("pids_stats") or {}).get("current", 0) or 0)
@@ -386,6 +415,47 @@ def resolve_user(client: Any, image_id: str) -> str:
         with contextlib.suppress(Exception):
             probe.remove(force=True, v=True)
     return resolve_user_spec(spec, passwd, group)
+
+
+def user_ids(client: Any, image: str, spec: str) -> tuple[int, int]:
+    """The numeric (uid, gid) a container of our own ``image`` runs as for the Docker user
+    ``spec`` ("" = the image's USER), root included (our sidecars may run as root; the
+    candidate never does: see :func:`resolve_user`). Unresolvable names give (0, 0)."""
+    spec = spec or (client.images.get(image).attrs.get("Config") or {}).get("User") or ""
+    user_arg, _, group_arg = spec.partition(":")
+    if user_arg.isdigit() and (not group_arg or group_arg.isdigit()):
+        return int(user_arg), int(group_arg or 0)
+    if not user_arg:
+        return 0, 0
+    probe = client.containers.create(
+        image,
+        command=["/nonexistent"],
+        entrypoint=[],
+        network_disabled=True,
+        labels={
+            LABEL_MANAGED: "true",
+            LABEL_RUN: f"user-ids-{uuid.uuid4().hex[:8]}",
+            LABEL_ROLE: "resolve-user",
+            LABEL_PID: str(os.getpid()),
+            LABEL_HOST: socket.gethostname(),
+        },
+    )
+    try:
+        passwd = _read_image_file(probe, "/etc/passwd") or ""
+        group = _read_image_file(probe, "/etc/group") or ""
+    finally:
+        with contextlib.suppress(Exception):
+            probe.remove(force=True, v=True)
+    entry = next(
+        (u for u in parse_passwd(passwd) if u[0] == user_arg or str(u[1]) == user_arg), None
+    )
+    uid, gid = (entry[1], entry[2]) if entry else (0, 0)
+    if group_arg:
+        found = next(
+            (g for g in parse_group(group) if g[0] == group_arg or str(g[1]) == group_arg), None
+        )
+        gid = found[1] if found else gid
+    return uid, gid
 
 
 # -- who owns which listening socket ---------------------------------------------------------
@@ -622,6 +692,14 @@ class Pod:
         self.containers: dict[str, Any] = {}
         self._views: dict[str, _HostView] = {}
         self._diag: socket.socket | None = None
+        # Roles a check stopped on purpose (graders.services): not a crash, not a lost sidecar.
+        self.down: set[str] = set()
+        # uids our own non-root sidecars run as (the uid rule without a host view, below)
+        self.helper_uids: set[int] = set()
+        # What the integrity watch found suspicious but not certain (runner.grading.attribution):
+        # recorded in the results, never a verdict.
+        self.integrity_notes: list[str] = []
+        self._sleep = time.sleep  # between re-checks; a seam for the unit tests
 
     def __enter__(self) -> Pod:
         return self
@@ -717,26 +795,46 @@ class Pod:
         image: str,
         *,
         command: list[str],
-        archive: bytes,
+        archive: bytes | None,
         env: dict[str, str],
         cpus: float = 1.0,
         memory_mb: int = 1024,
+        pids: int = 512,
+        user: str = "",
+        tmpfs: dict[str, int] | None = None,
+        cap_add: list[str] | None = None,
     ) -> Any:
-        """Start a grader or sidecar: our code, copied in before start (no host mounts)."""
+        """Start a grader or sidecar: our code, copied in before start (no host mounts), or a
+        sidecar's own image (``archive`` None; ``command`` empty: the image's CMD)."""
+        extra: dict[str, Any] = {}
+        if user:
+            extra["user"] = user
+        if tmpfs:
+            # Owned by the user the sidecar runs as: the engine remounts a tmpfs on a restart
+            # as root 0755, whatever its mode (seen on Docker 20.10), so mode=1777 alone would
+            # leave a restarted non-root server unable to write there.
+            uid, gid = user_ids(self.client, image, user)
+            extra["tmpfs"] = {
+                mount: f"rw,nosuid,nodev,size={mb}m,mode=1777,uid={uid},gid={gid}"
+                for mount, mb in tmpfs.items()
+            }
         container = self._run(
             role,
             image,
-            command=command,
+            command=command or None,
             network_mode=self.netns,
             environment=env,
             mem_limit=f"{memory_mb}m",
             memswap_limit=f"{memory_mb}m",
             nano_cpus=int(cpus * 1e9),
-            pids_limit=512,
+            pids_limit=pids,
             cap_drop=["ALL"],
+            cap_add=cap_add or None,
             security_opt=["no-new-privileges"],
+            **extra,
         )
-        container.put_archive("/", archive)
+        if archive is not None:
+            container.put_archive("/", archive)
         container.start()
         self._remember(role)
         return container
@@ -764,7 +862,9 @@ class Pod:
         """True when the runner sees the pod's processes (local engine, runner as root)."""
         return "holder" in self._views
 
-    def _pids(self, role: str) -> list[int]:
+    def _pids(self, role: str) -> list[int] | None:
+        """The role's processes, or None when they could not be listed (the container is
+        gone, or the engine did not answer on a busy host): then nothing is known about them."""
         view = self._views.get(role)
         if view is not None and view.procs_file is not None:
             try:
@@ -772,12 +872,12 @@ class Pod:
                     text = fh.read(1 << 20).decode("ascii", "replace")
                 return [int(x) for x in text.split() if x.isdigit()]
             except OSError:
-                return []  # the container is gone
+                return None
         try:
             top = self.containers[role].top(ps_args="-eo pid")
             return [int(row[0]) for row in top.get("Processes") or [] if row and row[0].isdigit()]
         except Exception:
-            return []
+            return None
 
     def _listen_sockets(self) -> list[ListenSocket]:
         view = self._views.get("holder")
@@ -799,7 +899,12 @@ class Pod:
 
     def listener_owners(self, ports: Collection[int] | None = None) -> dict[int, set[str]]:
         """Port -> roles owning its LISTEN sockets: "candidate", "grader", "sidecar-<name>",
-        "holder", or "unknown" (no process of the pod holds it: it closed meanwhile).
+        "holder", "unknown" (no process of the pod holds it) or "unverified" (nobody was found
+        holding it, but the process list of one of our own containers could not be read).
+
+        One consistent reading: an unattributed socket counts only when the table lists it
+        again after the descriptors were read (one that closed meanwhile, a short-lived socket
+        of ours, is left out). :func:`runner.grading.attribution.decide` turns readings into verdicts.
 
         Socket inodes from the holder's /proc/<pid>/net/tcp{,6} are matched to the
         ``socket:[inode]`` descriptors of each container's processes (from its cgroup's
@@ -820,10 +925,12 @@ class Pod:
         owners: dict[int, set[str]] = {}
         if not self.host_view:
             for s in sockets:
-                owners.setdefault(s.port, set()).add("helper" if s.uid == 0 else "candidate")
+                ours = s.uid == 0 or s.uid in self.helper_uids
+                owners.setdefault(s.port, set()).add("helper" if ours else "candidate")
             return owners
         port_of = {s.inode: s.port for s in sockets}
         found: set[int] = set()
+        unread = False
         roles = [r for r in self.containers if r != "candidate"]
         if "candidate" in self.containers:
             roles.append("candidate")
@@ -833,13 +940,19 @@ class Pod:
                 if not port_of.keys() - found:
                     break
                 budget = [CANDIDATE_FD_BUDGET]
-            for pid in self._pids(role):
+            pids = self._pids(role)
+            if pids is None:
+                unread = unread or role != "candidate"
+                continue
+            for pid in pids:
                 for inode in socket_inodes(pid, budget=budget) & port_of.keys():
                     owners.setdefault(port_of[inode], set()).add(role)
                     found.add(inode)
-        for inode, port in port_of.items():
-            if inode not in found:
-                owners.setdefault(port, set()).add("unknown")
+        if port_of.keys() - found:
+            still = {s.inode for s in self._listen_sockets()}
+            for inode, port in port_of.items():
+                if inode not in found and inode in still:
+                    owners.setdefault(port, set()).add("unverified" if unread else "unknown")
         return owners
 
     def _helper_gone(self, role: str) -> str | None:
@@ -864,8 +977,10 @@ class Pod:
 
         ``reserved`` maps port -> the role that must hold it: each sidecar's ``port`` and
         ``control_port`` to ``f"sidecar-{name}"``, the grader's ports (Locust's master, 5557
-        and 5558) to "grader". Returns ``Problem("tampered", ...)`` when another role (the
-        candidate, or an unattributed socket seen twice) listens on a reserved port;
+        and 5558) to "grader". Returns ``Problem("tampered", ...)`` when another role listens
+        on a reserved port and re-checks made that certain (:mod:`runner.grading.attribution`: the
+        candidate in two readings in a row, a socket nobody holds in every reading over
+        RECHECK_DELAYS_S); what stayed uncertain goes to ``integrity_notes``, not a verdict;
         ``Problem("error", ...)`` when a sidecar's container exited or restarted, or nobody
         holds one of its ports any more (a grader port nobody holds is fine: it binds them
         only in distributed mode). Tampering wins over error (a candidate that starved a
@@ -876,28 +991,27 @@ class Pod:
         ``tampered`` or ``error`` and the message on the first Problem.
         """
         owners: dict[int, set[str]] = {}
-        taken: list[tuple[int, str, set[str]]] = []
-        for attempt in range(2):
+        readings = []
+        delays = iter(RECHECK_DELAYS_S)
+        while True:
             try:
                 owners = self.listener_owners(reserved.keys())
             except TooManyListeners as exc:
                 return Problem("tampered", f"the pod holds {exc} (a flood hides squatters)")
             except Exception as exc:
                 return Problem("error", f"cannot read the pod's listening sockets: {exc}")
-            taken = []
-            for port, owner in sorted(reserved.items()):
-                others = owners.get(port, set()) - {owner}
-                if owner != "candidate":
-                    others.discard("helper")  # uid rule: one of ours, cannot tell which
-                if others:
-                    taken.append((port, owner, others))
-            # A socket that closed between reading the table and the descriptors is "unknown":
-            # look once more before calling it tampering.
-            if not any("unknown" in o for _, _, o in taken) or attempt == 1:
+            readings.append(findings(owners, reserved))
+            if enough(readings):
                 break
-        if taken:
-            port, owner, others = taken[0]
-            ports = ", ".join(str(p) for p, _, _ in taken)
+            self._sleep(next(delays))
+        decision = decide(readings)
+        notes = self.integrity_notes
+        if decision.note and decision.note not in notes and len(notes) < MAX_INTEGRITY_NOTES:
+            notes.append(decision.note)
+        if decision.confirmed:
+            port, owner = decision.confirmed[0].port, decision.confirmed[0].owner
+            others = set(decision.confirmed[0].others)
+            ports = ", ".join(str(f.port) for f in decision.confirmed)
             if "candidate" in others:
                 return Problem(
                     "tampered",
@@ -907,14 +1021,59 @@ class Pod:
                 "tampered",
                 f"port {port}, reserved for {owner}, is held by {', '.join(sorted(others))}",
             )
+        # A sidecar a check stopped on purpose is down, not lost (its ports stay reserved: a
+        # candidate that takes one meanwhile is still caught above).
         for role in sorted({r for r in reserved.values() if r.startswith("sidecar-")}):
-            gone = self._helper_gone(role)
+            gone = None if role in self.down else self._helper_gone(role)
             if gone:
                 return Problem("error", gone)
         for port, owner in sorted(reserved.items()):
+            if owner in self.down:
+                continue
             if owner.startswith("sidecar-") and not owners.get(port):
                 return Problem("error", f"{owner} no longer listens on its port {port}")
         return None
+
+    # -- service control (a check's request, through the host: runner.grading.services) -----------
+    def kill_service(self, role: str) -> int | None:
+        """SIGKILL the role's container; wait until it is down; its exit code."""
+        self.down.add(role)
+        container = self.containers[role]
+        with contextlib.suppress(Exception):
+            container.kill()
+        return self._wait_down(role, 10.0)
+
+    def stop_service(self, role: str, grace_s: float) -> tuple[int | None, bool]:
+        """SIGTERM, up to ``grace_s`` for it to exit, then SIGKILL: (exit code, exited in grace)."""
+        self.down.add(role)
+        container = self.containers[role]
+        with contextlib.suppress(Exception):
+            container.kill(signal="SIGTERM")
+        code = self._wait_down(role, grace_s)
+        if code is not None:
+            return code, True
+        with contextlib.suppress(Exception):
+            container.kill()
+        return self._wait_down(role, 10.0), False
+
+    def _wait_down(self, role: str, within_s: float) -> int | None:
+        """The exit code once the container stopped, or None if it still runs at the deadline."""
+        deadline = time.monotonic() + within_s
+        while True:
+            state = self.state(role)
+            if state.get("Status") in ("exited", "dead", "removed"):
+                code = state.get("ExitCode")
+                return int(code) if isinstance(code, int) else None
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.05)
+
+    def start_service(self, role: str) -> None:
+        """Start the role's container again (same image, config and pod) and note its new
+        main process, so the integrity watch knows it as the same role, not a stranger."""
+        self.containers[role].start()
+        self.down.discard(role)
+        self._remember(role)
 
     def listeners(self) -> dict[int, set[int]]:
         """Listening TCP ports of the pod and the uids owning them (our helpers run as 0, the

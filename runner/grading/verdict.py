@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from graders.protocol import CheckResult, Outcome, Plan
+from graders.protocol import CheckResult, LoadResult, Outcome, Plan, ServiceAnswer
 from runner.challenges.registry import Challenge
 from runner.grading.events import EventPump, Stop
 from runner.grading.pod import Limits
@@ -142,6 +142,23 @@ def account_checks(pump: EventPump, verdict: Verdict, detail: str) -> list[Check
     return out
 
 
+def load_note(load: LoadResult) -> str:
+    """Why the load phase lost points, in one line: the SLOs missed at the target rate (or the
+    error rate that voids them) and the most frequent failure."""
+    from runner.reports.loadview import stage_missed
+
+    text = f"load {load.score:g}/100: at the target rate {load.target_rps:g} req/s "
+    missed = stage_missed(load.measured, load.slo)
+    if missed.startswith("errors"):
+        text += f"the SLOs are void ({missed.replace('errors', 'error rate', 1)})"
+    else:
+        text += f"missed {missed or 'an SLO'}"
+    if load.measured.failure_groups:
+        g = load.measured.failure_groups[0]
+        text += f"; most failures: {g.name}: {g.message} ({g.count:,})"
+    return text
+
+
 def assemble_results(
     base: Base,
     plan: Plan,
@@ -151,6 +168,7 @@ def assemble_results(
     *,
     resources: Resources | None = None,
     service_log: CapturedOutput | None = None,
+    service_actions: list[ServiceAnswer] | None = None,
 ) -> Results:
     """The one Results: every planned check accounted for, the load phase scored (or its absence
     scored 0 and explained), caps applied."""
@@ -178,6 +196,18 @@ def assemble_results(
     score, critical_failed, notes = apply_caps(score, checks)
     if load_missing:
         notes.append(f"load scored 0: {load_missing}")
+    elif pump.load is not None and not pump.load.slo_met:
+        notes.append(load_note(pump.load))
+    elif cfg.load is not None and not load_requested and cfg.scoring.load_weight > 0:
+        share = (
+            100
+            * cfg.scoring.load_weight
+            / (cfg.scoring.correctness_weight + cfg.scoring.load_weight)
+        )
+        notes.append(
+            f"load skipped (--skip-load): the score is correctness alone; "
+            f"a full run weighs load {share:.0f} % of the score"
+        )
     if verdict == Verdict.TAMPERED:
         notes.append("scored 0: the service tampered with the grader or a sidecar")
         score = 0.0
@@ -218,5 +248,6 @@ def assemble_results(
         load=pump.load,
         load_requested=load_requested,
         load_missing=load_missing,
+        service_actions=list(service_actions or []),
         grader_errors=list(pump.errors),
     )

@@ -18,6 +18,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from runner.reports import loadview
+from runner.reports.timeline import action_line
 from runner.results import CheckOutcome, LoadResult, Results, Verdict
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -311,6 +312,7 @@ def load_view(load: LoadResult) -> dict[str, Any]:
             "p95": st.p95_ms,
             "errors": 100 * st.error_rate,
             "ok": st.ok,
+            "missed": loadview.stage_missed(st, load.slo) if st.ok is False else "",
         }
         for st in load.steps
     ]
@@ -378,6 +380,7 @@ def context(r: Results) -> dict[str, Any]:
         "load": load_view(r.load) if r.load else None,
         "resource_charts": resource_charts(r),
         "timings": timing_segments(r),
+        "service_actions": [action_line(a) for a in r.service_actions],
         "total_time": seconds(r.timings.total_s),
         "service_log": service_log,
         "log_first": r.verdict in LOG_FIRST and bool(service_log),

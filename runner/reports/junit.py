@@ -82,11 +82,16 @@ SLO_CASE = {"rate": "rate", "p95": "p95", "p99": "p99", "errors": "error_rate"}
 
 
 def _slo_cases(suite: ET.Element, challenge: str, load: LoadResult) -> None:
-    for row in loadview.rows(load):
-        if not row.key:
+    rows = loadview.rows(load)
+    # why requests failed (by request name and message) goes with the error-rate case
+    failures = "\n".join(f"{r.figure}: {r.measured}" for r in rows if r.key == "failure")
+    for row in rows:
+        if row.key not in SLO_CASE:
             continue
         case = _case(suite, f"{challenge}.slo", SLO_CASE[row.key])
         line = f"{row.figure} {row.measured}, SLO {row.target}"
+        if row.key == "errors" and failures:
+            line += "\n" + failures
         if not row.met:
             _fail(case, line)
         ET.SubElement(case, "system-out").text = line

@@ -1,7 +1,12 @@
 """A short Markdown summary for a CI step summary or a pull-request comment (under ~60 lines).
 
-Check messages are attacker-controlled: in table cells they are put on one line, cut to
-~200 characters and escaped so they can neither break the table nor inject HTML or links.
+Everything the candidate's service can reach (check messages, which quote response bodies,
+verdict details, score notes, load notes, service actions) is attacker-controlled. GitHub
+renders a job summary as Markdown, so such text would otherwise become @mentions (which notify
+people), autolinks, images, raw HTML or headings. It is always put in a code span
+(:func:`code`): one line, cut to a few hundred characters, delimited by a run of backticks
+longer than any run inside it, ``|`` escaped in table cells. Inside a code span nothing is
+Markdown or HTML and GitHub neither links nor mentions. Our own names use :func:`cell`.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.reports import loadview
+from runner.reports.timeline import action_line
 from runner.results import LoadResult, Results, Verdict
 
 MESSAGE_CHARS = 200
@@ -23,6 +29,9 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PLAIN_ID = re.compile(r"[\w.:/-]{1,80}")
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+# bidirectional overrides and zero-width characters: they disguise what a reader sees
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+_TICKS = re.compile(r"`+")
 
 
 def cell(text: str, limit: int = MESSAGE_CHARS) -> str:
@@ -32,6 +41,22 @@ def cell(text: str, limit: int = MESSAGE_CHARS) -> str:
         one = one[: limit - 1].rstrip() + "…"
     one = one.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _MD_SPECIAL.sub(r"\\\1", one)
+
+
+def code(text: str, limit: int = MESSAGE_CHARS, *, table: bool = True) -> str:
+    """Untrusted ``text`` as one inline code span: one line, at most ``limit`` characters,
+    fenced by more backticks than its longest run of them; "" for empty text. In a table
+    (``table``) a ``|`` is escaped, which GFM undoes inside the span."""
+    one = " ".join(_CONTROL.sub(" ", _INVISIBLE.sub("", _ANSI.sub("", text))).split())
+    if len(one) > limit:
+        one = one[: limit - 1].rstrip() + "…"
+    if not one:
+        return ""
+    if table:
+        one = one.replace("|", "\\|")
+    fence = "`" * (max((len(m) for m in _TICKS.findall(one)), default=0) + 1)
+    pad = " " if one.startswith("`") or one.endswith("`") else ""
+    return f"{fence}{pad}{one}{pad}{fence}"
 
 
 def _num(value: Any) -> float | None:
@@ -90,10 +115,10 @@ def _render(results: Results) -> str:
     if not_run := sum(c.outcome == "not_run" for c in checks):
         facts.append(f"**{not_run} not run**")
     if r.verdict_detail:
-        facts.append(cell(r.verdict_detail, 160))
+        facts.append(code(r.verdict_detail, 160, table=False))
     lines.append(" · ".join(facts))
     for note in r.score_notes:
-        lines += ["", f"> ⚠️ {cell(note, 300)}"]
+        lines += ["", f"> ⚠️ {code(note, 300, table=False)}"]
     if r.critical_failed:
         ids = ", ".join(
             f"`{i}`" if _PLAIN_ID.fullmatch(i) else cell(i, 80) for i in r.critical_failed
@@ -124,7 +149,7 @@ def _render(results: Results) -> str:
             tag = (" (hidden)" if c.hidden else "") + (" **critical**" if c.critical else "")
             lines.append(
                 f"| {OUTCOME_MARK.get(c.outcome, '?')} | {name}{tag} | "
-                f"{cell(c.skill, 40)} | {cell(c.message or c.outcome)} |"
+                f"{cell(c.skill, 40)} | {code(c.message or c.outcome)} |"
             )
         if len(failed) > MAX_FAILED_ROWS:
             lines.append(f"\n…and {len(failed) - MAX_FAILED_ROWS} more (see the HTML report).")
@@ -134,7 +159,11 @@ def _render(results: Results) -> str:
     if r.load:
         lines += _load_lines(r.load)
     elif r.load_missing:
-        lines += ["", f"**Load: {cell(r.load_missing, 300)} (scored 0)**"]
+        lines += ["", f"**Load (scored 0):** {code(r.load_missing, 300, table=False)}"]
+
+    if r.service_actions:
+        lines += ["", f"**Service actions ({len(r.service_actions)}), asked by checks:**", ""]
+        lines += [f"- {code(action_line(a), 300, table=False)}" for a in r.service_actions[:20]]
 
     t = r.timings
     lines += [

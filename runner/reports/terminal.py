@@ -13,6 +13,7 @@ from rich.text import Text
 
 from runner.reports import loadview
 from runner.reports.safe_text import safe, safe_text
+from runner.reports.timeline import action_line
 from runner.results import LoadResult, Results, Verdict
 
 OUTCOME_STYLE = {
@@ -133,6 +134,8 @@ def render(results: Results, *, show_passed: bool = False) -> RenderableType:
             + (f" · OOM kills {x.oom_kills}" if x.oom_kills else ""),
             style="dim",
         )
+    for a in r.service_actions[:10]:
+        foot.append("\n" + safe_text(action_line(a)), style="dim" if a.ok else "red")
     parts.append(foot)
     return Panel(Group(*parts), title="assess", title_align="left", expand=True)
 
@@ -238,6 +241,12 @@ class Progress:
             self._update(
                 f"load [{ev.get('stage', '')}] {ev.get('rps', 0):.0f} req/s · "
                 f"p95 {ev.get('p95_ms') or 0:.0f} ms · errors {ev.get('errors', 0)}"
+            )
+        elif kind == "service":
+            ok = "green" if ev.get("ok") else "red"
+            self.print(
+                safe(f"service: {ev.get('action')} {ev.get('service')}: ", style=ok)
+                + safe(str(ev.get("message", ""))[:200], style="dim")
             )
         elif kind == "candidate_exit":
             self.print(

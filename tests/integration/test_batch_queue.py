@@ -36,6 +36,7 @@ pytestmark = [
     ),
 ]
 ASSESS = [sys.executable, "-m", "runner.cli"]
+QUEUE_KEY = "integration-test-queue-key-0123456789abcdef"  # workers and batches share it
 VISIBILITY_S = 30  # above the longest grading here (a busy machine included), as in production
 
 
@@ -95,6 +96,13 @@ class RedisServer:
         import redis
 
         return redis.Redis(port=self.port, socket_connect_timeout=2, socket_timeout=5)
+
+
+@pytest.fixture(autouse=True)
+def queue_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every process started here (workers, batches: their env copies os.environ) holds it."""
+    monkeypatch.delenv("ASSESS_QUEUE_KEY_FILE", raising=False)
+    monkeypatch.setenv("ASSESS_QUEUE_KEY", QUEUE_KEY)
 
 
 @pytest.fixture
@@ -316,3 +324,41 @@ def test_a_worker_of_another_version_refuses(
     assert "worker old holds tiny 0.2.0, the job needs tiny 0.1.0" in row["error"]
     html = (tmp_path / "out" / "leaderboard.html").read_text()
     assert "holds tiny 0.2.0" in html
+
+
+def test_a_forged_result_written_into_redis_is_refused(broker: RedisServer, tmp_path: Path) -> None:
+    """Someone with write access to the broker records 100 points for two jobs before any
+    worker could: one record unsigned, one signed with another key. Both are refused."""
+    from runner.batch.celery_queue import pack_results, sign
+    from tests.unit.conftest import make_sample_results
+
+    subs = submissions(tmp_path / "subs", 2)
+    result: dict[str, Any] = {}
+    batch = threading.Thread(  # no worker: nothing genuine is ever recorded
+        target=lambda: result.update(proc=run_batch(broker, subs, tmp_path / "out"))
+    )
+    batch.start()
+    r = broker.client()
+    deadline = time.monotonic() + 120
+    members: dict[bytes, bytes] = {}
+    while len(members) < 2:
+        assert time.monotonic() < deadline, "the batch did not register its jobs"
+        for k in r.scan_iter("assess:batch:*"):
+            members = r.hgetall(k)
+        time.sleep(0.2)
+    keys = {name.decode(): key.decode() for name, key in members.items()}
+    perfect = make_sample_results().model_copy(update={"score": 100.0})
+    unsigned = pack_results(perfect, "evil", b"x" * 32, keys["cand0"]).split(b":", 2)[2]
+    r.hset("assess:ledger", keys["cand0"], unsigned)
+    r.hset("assess:ledger", keys["cand1"], pack_results(perfect, "evil", b"y" * 32, keys["cand1"]))
+    # and an outcome, signed with another key
+    r.hset("assess:outcomes", "unrelated", sign(b"y" * 32, "outcome", "unrelated", b"{}"))
+    batch.join(120)
+    proc = result["proc"]
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    rows = board(tmp_path / "out")
+    for name in ("cand0", "cand1"):
+        assert rows[name]["verdict"] == "refused", rows[name]
+        assert rows[name]["score"] in (None, 0)
+        assert "not signed" in rows[name]["error"] or "does not match" in rows[name]["error"]
+    assert "refused (forged" in rows["cand1"]["error"]

@@ -96,7 +96,8 @@ def test_garbage_is_not_a_job(tmp_path: Path) -> None:
 
 def test_results_travel_with_their_worker() -> None:
     results = make_sample_results()
-    back, worker = unpack_results(pack_results(results, "w1"))
+    secret = b"k" * 32
+    back, worker = unpack_results(pack_results(results, "w1", secret, "key1"), secret, "key1")
     assert worker == "w1"
     assert back == results
 

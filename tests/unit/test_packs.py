@@ -3,17 +3,22 @@ interviewer mode refuses to grade a public-only challenge without its private pa
 
 from __future__ import annotations
 
+import io
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from runner.challenges import checkscan, packs
 from runner.challenges.registry import Registry, load_challenge
 from runner.cli import app
+from runner.commands import init_starter
 from runner.errors import ChallengeError, UsageError
+from runner.starters import STARTERS
 from tests.conftest import TINY
 
 BUNDLED = Registry().ids()
@@ -29,12 +34,14 @@ def test_public_bundle_holds_nothing_hidden(challenge_id: str, tmp_path: Path) -
 
     bundle = packs.write_public(source, tmp_path)
 
-    texts = {p: p.read_text("utf-8") for p in bundle.rglob("*") if p.is_file()}
+    # every file of the bundle, whatever it is (brief, starters, load profile, sidecars, toml)
+    files = [p for p in bundle.rglob("*") if p.is_file()]
+    texts = {p: p.read_bytes().decode("utf-8", "replace") for p in files}
     assert not (bundle / "solutions").exists()
+    assert any(p.name == "README.md" for p in files)  # the brief is read too
     for path, text in texts.items():
         assert "mark.hidden" not in text, path
-        for name in hidden:  # not even a hidden check's name
-            assert f"def {name}(" not in text, (path, name)
+        assert not names_in(text, hidden), (path, names_in(text, hidden))
     published = load_challenge(bundle)  # still a valid challenge
     left = checkscan.scan(published.checks_dir)
     assert {d.name for d in left} == visible
@@ -45,6 +52,36 @@ def test_public_bundle_holds_nothing_hidden(challenge_id: str, tmp_path: Path) -
     assert not published.complete
     for path in published.checks_dir.glob("*.py"):  # every cut file still compiles
         compile(texts[path], str(path), "exec")
+
+
+def names_in(text: str, hidden: set[str]) -> set[str]:
+    """Hidden checks ``text`` names, as a word, with or without the ``test_`` prefix."""
+    return {
+        name
+        for name in hidden
+        for word in {name, name.removeprefix("test_")}
+        if re.search(rf"(?<![A-Za-z0-9_]){re.escape(word)}(?![A-Za-z0-9_])", text)
+    }
+
+
+def test_names_in_finds_a_name_in_prose() -> None:
+    assert names_in("critical: `concurrent_x_y` and more", {"test_concurrent_x_y"})
+    assert not names_in("concurrent_x_yz", {"test_concurrent_x_y"})
+
+
+@pytest.mark.parametrize("challenge_id", BUNDLED)
+def test_init_names_no_hidden_check(challenge_id: str, tmp_path: Path) -> None:
+    """What `assess init` hands a candidate (the brief, a starter) names no hidden check."""
+    source = Registry().get(challenge_id)
+    hidden = {d.name for d in checkscan.scan(source.checks_dir) if d.hidden}
+    for runtime in STARTERS:
+        dest = tmp_path / runtime
+        init_starter(challenge_id, dest, runtime, Console(file=io.StringIO()))
+        files = [p for p in dest.rglob("*") if p.is_file()]
+        assert any(p.name == "BRIEF.md" for p in files)
+        for path in files:
+            text = path.read_bytes().decode("utf-8", "replace")
+            assert not names_in(text, hidden), (path, names_in(text, hidden))
 
 
 def _split(tmp_path: Path, source: Path = TINY) -> tuple[Path, Path]:

@@ -29,6 +29,7 @@ from graders.protocol import (
     PlannedEvent,
     ProtocolError,
     ReadyEvent,
+    ServiceRequestEvent,
     SidecarSpec,
     Slo,
     TamperedEvent,
@@ -55,6 +56,7 @@ def one_of_each() -> list[Any]:
         ErrorEvent("pytest could not run", phase="checks"),
         TamperedEvent("port 5557 taken"),
         LogRequestEvent("0123456789abcdef"),
+        ServiceRequestEvent("0123456789abcdef", "candidate", "restart", "s" * 32, 5.0),
         DoneEvent(),
     ]
 
