@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.metadata as md
 import io
 import math
 import os
@@ -43,11 +44,20 @@ from graders.protocol import (
     dumps,
     loads,
 )
+from runner.challenges import calibration
 from runner.challenges.registry import Challenge
 from runner.errors import InfraError
 from runner.grading.events import EventPump, Listener, Stop, phase_limits, pump_events
 from runner.grading.images import GRADER_TAG, RUNTIME_TAGS, BuildResult, Images, stream_build
-from runner.grading.pod import Limits, LogTap, OomCounter, Pod, StatsSampler, user_ids
+from runner.grading.pod import (
+    CapturedLog,
+    Limits,
+    LogTap,
+    OomCounter,
+    Pod,
+    StatsSampler,
+    user_ids,
+)
 from runner.grading.services import (
     CANDIDATE_PORT,
     MAX_GRACE_S,
@@ -166,7 +176,6 @@ def make_plan(
     if cfg.load and not opts.skip_load:
         phases.insert(2, Phase.LOAD)
         c = cfg.load
-        from runner.challenges import calibration
 
         host = host_fingerprint()
         load = LoadPlan(
@@ -309,8 +318,6 @@ def host_fingerprint() -> dict[str, Any]:
 
 
 def tool_versions(client: Any | None) -> dict[str, str]:
-    import importlib.metadata as md
-
     tools = {"python": platform.python_version()}
     for name in ("pytest", "locust", "docker"):
         with contextlib.suppress(md.PackageNotFoundError):
@@ -379,17 +386,14 @@ def grade(
     build = build_submission(client, images, challenge, submission, opts)
     _emit(opts, "phase", phase="build", state="end", ok=build.ok, seconds=round(build.seconds, 2))
     pod = Pod(client, runtime=opts.docker_runtime)
-    manifest = Manifest(
-        assess_version=runner.__version__,
+    manifest = _manifest(
+        challenge,
+        opts,
         run_id=pod.run_id,
         started_at=started_at,
-        challenge_version=cfg.version,
-        seed=opts.seed,
+        client=client,
         candidate_image=build.image_id,
         grader_image=grader_image,
-        grader_code_sha256=graders_code_hash(),
-        tools=tool_versions(client),
-        host=host_fingerprint(),
     )
     base = Base(
         challenge=challenge,
@@ -412,12 +416,16 @@ def grade(
                 build_s=round(build.seconds, 3), total_s=round(time.monotonic() - t0, 3)
             ),
         )
-    sb = cfg.sandbox
-    limits = Limits(cpus=sb.cpus, memory_mb=sb.memory_mb, pids=sb.pids, tmpfs_mb=sb.tmpfs_mb)
     with pod:
-        return _run_pod(
-            pod, challenge, opts, build.image_id, grader_image, limits, base, own_images
-        )
+        return PodGrading(
+            pod,
+            challenge,
+            opts,
+            base,
+            candidate_image=build.image_id,
+            grader_image=grader_image,
+            own_images=own_images,
+        ).run()
 
 
 # Ports the grader's tools may bind (Locust's master, in distributed mode): never the candidate's.
@@ -505,171 +513,250 @@ def _start_sidecars(
     return tuple(specs)
 
 
-def _run_pod(
-    pod: Pod,
-    challenge: Challenge,
-    opts: RunOptions,
-    cand_image: str,
-    grader_image: str,
-    limits: Limits,
-    base: Base,
-    own_images: dict[str, str] | None = None,
-) -> Results:
-    cfg = challenge.config
-    pod.start_holder()
-    sidecars = _start_sidecars(pod, challenge, opts, own_images or {})
-    reserved = reserved_ports(sidecars)
-    env = {"PORT": "8080", **cfg.env}
-    _emit(opts, "phase", phase="start", state="start")
-    candidate = pod.start_candidate(cand_image, env, limits)
-    candidate_started = time.monotonic()
-    oom = OomCounter(pod.client, candidate).start()
-    log_tap = LogTap(candidate).start()
-    sampler = StatsSampler(candidate)
-    sampler.start_thread()
-    plan = replace(
-        make_plan(
-            challenge,
-            opts,
+class PodGrading:
+    """One submission graded in its pod, as named steps (the caller owns the pod's teardown).
+
+    ``run`` reads as the grading does: start the pod (holder, sidecars), start the candidate
+    with its watchers (OOM counter, log tap, stats sampler: entered on one ExitStack, so every
+    exit path stops them), start the grader with the plan, watch its events and the pod, collect
+    the grader's record and the candidate's last state, decide the verdict, assemble Results.
+    """
+
+    sidecars: tuple[SidecarSpec, ...]
+    reserved: dict[int, str]
+    candidate: Any
+    candidate_started: float
+    log_tap: LogTap
+    sampler: StatsSampler
+    plan: Plan
+    grader: Any
+    lines: queue.Queue[str | None]
+    pump: EventPump
+    controller: ServiceController
+    service_log: CapturedLog
+
+    def __init__(
+        self,
+        pod: Pod,
+        challenge: Challenge,
+        opts: RunOptions,
+        base: Base,
+        *,
+        candidate_image: str,
+        grader_image: str,
+        own_images: dict[str, str],
+    ) -> None:
+        self.pod, self.challenge, self.opts, self.base = pod, challenge, opts, base
+        self.candidate_image, self.grader_image = candidate_image, grader_image
+        self.own_images = own_images
+        sb = challenge.config.sandbox
+        self.limits = Limits(
+            cpus=sb.cpus, memory_mb=sb.memory_mb, pids=sb.pids, tmpfs_mb=sb.tmpfs_mb
+        )
+        self.cand = CandidateFacts(limits=self.limits)
+        self._next_poll = 0.0
+
+    def run(self) -> Results:
+        self.start_pod()
+        with contextlib.ExitStack() as watchers:
+            self.start_candidate(watchers)
+            self.start_grader()
+            stop = self.watch()
+            stop = self.collect(stop)
+        verdict, detail = decide_verdict(self.pump, stop, self.cand)
+        return self.assemble(verdict, detail)
+
+    # -- the steps ---------------------------------------------------------------------------
+    def start_pod(self) -> None:
+        """The holder (owner of the namespace), then the challenge's sidecars, listening."""
+        self.pod.start_holder()
+        self.sidecars = _start_sidecars(self.pod, self.challenge, self.opts, self.own_images)
+        self.reserved = reserved_ports(self.sidecars)
+
+    def start_candidate(self, watchers: contextlib.ExitStack) -> None:
+        """The candidate's container, and the watchers that follow it until collect is done."""
+        env = {"PORT": "8080", **self.challenge.config.env}
+        _emit(self.opts, "phase", phase="start", state="start")
+        self.candidate = self.pod.start_candidate(self.candidate_image, env, self.limits)
+        self.candidate_started = time.monotonic()
+        oom = OomCounter(self.pod.client, self.candidate).start()
+        watchers.callback(self._count_ooms, oom)
+        self.log_tap = LogTap(self.candidate).start()
+        watchers.callback(self._finish_log)
+        self.sampler = StatsSampler(self.candidate)
+        self.sampler.start_thread()
+        watchers.callback(self.sampler.stop)
+
+    def start_grader(self) -> None:
+        """The grader with its plan; its stdout becomes the event stream the pump reads."""
+        self.plan = self.pod_plan()
+        self.grader = self.pod.start_helper(
+            "grader",
+            self.grader_image,
+            command=["python", "-m", "graders.main", "/assess/plan.json"],
+            archive=grader_archive(self.challenge, self.plan),
+            env={"ASSESS_SEED": str(self.opts.seed)},
+            cpus=grader_cpus(self.opts.load_workers),
+            memory_mb=1024,
+        )
+        self.lines = queue.Queue()
+        threading.Thread(target=_follow, args=(self.grader, self.lines), daemon=True).start()
+        self.pump = EventPump(
+            phase_limits(self.challenge, self.plan),
+            self.opts.listener,
+            stamp=lambda s: stamp_sample(s, self.sampler),
+        )
+        self.pump.on_log_request = lambda token: hand_over_log(
+            self.grader, self.log_tap, self.plan.log_dir, token
+        )
+        self.controller = ServiceController(
+            self.pod,
+            self.grader,
+            self.plan.log_dir,
+            self.plan.service_secret,
+            {
+                "candidate": ServiceTarget(
+                    "candidate", CANDIDATE_PORT, self.challenge.config.limits.ready_s
+                ),
+                **sidecar_targets(self.challenge),
+            },
+            t0=self.base.t0,
+            on_started=self._service_started,
+            listener=self.opts.listener,
+        )
+        self.pump.on_service_request = self.controller.handle
+
+    def pod_plan(self) -> Plan:
+        """The grader's plan, as the pod places things (paths inside the grader, service control)."""
+        cfg = self.challenge.config
+        plan = make_plan(
+            self.challenge,
+            self.opts,
             "http://127.0.0.1:8080",
             "/assess/challenge",
             "/assess/out/grader.json",
-            sidecars,
-        ),
-        log_dir="/assess/in",
-        services=("candidate", *(s.name for s in sidecars)),
-        service_secret=secrets.token_hex(16),
-        max_service_requests=MAX_REQUESTS,
-        # the longest action: a full grace, a kill, the slowest readiness, and slack
-        service_wait_s=max([cfg.limits.ready_s, *(sc.ready_s for sc in cfg.sidecars)])
-        + MAX_GRACE_S
-        + 30.0,
-    )
-    grader = pod.start_helper(
-        "grader",
-        grader_image,
-        command=["python", "-m", "graders.main", "/assess/plan.json"],
-        archive=grader_archive(challenge, plan),
-        env={"ASSESS_SEED": str(opts.seed)},
-        cpus=grader_cpus(opts.load_workers),
-        memory_mb=1024,
-    )
-    lines: queue.Queue[str | None] = queue.Queue()
-    threading.Thread(target=_follow, args=(grader, lines), daemon=True).start()
+            self.sidecars,
+        )
+        return replace(
+            plan,
+            log_dir="/assess/in",
+            services=("candidate", *(s.name for s in self.sidecars)),
+            service_secret=secrets.token_hex(16),
+            max_service_requests=MAX_REQUESTS,
+            # the longest action: a full grace, a kill, the slowest readiness, and slack
+            service_wait_s=max([cfg.limits.ready_s, *(sc.ready_s for sc in cfg.sidecars)])
+            + MAX_GRACE_S
+            + 30.0,
+        )
 
-    pump = EventPump(
-        phase_limits(challenge, plan), opts.listener, stamp=lambda s: stamp_sample(s, sampler)
-    )
-    pump.on_log_request = lambda token: hand_over_log(grader, log_tap, plan.log_dir, token)
+    def watch(self) -> Stop | None:
+        """Follow the grader's events until it ends or a watch stops it; one last integrity look."""
+        stop = pump_events(self.lines, self.pump, self._tick)
+        return stop if stop is not None else tick_final(self.pod, self.reserved)
 
-    def started(role: str, since: float) -> None:
-        if role == "candidate":  # its log and stats streams ended with the old process
-            log_tap.resume(since)
-            sampler.resume()
+    def collect(self, stop: Stop | None) -> Stop | None:
+        """The grader's record and the candidate's last state; a crash is decided from the facts."""
+        self.sampler.stop()
+        self.pump.absorb(_fetch_results(self.grader))
+        # The last word on the candidate: an exit during the last check is still an exit.
+        final_state = self.pod.state("candidate")
+        cand = self.cand
+        if (
+            cand.exited_in is None
+            and "candidate" not in self.pod.down  # stopped on purpose by a check
+            and final_state.get("Status") in ("exited", "dead", "removed")
+        ):
+            cand.exited_in = self.pump.phase_at(final_state.get("FinishedAt"))
+        cand.state = final_state if cand.exited_in is None or not cand.state else cand.state
+        if self.pump.load is not None:
+            self.pump.load = merge_candidate_usage(self.pump.load, self.pump.samples)
+        if stop is not None and stop.verdict == Verdict.CRASHED:
+            return None  # decided from the candidate's facts
+        return stop
 
-    controller = ServiceController(
-        pod,
-        grader,
-        plan.log_dir,
-        plan.service_secret,
-        {
-            "candidate": ServiceTarget("candidate", CANDIDATE_PORT, cfg.limits.ready_s),
-            **sidecar_targets(challenge),
-        },
-        t0=base.t0,
-        on_started=started,
-        listener=opts.listener,
-    )
-    pump.on_service_request = controller.handle
-    cand = CandidateFacts(limits=limits)
-    next_poll = 0.0
+    def assemble(self, verdict: Verdict, detail: str) -> Results:
+        """One Results from everything seen; what the integrity watch could not make certain is
+        said in the notes, never scored (runner.grading.attribution)."""
+        pump = self.pump
+        if pump.ready is not None and pump.ready.ok and pump.ready_at is not None:
+            # from the candidate's start (the grader's own clock starts later)
+            ready_s = round(pump.ready_at - self.candidate_started, 3)
+            pump.ready = replace(pump.ready, ready_s=ready_s)
+        results = assemble_results(
+            self.base,
+            self.plan,
+            pump,
+            verdict,
+            detail,
+            resources=self.resources(),
+            service_actions=self.controller.actions,
+            service_log=CapturedOutput(
+                text=self.service_log.text,
+                total_bytes=self.service_log.total_bytes,
+                dropped_bytes=self.service_log.dropped_bytes,
+            ),
+        )
+        notes = [f"integrity: {n}" for n in self.pod.integrity_notes]
+        return results.model_copy(update={"score_notes": [*results.score_notes, *notes]})
 
-    def tick() -> Stop | None:
-        nonlocal next_poll
-        if time.monotonic() < next_poll:
+    # -- what the steps share ----------------------------------------------------------------
+    def resources(self) -> Resources:
+        s, cand, limits = self.sampler, self.cand, self.limits
+        return Resources(
+            cpus=limits.cpus,
+            memory_limit_mb=limits.memory_mb,
+            pids_limit=limits.pids,
+            cpu_s=round(s.cpu_s, 3),
+            peak_memory_mb=round(s.peak_mem_mb, 2),
+            peak_pids=s.peak_pids,
+            oom_killed=bool(cand.state.get("OOMKilled")),
+            oom_kills=cand.oom_kills,
+            exit_code=cand.exit_code,
+            signal=signal_name(cand.exit_code),
+            samples=[
+                ResourceSample(t=x.t, cpu_s=round(x.cpu_s, 3), mem_mb=x.mem_mb, pids=x.pids)
+                for x in s.samples
+            ],
+        )
+
+    def _tick(self) -> Stop | None:
+        """Between events, at most every 0.25 s: the pod's integrity, the candidate's exit."""
+        if time.monotonic() < self._next_poll:
             return None
-        next_poll = time.monotonic() + 0.25
-        problem = pod.integrity(reserved)
+        self._next_poll = time.monotonic() + 0.25
+        problem = self.pod.integrity(self.reserved)
         if problem is not None:
             verdict = Verdict.TAMPERED if problem.kind == "tampered" else Verdict.ERROR
             return Stop(verdict, problem.message)
-        state = pod.state("candidate")
-        if "candidate" in pod.down:
+        state = self.pod.state("candidate")
+        if "candidate" in self.pod.down:
             return None  # a check stopped it on purpose: not a crash
+        cand = self.cand
         if cand.exited_in is None and state.get("Status") in ("exited", "dead", "removed"):
             cand.state = state
-            cand.exited_in = pump.phase_at(state.get("FinishedAt"))
+            cand.exited_in = self.pump.phase_at(state.get("FinishedAt"))
             _emit(
-                opts,
+                self.opts,
                 "candidate_exit",
                 phase=cand.exited_in,
                 exit_code=state.get("ExitCode"),
                 oom=state.get("OOMKilled", False),
             )
-            if pump.ready is None or not pump.ready.ok:
+            if self.pump.ready is None or not self.pump.ready.ok:
                 return Stop(Verdict.CRASHED, "exited before it was ready")
         return None
 
-    stop = pump_events(lines, pump, tick)
-    if stop is None:
-        stop = tick_final(pod, reserved)
-    sampler.stop()
-    pump.absorb(_fetch_results(grader))
-    # The last word on the candidate: an exit during the last check is still an exit.
-    final_state = pod.state("candidate")
-    stopped_on_purpose = "candidate" in pod.down
-    if (
-        cand.exited_in is None
-        and not stopped_on_purpose
-        and final_state.get("Status") in ("exited", "dead", "removed")
-    ):
-        cand.exited_in = pump.phase_at(final_state.get("FinishedAt"))
-    cand.state = final_state if cand.exited_in is None or not cand.state else cand.state
-    oom.stop()
-    cand.oom_kills = oom.count
-    if pump.load is not None:
-        pump.load = merge_candidate_usage(pump.load, pump.samples)
-    if stop is not None and stop.verdict == Verdict.CRASHED:
-        stop = None  # decided from the candidate's facts below
-    verdict, detail = decide_verdict(pump, stop, cand)
-    exit_code = cand.exit_code
-    resources = Resources(
-        cpus=limits.cpus,
-        memory_limit_mb=limits.memory_mb,
-        pids_limit=limits.pids,
-        cpu_s=round(sampler.cpu_s, 3),
-        peak_memory_mb=round(sampler.peak_mem_mb, 2),
-        peak_pids=sampler.peak_pids,
-        oom_killed=bool(cand.state.get("OOMKilled")),
-        oom_kills=cand.oom_kills,
-        exit_code=exit_code,
-        signal=signal_name(exit_code),
-        samples=[
-            ResourceSample(t=s.t, cpu_s=round(s.cpu_s, 3), mem_mb=s.mem_mb, pids=s.pids)
-            for s in sampler.samples
-        ],
-    )
-    service_log = log_tap.finish()
-    if pump.ready is not None and pump.ready.ok and pump.ready_at is not None:
-        # from the candidate's start (the grader's own clock starts later)
-        pump.ready = replace(pump.ready, ready_s=round(pump.ready_at - candidate_started, 3))
-    results = assemble_results(
-        base,
-        plan,
-        pump,
-        verdict,
-        detail,
-        resources=resources,
-        service_actions=controller.actions,
-        service_log=CapturedOutput(
-            text=service_log.text,
-            total_bytes=service_log.total_bytes,
-            dropped_bytes=service_log.dropped_bytes,
-        ),
-    )
-    # What the integrity watch could not make certain: said, never scored (runner.grading.attribution)
-    notes = [f"integrity: {n}" for n in pod.integrity_notes]
-    return results.model_copy(update={"score_notes": [*results.score_notes, *notes]})
+    def _service_started(self, role: str, since: float) -> None:
+        if role == "candidate":  # its log and stats streams ended with the old process
+            self.log_tap.resume(since)
+            self.sampler.resume()
+
+    def _count_ooms(self, oom: OomCounter) -> None:
+        oom.stop()
+        self.cand.oom_kills = oom.count
+
+    def _finish_log(self) -> None:
+        self.service_log = self.log_tap.finish()
 
 
 LOG_TOKEN = re.compile(r"^[0-9a-f]{16}$")
@@ -723,7 +810,6 @@ def grade_url(
     loopback (runner.grading.host_sidecars), driven through their control URLs and tokens."""
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     t0 = time.monotonic()
-    cfg = challenge.config
     results_path = workdir / "grader.json"
     plan = make_plan(
         challenge, opts, url.rstrip("/"), str(challenge.root), str(results_path), sidecars
@@ -731,6 +817,21 @@ def grade_url(
     plan_path = workdir / "plan.json"
     plan_path.write_text(dumps(plan))
     plan_path.chmod(0o600)
+    pump = EventPump(phase_limits(challenge, plan), opts.listener)
+    stop = _watch_local_grader(plan_path, opts, pump)
+    final = None
+    if results_path.is_file():
+        with contextlib.suppress(ProtocolError):
+            final = loads(GraderOutcome, results_path.read_text())
+    pump.absorb(final)
+    verdict, detail = decide_verdict(pump, stop, None)
+    manifest = _manifest(challenge, opts, run_id="url", started_at=started_at)
+    base = Base(challenge=challenge, submission=url, mode=_mode(opts), manifest=manifest, t0=t0)
+    return assemble_results(base, plan, pump, verdict, detail)
+
+
+def _watch_local_grader(plan_path: Path, opts: RunOptions, pump: EventPump) -> Stop | None:
+    """Run the grader on the host (``python -m graders.main PLAN``) and pump its events."""
     env = {
         **os.environ,
         "ASSESS_SEED": str(opts.seed),
@@ -753,9 +854,8 @@ def grade_url(
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    pump = EventPump(phase_limits(challenge, plan), opts.listener)
     try:
-        stop = pump_events(lines, pump, lambda: None)
+        return pump_events(lines, pump, lambda: None)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -763,26 +863,28 @@ def grade_url(
         reader.join(5)
         if proc.stdout is not None:
             proc.stdout.close()
-    final = None
-    if results_path.is_file():
-        with contextlib.suppress(ProtocolError):
-            final = loads(GraderOutcome, results_path.read_text())
-    pump.absorb(final)
-    verdict, detail = decide_verdict(pump, stop, None)
-    base = Base(
-        challenge=challenge,
-        submission=url,
-        mode=_mode(opts),
-        manifest=Manifest(
-            assess_version=runner.__version__,
-            run_id="url",
-            started_at=started_at,
-            challenge_version=cfg.version,
-            seed=opts.seed,
-            grader_code_sha256=graders_code_hash(),
-            tools=tool_versions(None),
-            host=host_fingerprint(),
-        ),
-        t0=t0,
+
+
+def _manifest(
+    challenge: Challenge,
+    opts: RunOptions,
+    *,
+    run_id: str,
+    started_at: str,
+    client: Any | None = None,
+    candidate_image: str | None = None,
+    grader_image: str | None = None,
+) -> Manifest:
+    """What this run was: versions, images, code hashes, tools and the host."""
+    return Manifest(
+        assess_version=runner.__version__,
+        run_id=run_id,
+        started_at=started_at,
+        challenge_version=challenge.config.version,
+        seed=opts.seed,
+        candidate_image=candidate_image,
+        grader_image=grader_image,
+        grader_code_sha256=graders_code_hash(),
+        tools=tool_versions(client),
+        host=host_fingerprint(),
     )
-    return assemble_results(base, plan, pump, verdict, detail)

@@ -16,6 +16,7 @@ from graders.protocol import CheckResult, LoadResult, Outcome, Plan, ServiceAnsw
 from runner.challenges.registry import Challenge
 from runner.grading.events import EventPump, Stop
 from runner.grading.pod import Limits
+from runner.reports.loadview import stage_missed
 from runner.results import (
     CapturedOutput,
     Manifest,
@@ -145,8 +146,6 @@ def account_checks(pump: EventPump, verdict: Verdict, detail: str) -> list[Check
 def load_note(load: LoadResult) -> str:
     """Why the load phase lost points, in one line: the SLOs missed at the target rate (or the
     error rate that voids them) and the most frequent failure."""
-    from runner.reports.loadview import stage_missed
-
     text = f"load {load.score:g}/100: at the target rate {load.target_rps:g} req/s "
     missed = stage_missed(load.measured, load.slo)
     if missed.startswith("errors"):
@@ -157,6 +156,38 @@ def load_note(load: LoadResult) -> str:
         g = load.measured.failure_groups[0]
         text += f"; most failures: {g.name}: {g.message} ({g.count:,})"
     return text
+
+
+def score_load(
+    pump: EventPump, verdict: Verdict, detail: str, *, requested: bool
+) -> tuple[float | None, str]:
+    """The load score, and why it is 0 when the phase gave no result (fail closed)."""
+    if not requested:
+        return None, ""
+    if pump.load is not None:
+        return pump.load.score, ""
+    if verdict in (Verdict.NOT_READY, Verdict.BUILD_FAILED):
+        return 0.0, "not run: the service never became ready"
+    if verdict != Verdict.GRADED:
+        return 0.0, f"no result: the run ended early ({detail})"
+    return 0.0, "no result: " + ("; ".join(pump.errors) or "the load phase produced nothing")
+
+
+def load_notes(base: Base, pump: EventPump, load_missing: str, *, requested: bool) -> list[str]:
+    """The score note about load: scored 0 and why, SLOs missed, or skipped on request."""
+    cfg = base.challenge.config
+    if load_missing:
+        return [f"load scored 0: {load_missing}"]
+    if pump.load is not None and not pump.load.slo_met:
+        return [load_note(pump.load)]
+    if cfg.load is not None and not requested and cfg.scoring.load_weight > 0:
+        weights = cfg.scoring
+        share = 100 * weights.load_weight / (weights.correctness_weight + weights.load_weight)
+        return [
+            f"load skipped (--skip-load): the score is correctness alone; "
+            f"a full run weighs load {share:.0f} % of the score"
+        ]
+    return []
 
 
 def assemble_results(
@@ -177,37 +208,10 @@ def assemble_results(
     skills = score_skills(checks, cfg.skills)
     correct = correctness(skills)
     load_requested = plan.load is not None
-    load_score: float | None = None
-    load_missing = ""
-    if load_requested:
-        if pump.load is not None:
-            load_score = pump.load.score
-        else:
-            load_score = 0.0
-            if verdict in (Verdict.NOT_READY, Verdict.BUILD_FAILED):
-                load_missing = "not run: the service never became ready"
-            elif verdict != Verdict.GRADED:
-                load_missing = f"no result: the run ended early ({detail})"
-            else:
-                load_missing = "no result: " + (
-                    "; ".join(pump.errors) or "the load phase produced nothing"
-                )
+    load_score, load_missing = score_load(pump, verdict, detail, requested=load_requested)
     score = combine(correct, load_score, cfg.scoring.correctness_weight, cfg.scoring.load_weight)
     score, critical_failed, notes = apply_caps(score, checks)
-    if load_missing:
-        notes.append(f"load scored 0: {load_missing}")
-    elif pump.load is not None and not pump.load.slo_met:
-        notes.append(load_note(pump.load))
-    elif cfg.load is not None and not load_requested and cfg.scoring.load_weight > 0:
-        share = (
-            100
-            * cfg.scoring.load_weight
-            / (cfg.scoring.correctness_weight + cfg.scoring.load_weight)
-        )
-        notes.append(
-            f"load skipped (--skip-load): the score is correctness alone; "
-            f"a full run weighs load {share:.0f} % of the score"
-        )
+    notes += load_notes(base, pump, load_missing, requested=load_requested)
     if verdict == Verdict.TAMPERED:
         notes.append("scored 0: the service tampered with the grader or a sidecar")
         score = 0.0
