@@ -138,10 +138,6 @@ def run(
     A challenge with sidecars (cache, monitoring) graded with --url: run `assess sidecars
     CHALLENGE` first, start the service with the variables it prints, then add
     --sidecars-from STATE."""
-    if fail_under is not None and not 0 <= fail_under <= 100:
-        _fail(UsageError(f"--fail-under must be between 0 and 100, not {fail_under:g}"))
-    if [submission, url, solution].count(None) != 2:
-        _fail(UsageError("give a SUBMISSION directory or --url or --solution (one of them)"))
     from runner import commands
     from runner.stdout import protect_stdout
 
@@ -153,29 +149,29 @@ def run(
     console = _console(stderr=json_to_stdout)
     previous = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
     try:
-        results = commands.run(
+        request = commands.RunRequest(
             challenge,
             submission,
             url=url,
+            solution=solution,
             candidate=candidate,
             skip_load=skip_load,
             load_duration=load_duration,
             load_workers=load_workers,
             seed=seed,
             docker_runtime=docker_runtime,
-            console=console,
             outputs={"json": json_path, "html": html, "junit": junit, "markdown": markdown},
             show_passed=show_passed,
             calibrate=calibrate,
             private=private,
             ref=ref,
-            solution=solution,
             select=tuple(check or ()),
             keyword=keyword,
             fail_fast=fail_fast,
             fail_under=fail_under,
             sidecars_from=sidecars_from,
         )
+        results = commands.run(request, console)
     except KeyboardInterrupt:
         _fail(Interrupted())
     except AssessError as err:
@@ -252,20 +248,13 @@ def batch(
         return
     if challenge is None or not submissions or out is None:
         _fail(UsageError("give CHALLENGE, one or more SUBMISSIONS and --out DIR (or --status)"))
-    if fail_under is not None and not 0 <= fail_under <= 100:
-        _fail(UsageError(f"--fail-under must be between 0 and 100, not {fail_under:g}"))
-    if similarity_threshold is not None and not 0 < similarity_threshold <= 1:
-        _fail(UsageError(f"--similarity-threshold must be in (0, 1], not {similarity_threshold:g}"))
-    if jobs < 1:
-        _fail(UsageError(f"--jobs must be at least 1, not {jobs}"))
     console = _console()
     previous = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
     try:
-        _, code, why = commands.batch(
+        request = commands.BatchRequest(
             challenge,
-            submissions,
+            tuple(submissions),
             out,
-            console,
             candidate=candidate,
             skip_load=skip_load,
             load_duration=load_duration,
@@ -279,6 +268,7 @@ def batch(
             junit=junit,
             max_job_mb=max_job_mb,
         )
+        _, code, why = commands.batch(request, console)
     except KeyboardInterrupt:
         _fail(Interrupted("interrupted; finished submissions are kept (run again to continue)"))
     except AssessError as err:

@@ -1,4 +1,10 @@
-"""One core function per command; the CLI maps their outcome to exit codes. No typer here."""
+"""One core function per command; the CLI maps their outcome to exit codes. No typer here.
+
+Each command imports the modules it uses when it runs (a stated exception to imports at the
+top): ``assess list`` or ``new-challenge`` must not load the docker SDK, Celery or Pygments, and
+modules that import Locust (``graders.load``, ``runner.challenges.authoring``) must load only in
+the commands that need them, since Locust's import patches the process with gevent.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,8 @@ import os
 import shutil
 import tempfile
 import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -135,106 +143,131 @@ def run_options(
     )
 
 
-def run(
-    challenge_id: str,
-    submission_dir: Path | str | None,
-    *,
-    url: str | None,
-    candidate: bool,
-    skip_load: bool,
-    load_duration: float | None,
-    load_workers: int | str,
-    seed: int,
-    docker_runtime: str | None,
-    console: Console,
-    outputs: dict[str, Path | None],
-    show_passed: bool = False,
-    calibrate: bool = False,
-    private: str | None = None,
-    ref: str | None = None,
-    solution: str | None = None,
-    select: tuple[str, ...] = (),
-    keyword: str = "",
-    fail_fast: bool = False,
-    fail_under: float | None = None,
-    sidecars_from: Path | None = None,
-) -> Results:
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything ``assess run`` was asked, from the command line down (one value, not 21
+    parameters). ``submission``, ``url`` and ``solution``: exactly one is given."""
+
+    challenge: str
+    submission: Path | str | None = None
+    url: str | None = None
+    solution: str | None = None
+    candidate: bool = False
+    skip_load: bool = False
+    load_duration: float | None = None
+    load_workers: int | str = "auto"
+    seed: int = 1
+    docker_runtime: str | None = None
+    outputs: Mapping[str, Path | None] = field(default_factory=dict)
+    show_passed: bool = False
+    calibrate: bool = False
+    private: str | None = None
+    ref: str | None = None
+    select: tuple[str, ...] = ()
+    keyword: str = ""
+    fail_fast: bool = False
+    fail_under: float | None = None
+    sidecars_from: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.fail_under is not None and not 0 <= self.fail_under <= 100:
+            raise UsageError(f"--fail-under must be between 0 and 100, not {self.fail_under:g}")
+        if [self.submission, self.url, self.solution].count(None) != 2:
+            raise UsageError("give a SUBMISSION directory or --url or --solution (one of them)")
+        if self.sidecars_from is not None and self.url is None:
+            raise UsageError("--sidecars-from goes with --url (the sidecars of a running service)")
+        for kind, path in self.outputs.items():
+            if path is not None and path.is_dir():
+                raise UsageError(f"--{kind} {path} is a directory; give a file path")
+
+
+def run(req: RunRequest, console: Console) -> Results:
+    """Grade one submission (or a running service, or one of the challenge's solutions), show
+    the report, write the files asked for; the CLI maps the Results to an exit code."""
     from runner.challenges import calibration, packs
     from runner.grading import partial
-    from runner.grading.pipeline import grade, grade_url, host_fingerprint
+    from runner.grading.pipeline import host_fingerprint
     from runner.reports.terminal import Progress, render
 
-    if sidecars_from is not None and url is None:
-        raise UsageError("--sidecars-from goes with --url (the sidecars of a running service)")
-    challenge = packs.open_challenge(challenge_id, private=private, interviewer=not candidate)
+    challenge = packs.open_challenge(
+        req.challenge, private=req.private, interviewer=not req.candidate
+    )
     if (
-        calibrate
+        req.calibrate
         and challenge.config.load
         and calibration.stored(challenge, host_fingerprint()) is None
     ):
-        calibrate_challenge(challenge.id, console, load_duration=load_duration)
+        calibrate_challenge(challenge.id, console, load_duration=req.load_duration)
     opts = run_options(
         challenge,
-        candidate=candidate,
-        skip_load=skip_load,
-        load_duration=load_duration,
-        load_workers=load_workers,
-        seed=seed,
-        docker_runtime=docker_runtime,
+        candidate=req.candidate,
+        skip_load=req.skip_load,
+        load_duration=req.load_duration,
+        load_workers=req.load_workers,
+        seed=req.seed,
+        docker_runtime=req.docker_runtime,
     )
     chosen = partial.plan_selection(
         challenge.checks_dir,
-        candidate=candidate,
-        select=select,
-        keyword=keyword,
-        fail_fast=fail_fast,
+        candidate=req.candidate,
+        select=req.select,
+        keyword=req.keyword,
+        fail_fast=req.fail_fast,
     )
-    partial.refuse_fail_under(chosen, fail_under)
+    partial.refuse_fail_under(chosen, req.fail_under)
     opts.select, opts.keyword, opts.fail_fast = chosen.select, chosen.keyword, chosen.fail_fast
-    for kind, path in outputs.items():
-        if path is not None and path.is_dir():
-            raise UsageError(f"--{kind} {path} is a directory; give a file path")
     with Progress(console) as progress:
         opts.listener = progress
-        if url is not None:
-            _check_loopback(url)
-            if sidecars_from is None:
-                _refuse_url_with_sidecars(challenge)
-                specs: tuple[Any, ...] = ()
-            else:
-                from runner.grading.host_sidecars import read_state
-
-                specs = read_state(sidecars_from, challenge)
-            with tempfile.TemporaryDirectory(prefix="assess-url-") as tmp:
-                results = grade_url(challenge, url, opts, Path(tmp), sidecars=specs)
+        if req.url is not None:
+            results = _grade_url(req, req.url, challenge, opts)
         else:
-            from runner.grading.pod import collect_garbage, docker_client
-            from runner.intake.archives import materialize
-            from runner.intake.submission import load_submission
-
-            reports = [p for p in outputs.values() if p is not None]
-            with tempfile.TemporaryDirectory(prefix="assess-submission-") as tmp:
-                if solution is not None:  # one of the challenge's own, overlaid on its base
-                    from runner.challenges.solutions import load_solution
-
-                    where = load_solution(challenge, solution).materialize(Path(tmp))
-                else:  # a .zip, .tar.gz or git URL becomes a plain directory first
-                    assert submission_dir is not None
-                    where = materialize(str(submission_dir), Path(tmp), ref=ref)
-                submission = load_submission(where, reports=reports)
-                client = docker_client()
-                collect_garbage(client)  # what an earlier, killed run left behind
-                results = grade(client, challenge, submission, opts)
+            results = _grade_in_pod(req, challenge, opts)
     record = calibration.stored(challenge, results.manifest.host)
     if results.load and record is not None:
         results.calibration = calibration.compare(results.load, record)
     partial.annotate(results, chosen)
-    console.print(render(results, show_passed=show_passed))
+    console.print(render(results, show_passed=req.show_passed))
     if results.mode == "candidate":
         console.print(candidate_note(challenge.hidden_checks, len(results.checks)))
-    for path in write_reports(results, outputs):
+    for path in write_reports(results, dict(req.outputs)):
         console.print(f"[dim]wrote {path}[/]")
     return results
+
+
+def _grade_url(req: RunRequest, url: str, challenge: Any, opts: Any) -> Results:
+    """A service already running on loopback, with the challenge's sidecars if it has any."""
+    from runner.grading.host_sidecars import read_state
+    from runner.grading.pipeline import grade_url
+
+    _check_loopback(url)
+    if req.sidecars_from is None:
+        _refuse_url_with_sidecars(challenge)
+        specs: tuple[Any, ...] = ()
+    else:
+        specs = read_state(req.sidecars_from, challenge)
+    with tempfile.TemporaryDirectory(prefix="assess-url-") as tmp:
+        return grade_url(challenge, url, opts, Path(tmp), sidecars=specs)
+
+
+def _grade_in_pod(req: RunRequest, challenge: Any, opts: Any) -> Results:
+    """A submission (directory, archive, git URL) or one of the challenge's own solutions."""
+    from runner.challenges.solutions import load_solution
+    from runner.grading.pipeline import grade
+    from runner.grading.pod import collect_garbage, docker_client
+    from runner.intake.archives import materialize
+    from runner.intake.submission import load_submission
+
+    reports = [p for p in req.outputs.values() if p is not None]
+    with tempfile.TemporaryDirectory(prefix="assess-submission-") as tmp:
+        if req.solution is not None:  # one of the challenge's own, overlaid on its base
+            where = load_solution(challenge, req.solution).materialize(Path(tmp))
+        else:  # a .zip, .tar.gz or git URL becomes a plain directory first
+            assert req.submission is not None
+            where = materialize(str(req.submission), Path(tmp), ref=req.ref)
+        submission = load_submission(where, reports=reports)
+        client = docker_client()
+        collect_garbage(client)  # what an earlier, killed run left behind
+        return grade(client, challenge, submission, opts)
 
 
 def exit_code_for(results: Results, fail_under: float | None) -> tuple[ExitCode, str]:
@@ -260,25 +293,37 @@ def exit_code_for(results: Results, fail_under: float | None) -> tuple[ExitCode,
     return ExitCode.OK, ""
 
 
-def batch(
-    challenge_id: str,
-    submissions: list[Path],
-    out: Path,
-    console: Console,
-    *,
-    candidate: bool,
-    skip_load: bool,
-    load_duration: float | None,
-    seed: int,
-    jobs: int = 1,
-    force: bool = False,
-    broker: str | None = None,
-    similarity: bool = True,
-    similarity_threshold: float | None = None,
-    fail_under: float | None = None,
-    junit: Path | None = None,
-    max_job_mb: float | None = None,
-) -> tuple[Any, ExitCode, str]:
+@dataclass(frozen=True)
+class BatchRequest:
+    """Everything ``assess batch`` was asked (``--status`` aside), validated on construction."""
+
+    challenge: str
+    submissions: tuple[Path, ...]
+    out: Path
+    candidate: bool = False
+    skip_load: bool = False
+    load_duration: float | None = None
+    seed: int = 1
+    jobs: int = 1
+    force: bool = False
+    broker: str | None = None
+    similarity: bool = True
+    similarity_threshold: float | None = None
+    fail_under: float | None = None
+    junit: Path | None = None
+    max_job_mb: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.fail_under is not None and not 0 <= self.fail_under <= 100:
+            raise UsageError(f"--fail-under must be between 0 and 100, not {self.fail_under:g}")
+        threshold = self.similarity_threshold
+        if threshold is not None and not 0 < threshold <= 1:
+            raise UsageError(f"--similarity-threshold must be in (0, 1], not {threshold:g}")
+        if self.jobs < 1:
+            raise UsageError(f"--jobs must be at least 1, not {self.jobs}")
+
+
+def batch(req: BatchRequest, console: Console) -> tuple[Any, ExitCode, str]:
     """Grade many submissions (``jobs`` at once here, or on Celery workers through ``broker``);
     skip those already graded in OUT; leaderboard, similarity flags and reports in OUT.
     Returns the batch and its exit code (with the line that explains it)."""
@@ -288,6 +333,16 @@ def batch(
     from runner.batch.view import BatchView, similar_lines, table
     from runner.grading.pod import collect_garbage, docker_client
 
+    challenge_id, submissions, out, jobs = req.challenge, list(req.submissions), req.out, req.jobs
+    candidate, skip_load, load_duration, seed = (
+        req.candidate,
+        req.skip_load,
+        req.load_duration,
+        req.seed,
+    )
+    force, broker, max_job_mb = req.force, req.broker, req.max_job_mb
+    similarity, similarity_threshold = req.similarity, req.similarity_threshold
+    fail_under, junit = req.fail_under, req.junit
     challenge = Registry().get(challenge_id)
     opts = run_options(
         challenge, candidate=candidate, skip_load=skip_load, load_duration=load_duration, seed=seed
