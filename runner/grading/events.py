@@ -63,11 +63,9 @@ def phase_limits(challenge: Challenge, plan: Plan) -> dict[str, float]:
 class EventPump:
     """What the host learns from the grader's events: one handler per :class:`EventKind`.
 
-    ``HANDLED`` lists the kinds it handles; a unit test holds it equal to ``EventKind``, so a
-    kind the grader can send cannot go unhandled here.
+    ``handlers`` maps each kind to its method; a unit test fails when a kind of ``EventKind``
+    has none there, so a kind the grader can send cannot go unhandled here.
     """
-
-    HANDLED = frozenset(EventKind)
 
     def __init__(
         self,
@@ -95,7 +93,7 @@ class EventPump:
         self.errors: list[str] = []
         self.tampered: str | None = None
         self.done = False
-        self._handlers: dict[EventKind, Callable[[Any], None]] = {
+        self.handlers: dict[EventKind, Callable[[Any], None]] = {
             EventKind.PHASE: self._phase,
             EventKind.READY: self._ready,
             EventKind.PLANNED: self._planned,
@@ -108,7 +106,6 @@ class EventPump:
             EventKind.SERVICE_REQUEST: self._service_request,
             EventKind.DONE: self._done,
         }
-        assert set(self._handlers) == self.HANDLED
 
     def feed(self, line: str) -> Event | None:
         """Handle one line of grader output; a malformed event is a grader error."""
@@ -120,7 +117,7 @@ class EventPump:
         if decoded is None:
             return None
         _, event = decoded
-        self._handlers[event.kind](event)
+        self.handlers[event.kind](event)
         return event
 
     def _phase(self, ev: PhaseEvent) -> None:

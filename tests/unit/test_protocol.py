@@ -75,7 +75,8 @@ def test_events_round_trip(event: Any) -> None:
 def test_the_host_handles_every_kind() -> None:
     seen: list[dict[str, Any]] = []
     pump = EventPump({}, seen.append)
-    assert set(EventKind) == pump.HANDLED
+    unhandled = set(EventKind) - set(pump.handlers)
+    assert not unhandled, f"no host handler for event kinds {sorted(unhandled)}"
     for ev in one_of_each():
         assert pump.feed(encode_event(ev, 0)) == ev
     assert pump.planned == (INFO,)
