@@ -27,6 +27,7 @@ import pytest
 from graders.check_failed import CheckFailed
 from graders.events import EventWriter
 from graders.http import Client
+from graders.load.phase import run_load_phase
 from graders.plugin import check_id
 from graders.protocol import (
     CheckInfo,
@@ -274,8 +275,6 @@ class Grader:
                     self.save()
                     return  # the rest are not_run: the host accounts for them
             elif phase == Phase.LOAD and self.plan.load is not None:
-                from graders.load.phase import run_load_phase
-
                 self.phase(phase, "start")
                 load = run_load_phase(self.plan, self.events)
                 self.outcome = replace(self.outcome, load=load)

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from graders.events import EventWriter
 from graders.expect import fail
+from graders.http import Client
 from graders.protocol import (
     ProtocolError,
     ServiceAction,
@@ -112,9 +114,6 @@ class Services:
 
     def _healthy(self, answer: ServiceAnswer) -> ServiceAnswer:
         """The host saw the port held; the service is ready when GET /healthz answers 200."""
-        from dataclasses import replace
-
-        from graders.http import Client
 
         client = Client(self._service_url, timeout_s=2.0)
         start = time.monotonic()

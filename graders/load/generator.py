@@ -28,7 +28,9 @@ import logging  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
 import secrets  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -602,9 +604,6 @@ def run(plan: Plan, writer: EventWriter) -> LoadResult:
 
 
 def spawn_workers(plan: Plan, n: int) -> list[Any]:
-    import subprocess
-    import tempfile
-
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         fh.write(dumps(plan))
     os.chmod(fh.name, 0o600)

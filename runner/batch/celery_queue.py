@@ -196,7 +196,7 @@ def refused_record(why: str) -> str:
 
 
 def redis_client(broker: str) -> Any:
-    import redis
+    import redis  # only the broker's side needs it (here and below): not the local batches
 
     return redis.Redis.from_url(
         broker, socket_timeout=15, socket_connect_timeout=5, health_check_interval=15

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 from runner.challenges.registry import Challenge
 from runner.errors import AssessError, SubmissionError, UsageError
+from runner.reports import write_all
 from runner.results import Results
 
 # Verdicts of a row that are not a grading's: the submission is not one, a worker refused the
@@ -245,8 +246,6 @@ class OutDir:
 
     def record(self, done: Done) -> Row:
         """Write a finished job's reports, then its mark; return its row."""
-        from runner.reports import write_all
-
         job = done.job
         if done.results is None:
             return Row(job.name, verdict=done.verdict, error=done.error, digest=job.digest)

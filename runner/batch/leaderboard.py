@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import time
+import xml.etree.ElementTree as ET
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from runner.batch.jobs import Row, rank_key
 from runner.challenges.registry import Challenge
+from runner.reports import junit
 from runner.reports.html import VERDICT_LABEL, clean_text
 from runner.results import Verdict
 
@@ -181,9 +183,6 @@ def write_junit(
     """JUnit XML for CI: each submission's own suite (its checks, SLOs and verdict, as
     ``assess run --junit`` writes it) named ``assess.<challenge>.<name>``, plus one case per
     submission for ``--fail-under``; rows with no results are a suite with one failing case."""
-    import xml.etree.ElementTree as ET
-
-    from runner.reports import junit
 
     suites = ET.Element("testsuites", {"name": f"assess batch {challenge.id}"})
     for row in sorted(rows, key=rank_key):

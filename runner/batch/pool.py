@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from runner.batch.jobs import FAILED, INVALID, Deliver, Done, Emit, Job
-from runner.challenges.registry import Challenge
+from runner.batch.slots import grade_job
+from runner.challenges.registry import Challenge, Registry
 from runner.errors import AssessError, InfraError, SubmissionError, UsageError
+from runner.grading.pod import docker_client
 from runner.results import Results
 
 PER_GRADING_MB = 1024 + 256  # the grader container and the host's share, beyond the sandbox
@@ -49,9 +51,6 @@ def _slot_main(
     slot: int, challenge_root: str, options: dict[str, Any], tasks: Any, events: Any
 ) -> None:
     """One grading process: take a job, grade it, send back its results; until told to stop."""
-    from runner.batch.slots import grade_job
-    from runner.challenges.registry import Registry
-    from runner.grading.pod import docker_client
 
     def terminate(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the teardown must not be cut

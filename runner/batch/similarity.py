@@ -73,6 +73,7 @@ class Token:
 
 def tokens(filename: str, text: str) -> list[Token]:
     """Normalised tokens of one source file (empty when Pygments does not know the language)."""
+    # Pygments loads its lexer tables on import: only batches with similarity flags pay for it.
     from pygments.lexers import get_lexer_for_filename
     from pygments.token import Comment, Name, String, Text
     from pygments.util import ClassNotFound

@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from runner.challenges.registry import Challenge
+from runner.grading.pipeline import RunOptions, grade
+from runner.intake.submission import load_submission
 from runner.results import Results
 
 Listener = Callable[[dict[str, Any]], None]
@@ -106,8 +108,6 @@ class PodLock:
 
 def grading_options(challenge: Challenge, options: dict[str, Any], listener: Listener) -> Any:
     """``RunOptions`` from a job's plain options (they travel between processes and hosts)."""
-    from runner.grading.pipeline import RunOptions
-
     return RunOptions(
         mode=str(options.get("mode", "interviewer")),
         seed=int(options.get("seed", 1)),
@@ -130,9 +130,6 @@ def grade_job(
 ) -> Results:
     """Grade one submission directory under the pod lock. Raises what ``grade`` raises
     (``SubmissionError`` for an invalid directory, ``InfraError`` for our side)."""
-    from runner.grading.pipeline import grade
-    from runner.intake.submission import load_submission
-
     submission = load_submission(submission_dir)
     opts = grading_options(challenge, options, listener)
     lock = PodLock(exclusive=not opts.skip_load, directory=lock_dir)

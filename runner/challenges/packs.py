@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import tomllib
+import weakref
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from runner.challenges import checkscan
-from runner.challenges.registry import Challenge, load_challenge
+from runner.challenges.registry import Challenge, Registry, load_challenge
 from runner.errors import ChallengeError, UsageError
 from runner.intake import repos
 
@@ -200,11 +202,6 @@ def open_challenge(challenge_id: str, *, private: str | None, interviewer: bool)
     The joined copy lives in a temporary directory removed when the returned challenge is
     collected (or at exit): a run needs it to the end, and callers need not manage it.
     """
-    import tempfile
-    import weakref
-
-    from runner.challenges.registry import Registry
-
     challenge = Registry().get(challenge_id)
     if not (private or os.environ.get(ENV)) and (challenge.complete or not interviewer):
         return challenge

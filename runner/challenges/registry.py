@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from runner.challenges.checkscan import authoring_errors, hidden_count
 from runner.errors import ChallengeError, UsageError
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -181,7 +182,6 @@ class Challenge:
         """How many hidden checks the challenge has (announced by a public bundle)."""
         if self.config.publication is not None and self.private is None:
             return self.config.publication.hidden_checks
-        from runner.challenges.checkscan import hidden_count
 
         return hidden_count(self.checks_dir)
 
@@ -253,7 +253,6 @@ def load_challenge(root: Path) -> Challenge:
             raise ChallengeError(
                 f"{path}: sidecar {s.name!r}: dockerfile {s.path}/{s.dockerfile} not found"
             )
-    from runner.challenges.checkscan import authoring_errors
 
     # A check without a skill, or with a misspelled one, would silently score under "general":
     # an authoring error, refused wherever the challenge is loaded.

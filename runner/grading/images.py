@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -303,8 +304,6 @@ def own_step_containers(containers: list[Any], step_ids: set[str], started: floa
 
     Labels are not looked at: a Dockerfile ``LABEL`` can set any, and step containers inherit
     them. Containers of other builds (concurrent ones included) are never selected."""
-    from datetime import datetime
-
     out = []
     for c in containers:
         cid = str(c.id)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from graders.protocol import Outcome
 from graders.selection import Selection, SelectionError
+from runner.challenges import checkscan
 from runner.errors import UsageError
 from runner.results import Results
 
@@ -38,8 +39,6 @@ def plan_selection(
     checks_dir: Path, *, candidate: bool, select: tuple[str, ...], keyword: str, fail_fast: bool
 ) -> Partial:
     """The selection, refused (UsageError) when an id is unknown or nothing matches."""
-    from runner.challenges import checkscan
-
     selection = Selection(ids=select, keyword=keyword.strip())
     if not selection.active and not fail_fast:
         return Partial()

@@ -8,12 +8,16 @@ the grader's view of it) down with it.
 
 Everything carries ``assess.managed=true``, the run id, the owner's pid and host, and is
 removed on every exit path; :func:`collect_garbage` removes what a killed run left.
+
+The docker SDK (and its errors) is imported inside the functions that talk to the engine, as in
+images.py and pipeline.py: ``assess run --url`` imports this module and never reaches the engine.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import ctypes
 import io
 import os
 import socket
@@ -23,6 +27,7 @@ import time
 import uuid
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from graders.procnet import (
@@ -539,8 +544,6 @@ def netns_diag_socket(pid: int) -> socket.socket | None:
     namespace (setns affects only the calling thread; needs root), creates the socket and
     leaves; the socket then answers for that namespace from any thread.
     """
-    import ctypes
-
     out: list[socket.socket] = []
 
     def work() -> None:
@@ -663,8 +666,6 @@ class OomCounter:
 
 
 def _created_ts(container: Any) -> float:
-    from datetime import datetime
-
     try:
         raw = str(container.attrs["Created"])
         return datetime.fromisoformat(raw[:26].rstrip("Z") + "+00:00").timestamp()

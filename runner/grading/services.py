@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from graders.protocol import ServiceAnswer, ServiceRequestEvent, dumps
+from graders.protocol import ServiceAnswer, ServiceRequestEvent, dumps, to_dict
 from runner.grading.pod import Pod
 
 MAX_REQUESTS = 10
@@ -197,6 +197,4 @@ def _describe(action: str, code: int | None, in_grace: bool | None, ready_s: flo
 
 
 def _plain(answer: ServiceAnswer) -> dict[str, Any]:
-    from graders.protocol import to_dict
-
     return to_dict(answer)
