@@ -175,30 +175,7 @@ def make_plan(
     load = None
     if cfg.load and not opts.skip_load:
         phases.insert(2, Phase.LOAD)
-        c = cfg.load
-
-        host = host_fingerprint()
-        load = LoadPlan(
-            target_rps=c.target_rps,
-            slo=Slo(c.slo.p95_ms, c.slo.p99_ms, c.slo.max_error_rate),
-            locustfile=c.locustfile,
-            users=c.users,
-            max_users=c.max_users,
-            warmup_s=c.warmup_s,
-            duration_s=opts.load_duration_s or c.duration_s,
-            step_factor=c.step_factor,
-            max_steps=c.max_steps,
-            step_s=c.step_s,
-            capacity_budget_s=capacity_budget(c.capacity_budget_s, c.step_s, opts.load_duration_s),
-            capacity_resolution=c.capacity_resolution,
-            reference_capacity_rps=calibration.reference_capacity(challenge, host),
-            generator_ceiling_rps=calibration.stored_ceiling(host, opts.load_workers),
-            counter=CounterSpec(**c.counter.model_dump()) if c.counter else None,
-            rate_of=c.rate_of,
-            latency_of=c.latency_of,
-            workers=opts.load_workers,
-            secret=secrets.token_hex(16),
-        )
+        load = load_plan(challenge, opts)
     return Plan(
         service_url=service_url,
         challenge_dir=challenge_dir,
@@ -215,6 +192,29 @@ def make_plan(
         select=opts.select,
         keyword=opts.keyword,
         fail_fast=opts.fail_fast,
+    )
+
+
+def load_plan(challenge: Challenge, opts: RunOptions) -> LoadPlan:
+    """The load phase's plan from the challenge's ``[load]`` by one mapping: every key there is a
+    LoadPlan field of the same name (a unit test holds the two in step); then what this run and
+    this host decide (a shortened phase, the calibrated figures, workers, the run's secret)."""
+    c = challenge.config.load
+    assert c is not None
+    host = host_fingerprint()
+    keys = c.model_dump(exclude={"slo", "counter"})
+    keys.update(
+        duration_s=opts.load_duration_s or c.duration_s,
+        capacity_budget_s=capacity_budget(c.capacity_budget_s, c.step_s, opts.load_duration_s),
+    )
+    return LoadPlan(
+        **keys,
+        slo=Slo(**c.slo.model_dump()),
+        counter=CounterSpec(**c.counter.model_dump()) if c.counter else None,
+        reference_capacity_rps=calibration.reference_capacity(challenge, host),
+        generator_ceiling_rps=calibration.stored_ceiling(host, opts.load_workers),
+        workers=opts.load_workers,
+        secret=secrets.token_hex(16),
     )
 
 

@@ -4,20 +4,21 @@ references, and the capacity row every report shows."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
 
 from graders.protocol import LoadPlan, Slo
 from runner.challenges import calibration
-from runner.challenges.registry import Registry
+from runner.challenges.registry import Load, Registry
 from runner.grading.events import phase_limits
 from runner.grading.pipeline import (
     RunOptions,
     auto_load_workers,
     capacity_budget,
     grader_cpus,
+    load_plan,
     make_plan,
 )
 from runner.reports.loadview import capacity_row
@@ -130,3 +131,15 @@ def test_load_workers_take_auto_a_number_or_fail(monkeypatch: pytest.MonkeyPatch
         workers("many")
     with pytest.raises(UsageError, match="between 0 and 8"):
         workers("9")
+
+
+def test_every_load_key_of_a_challenge_is_a_load_plan_field() -> None:
+    """load_plan maps ``[load]`` onto LoadPlan by name: a key added to one and not the other
+    fails here, not in the middle of a grading."""
+    plan_fields = {f.name for f in fields(LoadPlan)}
+    assert set(Load.model_fields) - plan_fields == set()
+    for challenge in Registry().all():
+        if challenge.config.load is not None:
+            plan = load_plan(challenge, RunOptions(skip_load=False))
+            assert plan.target_rps == challenge.config.load.target_rps
+            assert plan.slo == Slo(**challenge.config.load.slo.model_dump())
