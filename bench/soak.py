@@ -31,8 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 from runner.challenges.registry import load_challenge  # noqa: E402
 from runner.challenges.solutions import overlay  # noqa: E402
+from runner.grading.labels import LABEL_MANAGED, LABEL_PID  # noqa: E402
 from runner.grading.pipeline import RunOptions, grade  # noqa: E402
-from runner.grading.pod import LABEL_MANAGED, LABEL_PID, docker_client  # noqa: E402
+from runner.grading.pod import docker_client  # noqa: E402
 from runner.intake.submission import load_submission  # noqa: E402
 
 TINY = ROOT / "tests" / "fixtures" / "tiny"

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import InfraError
+from runner.grading.labels import LABEL_MANAGED
 
 BASE_TAG = "assess/base:bookworm"
 PYTHON_TAG = "assess/python:3.11"
@@ -43,7 +44,6 @@ RUNTIME_TAGS = {"python": PYTHON_TAG, "node": NODE_TAG}
 PULL_BASE = "debian:bookworm-slim"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
-LABEL_MANAGED = "assess.managed"
 LABEL_INPUTS = "assess.inputs"
 GRADER_PACKAGES = ("pytest", "locust", "requests", "websocket-client", "pika")
 DOCKERFILES = Path(__file__).parent.parent / "dockerfiles"

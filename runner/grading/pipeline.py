@@ -49,15 +49,7 @@ from runner.challenges.registry import Challenge
 from runner.errors import InfraError
 from runner.grading.events import EventPump, Listener, Stop, phase_limits, pump_events
 from runner.grading.images import GRADER_TAG, RUNTIME_TAGS, BuildResult, Images, stream_build
-from runner.grading.pod import (
-    CapturedLog,
-    Limits,
-    LogTap,
-    OomCounter,
-    Pod,
-    StatsSampler,
-    user_ids,
-)
+from runner.grading.pod import Limits, OomCounter, Pod
 from runner.grading.services import (
     CANDIDATE_PORT,
     MAX_GRACE_S,
@@ -66,6 +58,7 @@ from runner.grading.services import (
     ServiceTarget,
     wait_ready,
 )
+from runner.grading.users import user_ids
 from runner.grading.verdict import (
     Base,
     CandidateFacts,
@@ -73,6 +66,7 @@ from runner.grading.verdict import (
     decide_verdict,
     signal_name,
 )
+from runner.grading.watchers import CapturedLog, LogTap, StatsSampler
 from runner.intake.submission import Submission
 from runner.results import (
     CapturedOutput,

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from runner.challenges.registry import Challenge, Registry
+from runner.grading.labels import LABEL_MANAGED, LABEL_PID
 from runner.grading.pipeline import RunOptions, grade
-from runner.grading.pod import LABEL_MANAGED, LABEL_PID, _alive
+from runner.grading.pod import _alive
 from runner.intake.submission import load_submission
 from runner.results import Results
 from tests.conftest import validate_results_json

@@ -18,8 +18,9 @@ import pytest
 
 from runner.challenges.registry import load_challenge
 from runner.challenges.solutions import overlay
+from runner.grading.labels import LABEL_HOST, LABEL_PID, LABEL_RUN
 from runner.grading.pipeline import RunOptions, grade
-from runner.grading.pod import LABEL_HOST, LABEL_PID, LABEL_RUN, docker_client
+from runner.grading.pod import docker_client
 from runner.intake.submission import load_submission
 from runner.results import Results, Verdict
 

@@ -17,7 +17,8 @@ from graders.procnet import (
     parse_listen_sockets,
     read_listen_sockets,
 )
-from runner.grading.pod import OomCounter, Pod, Problem, resolve_user_spec
+from runner.grading.pod import OomCounter, Pod, Problem
+from runner.grading.users import resolve_user_spec
 
 PASSWD = """\
 root:x:0:0:root:/root:/bin/bash
