@@ -130,6 +130,14 @@ class CounterSpec:
 MASTER_PORT = 5557
 
 
+# The load generator's time constants, named once: graders.load.generator waits them, and
+# LoadPlan.time_budget_s budgets for them.
+RECOVER_S = 2.0  # the back-off after a capacity stage that missed an SLO
+STAGE_SLACK_S = 1.0  # a stage's pacing, merging and a second's slack
+STARTUP_S = 30.0  # Locust's start (and the locustfile's import) before the first stage
+WORKER_STARTUP_S = 10.0  # each distributed worker joining the master
+
+
 @dataclass(frozen=True)
 class LoadPlan:
     target_rps: float
@@ -158,10 +166,11 @@ class LoadPlan:
     def time_budget_s(self) -> float:
         """Wall time the load phase may take, start-up included. The knee search starts no
         stage that would end past its budget, so a stage (and a second's slack) bounds it."""
-        # a stage: step_s, its overhead, and a 2 s back-off after a failed one (loadgen)
-        search = min(self.capacity_budget_s, self.max_steps * (self.step_s + 3.0))
-        search += self.step_s + 1.0 if self.max_steps else 0.0
-        startup = 30.0 + 10.0 * self.workers
+        # a stage: step_s, its slack, and the back-off after a failed one
+        stage = self.step_s + STAGE_SLACK_S + RECOVER_S
+        search = min(self.capacity_budget_s, self.max_steps * stage)
+        search += self.step_s + STAGE_SLACK_S if self.max_steps else 0.0
+        startup = STARTUP_S + WORKER_STARTUP_S * self.workers
         return self.warmup_s + self.duration_s + search + startup
 
 

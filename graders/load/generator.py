@@ -54,6 +54,7 @@ from graders.load.failures import FailureGroups, clean_message  # noqa: E402
 from graders.load.slo import percentile, score, slo_rows  # noqa: E402
 from graders.procnet import local_listeners  # noqa: E402
 from graders.protocol import (  # noqa: E402
+    RECOVER_S,
     CounterResult,
     LoadResult,
     LoadResultEvent,
@@ -61,6 +62,7 @@ from graders.protocol import (  # noqa: E402
     LoadSampleEvent,
     NameStats,
     Plan,
+    SloRow,
     Stage,
     TamperedEvent,
     dumps,
@@ -68,7 +70,6 @@ from graders.protocol import (  # noqa: E402
 )
 
 MIN_SAMPLE_S = 0.25  # a shorter window (a stage's tail) is no per-second sample
-RECOVER_S = 2.0  # the generator backs off this long after a capacity stage that missed an SLO
 
 
 class Pace:
@@ -358,165 +359,209 @@ class WorkerAuth:
         return node, Window.from_wire(payload["window"]), float(payload["cpu"]), gauges
 
 
-def run(plan: Plan, writer: EventWriter) -> LoadResult:
-    load = plan.load
-    assert load is not None
-    users = load.users
-    target = load.target_rps
-    slo = load.slo
-    user_class, module = prepare_user_class(plan)
-    random.seed(plan.seed)
-    workers = load.workers
+class LoadGenerator:
+    """One load phase, run the way Locust's own runners are: connect the workers (or run
+    locally), run a stage at a rate, back off after a failed one, measure at the target, search
+    the capacity above it, and build the result. Its back-off (``RECOVER_S``) and stage slack
+    are graders.protocol's constants, the ones ``LoadPlan.time_budget_s`` budgets for."""
 
-    def new_window() -> Window:
-        return Window(load.rate_of, load.latency_of)
+    def __init__(self, plan: Plan, writer: EventWriter) -> None:
+        load = plan.load
+        assert load is not None
+        self.plan, self.load, self.writer = plan, load, writer
+        self.user_class, self.module = prepare_user_class(plan)
+        random.seed(plan.seed)
+        self.workers = load.workers
+        self.window = self.new_window()
+        self.worker_cpu: dict[str, float] = {}
+        self.worker_lag: dict[str, float] = {}
+        self.worker_gauges: dict[str, dict[str, float]] = {}
+        self.probe = LagProbe()
+        self.tampered: list[str] = []
+        self.env = Environment(user_classes=[self.user_class], events=events)
+        self.procs: list[Any] = []
+        self.runner: Any = self.connect_workers() if self.workers else self.run_locally()
+        self.series: list[LoadSample] = []
+        self.t0 = time.monotonic()
+        self.peak_gauges: dict[str, float] = {}
+        self.running_users = load.users
 
-    window = new_window()
-    worker_cpu: dict[str, float] = {}
-    worker_lag: dict[str, float] = {}
-    probe = LagProbe()
-    worker_gauges: dict[str, dict[str, float]] = {}
-    tampered: list[str] = []
+    def new_window(self) -> Window:
+        return Window(self.load.rate_of, self.load.latency_of)
 
-    on_request = request_listener(lambda: window)
+    # -- the runners --------------------------------------------------------------------------
+    def run_locally(self) -> Any:
+        on_request = request_listener(lambda: self.window)
+        events.request.add_listener(on_request)  # type: ignore[no-untyped-call]
+        return self.env.create_local_runner()
 
-    env = Environment(user_classes=[user_class], events=events)
-    procs: list[Any] = []
-    if workers:
+    def connect_workers(self) -> Any:
+        """A master on the plan's port, ``workers`` worker processes signed with the run's
+        secret; every window a worker sends is verified before it is merged."""
+        load, workers = self.load, self.workers
         port = load.master_port
         if port in local_listeners():
             raise Tampered(
                 f"port {port} (the load generator's) was already bound inside the sandbox "
                 "before the grader started it"
             )
-        runner: Any = env.create_master_runner("127.0.0.1", port)
+        runner: Any = self.env.create_master_runner("127.0.0.1", port)
         auth = WorkerAuth(load.secret, workers)
 
         def on_window(msg: Any, **_: Any) -> None:
             try:
                 node, w, cpu, gauges = auth.verify(msg.data)
             except (Tampered, ValueError, KeyError, TypeError) as exc:
-                tampered.append(str(exc) if isinstance(exc, Tampered) else "a malformed window")
+                self.tampered.append(
+                    str(exc) if isinstance(exc, Tampered) else "a malformed window"
+                )
                 return
-            window.merge(w)
-            worker_cpu[node] = cpu
-            worker_lag[node] = gauges.pop("__lag_ms", 0.0)
-            worker_gauges[node] = gauges
+            self.window.merge(w)
+            self.worker_cpu[node] = cpu
+            self.worker_lag[node] = gauges.pop("__lag_ms", 0.0)
+            self.worker_gauges[node] = gauges
 
         runner.register_message("assess_window", on_window)
-        procs = spawn_workers(plan, workers)
+        self.procs = spawn_workers(self.plan, workers)
         deadline = time.monotonic() + 30
         while len(runner.clients.ready) < workers:
             if len(runner.clients) > workers:
                 raise Tampered("more clients joined the load generator than the grader started")
-            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+            if time.monotonic() > deadline or any(p.poll() is not None for p in self.procs):
                 raise SystemExit(f"only {len(runner.clients.ready)} of {workers} workers joined")
             gevent.sleep(0.1)
-    else:
-        events.request.add_listener(on_request)  # type: ignore[no-untyped-call]
-        runner = env.create_local_runner()
-    series: list[LoadSample] = []
-    t0 = time.monotonic()
+        return runner
 
-    def set_pace(interval: float) -> None:
+    def stop(self) -> None:
+        self.runner.quit()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except Exception:
+                proc.kill()
+
+    # -- pacing -------------------------------------------------------------------------------
+    def set_pace(self, interval: float) -> None:
         Pace.interval_s = interval
-        if workers:
-            runner.send_message("assess_pace", interval)
+        if self.workers:
+            self.runner.send_message("assess_pace", interval)
 
-    def gauges_now() -> dict[str, float]:
-        if not workers:
-            return read_gauges(module)
+    def gauges_now(self) -> dict[str, float]:
+        if not self.workers:
+            return read_gauges(self.module)
         total: dict[str, float] = {}
-        for g in worker_gauges.values():
+        for g in self.worker_gauges.values():
             for k, v in g.items():
                 total[k] = total.get(k, 0.0) + v
         return total
 
-    peak_gauges: dict[str, float] = {}
-    running_users = users
-
-    def back_off() -> None:
+    def back_off(self) -> None:
         """RECOVER_S at a request per user per second: the service drains what a failed stage
         piled up. Interchangeable users (``max_users``) shrink to the profile's count, the
         others stop and hang up; a fixed profile keeps its users (they own data or hold
         WebSockets: no churn), only slowed."""
-        nonlocal running_users
-        if load.max_users > users and running_users > users:
-            runner.start(users, spawn_rate=4 * running_users)
-            running_users = users
-        set_pace(1.0)
+        users = self.load.users
+        if self.load.max_users > users and self.running_users > users:
+            self.runner.start(users, spawn_rate=4 * self.running_users)
+            self.running_users = users
+        self.set_pace(1.0)
         gevent.sleep(RECOVER_S)
 
-    def run_stage(name: str, rps: float, seconds: float, settle_s: float = 0.0) -> Stage:
-        return run_stage_with(name, rps, seconds, settle_s, users_for(load, rps))
+    # -- stages -------------------------------------------------------------------------------
+    def run_stage(self, name: str, rps: float, seconds: float, settle_s: float = 0.0) -> Stage:
+        return self.run_stage_with(name, rps, seconds, settle_s, users_for(self.load, rps))
 
     def run_stage_with(
-        name: str, rps: float, seconds: float, settle_s: float, wanted: int
+        self, name: str, rps: float, seconds: float, settle_s: float, wanted: int
     ) -> Stage:
         """A stage at ``rps`` with ``wanted`` users; its first ``settle_s`` seconds run (and
         are sampled) but do not count: the service's queues adapt to the new rate there."""
-        nonlocal window, running_users
-        if wanted != running_users:
+        if wanted != self.running_users:
             # Locust starts and stops users at spawn_rate: at ``wanted`` per second, 800 users
             # going down to 119 took 6 s, every one of them paced for 119 (a 7x overload that
             # failed every stage after it). Within a quarter of a second, up or down.
-            spawn_rate = 4 * max(wanted, running_users)
-            running_users = wanted
-            runner.start(wanted, spawn_rate=spawn_rate)
-        set_pace(running_users / rps)
-        stage_window = new_window()
+            spawn_rate = 4 * max(wanted, self.running_users)
+            self.running_users = wanted
+            self.runner.start(wanted, spawn_rate=spawn_rate)
+        self.set_pace(self.running_users / rps)
+        stage_window = self.new_window()
         counted_from = time.monotonic() + settle_s
         end = time.monotonic() + seconds
         while time.monotonic() < end:
-            window = new_window()
+            self.window = self.new_window()
             cpu0, wall0 = time.process_time(), time.monotonic()
             gevent.sleep(min(1.0, max(0.0, end - time.monotonic())))
-            if tampered:
-                raise Tampered(tampered[0])
-            if workers and len(runner.clients) > workers:
-                raise Tampered("more clients joined the load generator than the grader started")
+            self.check_workers()
             wall = time.monotonic() - wall0
             cpu = (time.process_time() - cpu0) / wall if wall > 0 else 0.0
-            lag = probe.take()
-            if workers:  # the generator is as saturated as its busiest worker
-                cpu = max([cpu, *worker_cpu.values()])
-                lag = max([lag, *worker_lag.values()])
-            gauges = gauges_now()
-            if name == "measured":
-                for k, v in gauges.items():
-                    peak_gauges[k] = max(peak_gauges.get(k, 0.0), v)
-            sample = LoadSample(
-                t=round(time.monotonic() - t0, 2),
-                stage=name,
-                rps=round(window.rated / wall, 2) if wall > 0 else 0.0,
-                p50_ms=percentile(window.times, 50),
-                p95_ms=percentile(window.times, 95),
-                errors=window.failures,
-                users=int(runner.user_count),
-                generator_cpu=round(cpu, 3),
-                workers_cpu=tuple(round(c, 3) for c in worker_cpu.values()) if workers else (),
-                gauges=gauges,
-            )
+            sample, cpu, lag = self.sample(name, wall, cpu)
             counted = wall0 >= counted_from - 0.05
             if wall < MIN_SAMPLE_S:  # a stage's last sliver: its requests count, not its rates
                 if counted:
-                    stage_window.merge(window)
+                    stage_window.merge(self.window)
                 continue
-            series.append(sample)
-            writer.emit(LoadSampleEvent(sample))
+            self.series.append(sample)
+            self.writer.emit(LoadSampleEvent(sample))
             if counted:
-                stage_window.merge(window)
+                stage_window.merge(self.window)
                 stage_window.cpu.append(cpu)
                 stage_window.lag_ms.append(lag)
         return stage_summary(name, rps, seconds - settle_s, stage_window)
 
-    set_pace(users / target)
-    runner.start(users, spawn_rate=max(users, 1))
-    try:
+    def check_workers(self) -> None:
+        if self.tampered:
+            raise Tampered(self.tampered[0])
+        if self.workers and len(self.runner.clients) > self.workers:
+            raise Tampered("more clients joined the load generator than the grader started")
+
+    def sample(self, name: str, wall: float, cpu: float) -> tuple[LoadSample, float, float]:
+        """The last second as a sample; the generator is as saturated as its busiest worker."""
+        lag = self.probe.take()
+        if self.workers:
+            cpu = max([cpu, *self.worker_cpu.values()])
+            lag = max([lag, *self.worker_lag.values()])
+        gauges = self.gauges_now()
+        if name == "measured":
+            for k, v in gauges.items():
+                self.peak_gauges[k] = max(self.peak_gauges.get(k, 0.0), v)
+        window = self.window
+        sample = LoadSample(
+            t=round(time.monotonic() - self.t0, 2),
+            stage=name,
+            rps=round(window.rated / wall, 2) if wall > 0 else 0.0,
+            p50_ms=percentile(window.times, 50),
+            p95_ms=percentile(window.times, 95),
+            errors=window.failures,
+            users=int(self.runner.user_count),
+            generator_cpu=round(cpu, 3),
+            workers_cpu=tuple(round(c, 3) for c in self.worker_cpu.values())
+            if self.workers
+            else (),
+            gauges=gauges,
+        )
+        return sample, cpu, lag
+
+    # -- the phase ----------------------------------------------------------------------------
+    def run(self) -> LoadResult:
+        load = self.load
+        self.set_pace(load.users / load.target_rps)
+        self.runner.start(load.users, spawn_rate=max(load.users, 1))
+        try:
+            measured, counter, saved = self.measure()
+            rows = slo_rows(measured, load.slo)
+            slo_met = all(r.met for r in rows)
+            knee = self.search_capacity(measured) if slo_met else None
+        finally:
+            self.stop()
+        return self.result(measured, rows, slo_met, knee, counter, saved)
+
+    def measure(self) -> tuple[Stage, CounterResult | None, float | None]:
+        """Warm-up, then the measured stage at the target, with the sidecar counter around it."""
+        load, plan = self.load, self.plan
         if load.warmup_s > 0:
-            run_stage("warmup", target, load.warmup_s)
+            self.run_stage("warmup", load.target_rps, load.warmup_s)
         before = read_counter(plan)
-        measured = run_stage("measured", target, load.duration_s)
+        measured = self.run_stage("measured", load.target_rps, load.duration_s)
         after = read_counter(plan)
         counter = None
         saved = None
@@ -531,76 +576,87 @@ def run(plan: Plan, writer: EventWriter) -> LoadResult:
                     requests=measured.requests,
                     saved=saved,
                 )
-        rows = slo_rows(measured, slo)
-        slo_met = all(r.met for r in rows)
-        knee: Knee | None = None
+        return measured, counter, saved
+
+    def search_capacity(self, measured: Stage) -> Knee | None:
+        """The knee search above the target, when the target met its SLOs and left room."""
+        load = self.load
         params = SearchParams(
             factor=load.step_factor,
             resolution=load.capacity_resolution,
             budget_s=load.capacity_budget_s,
             stage_s=load.step_s + 0.5,  # a stage's own overhead: pacing, merging
             recover_s=RECOVER_S,
-            lag_limit_ms=LAG_SHARE * slo.p95_ms,
+            lag_limit_ms=LAG_SHARE * load.slo.p95_ms,
             max_stages=load.max_steps,
         )
-        if slo_met and not saturated(measured, params) and load.max_steps > 0:
-            settle = min(load.settle_s, load.step_s / 2)
-            lean = LeanUsers(load)
-            lean.saw(measured)
-            knee = search(
-                lambda rps: lean.stage(
-                    rps, lambda n: run_stage_with("capacity", rps, load.step_s, settle, n)
-                ),
-                target,
-                measured.achieved_rps,
-                slo,
-                params,
-                recover=back_off,
-            )
-    finally:
-        runner.quit()
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except Exception:
-                proc.kill()
-    verdict = capacity_verdict(load, measured, slo_met, knee)
-    return LoadResult(
-        measured=measured,
-        target_rps=target,
-        users=users,
-        slo=slo,
-        slo_rows=rows,
-        slo_met=slo_met,
-        capacity_rps=verdict.capacity,
-        capacity_is_lower_bound=verdict.lower_bound,
-        generator_saturated=verdict.saturated,
-        score=score(
-            rows,
-            verdict.lower,
-            target,
-            verdict.generator_limited,
-            saved,
-            load.reference_capacity_rps,
-        ),
-        steps=knee.steps if knee else (),
-        series=tuple(series),
-        counter=counter,
-        gauges=peak_gauges,
-        rate_of=load.rate_of,
-        latency_of=load.latency_of,
-        seed=plan.seed,
-        workers=workers,
-        workers_cpu=mean_worker_cpu(series) if workers else (),
-        duration_s=load.duration_s,
-        capacity_lower_rps=verdict.lower,
-        capacity_upper_rps=knee.upper_rps if knee else None,
-        capacity_stop=verdict.stop,
-        capacity_search_s=knee.elapsed_s if knee else 0.0,
-        generator_ceiling_rps=load.generator_ceiling_rps,
-        generator_limited=verdict.generator_limited,
-        reference_capacity_rps=load.reference_capacity_rps,
-    )
+        if saturated(measured, params) or load.max_steps <= 0:
+            return None
+        settle = min(load.settle_s, load.step_s / 2)
+        lean = LeanUsers(load)
+        lean.saw(measured)
+        return search(
+            lambda rps: lean.stage(
+                rps, lambda n: self.run_stage_with("capacity", rps, load.step_s, settle, n)
+            ),
+            load.target_rps,
+            measured.achieved_rps,
+            load.slo,
+            params,
+            recover=self.back_off,
+        )
+
+    def result(
+        self,
+        measured: Stage,
+        rows: tuple[SloRow, ...],
+        slo_met: bool,
+        knee: Knee | None,
+        counter: CounterResult | None,
+        saved: float | None,
+    ) -> LoadResult:
+        load, workers, series = self.load, self.workers, self.series
+        verdict = capacity_verdict(load, measured, slo_met, knee)
+        return LoadResult(
+            measured=measured,
+            target_rps=load.target_rps,
+            users=load.users,
+            slo=load.slo,
+            slo_rows=rows,
+            slo_met=slo_met,
+            capacity_rps=verdict.capacity,
+            capacity_is_lower_bound=verdict.lower_bound,
+            generator_saturated=verdict.saturated,
+            score=score(
+                rows,
+                verdict.lower,
+                load.target_rps,
+                verdict.generator_limited,
+                saved,
+                load.reference_capacity_rps,
+            ),
+            steps=knee.steps if knee else (),
+            series=tuple(series),
+            counter=counter,
+            gauges=self.peak_gauges,
+            rate_of=load.rate_of,
+            latency_of=load.latency_of,
+            seed=self.plan.seed,
+            workers=workers,
+            workers_cpu=mean_worker_cpu(series) if workers else (),
+            duration_s=load.duration_s,
+            capacity_lower_rps=verdict.lower,
+            capacity_upper_rps=knee.upper_rps if knee else None,
+            capacity_stop=verdict.stop,
+            capacity_search_s=knee.elapsed_s if knee else 0.0,
+            generator_ceiling_rps=load.generator_ceiling_rps,
+            generator_limited=verdict.generator_limited,
+            reference_capacity_rps=load.reference_capacity_rps,
+        )
+
+
+def run(plan: Plan, writer: EventWriter) -> LoadResult:
+    return LoadGenerator(plan, writer).run()
 
 
 def spawn_workers(plan: Plan, n: int) -> list[Any]:
