@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from graders.protocol import CheckResult, LoadResult, Outcome, Plan, ServiceAnswer
+from graders.protocol import CheckInfo, CheckResult, LoadResult, Outcome, Plan, ServiceAnswer
 from runner.challenges import Challenge
 from runner.results import (
     CapturedOutput,
@@ -127,12 +127,40 @@ def decide_verdict(
     return Verdict.GRADED, ""
 
 
+def static_plan(base: Base, plan: Plan) -> tuple[CheckInfo, ...]:
+    """The checks a run would have listed, read from the check files (runner.checkscan), for a
+    run that ended before the grader listed them (a crash at start-up): "0/49", not "0/0".
+    Parametrized checks count once; points are the default (they earn nothing anyway)."""
+    from runner.checkscan import scan
+
+    try:
+        defs = scan(base.challenge.root / "checks")
+    except Exception:  # unreadable checks are reported elsewhere; here, nothing to count
+        return ()
+    out = []
+    for d in defs:
+        if (base.mode == "candidate" and d.hidden) or (plan.select and d.id not in plan.select):
+            continue
+        out.append(
+            CheckInfo(
+                id=d.id,
+                title=d.id,
+                skill=d.skill or "general",
+                max_points=plan.default_points,
+                hidden=d.hidden,
+                phase="after_load" if "after_load" in d.marks else "checks",
+                critical="critical" in d.marks,
+            )
+        )
+    return tuple(out)
+
+
 def account_checks(pump: EventPump, verdict: Verdict, detail: str) -> list[CheckResult]:
     """Every planned check, in plan order: its result, or ``not_run`` with the reason."""
     planned = pump.planned or ()
     why = detail or "the grader did not report it"
     if verdict == Verdict.NOT_READY:
-        why = "the service never became ready"
+        why = "the service never became ready" + (f": {detail}" if detail else "")
     out = []
     for info in planned:
         got = pump.checks.get(info.id)
@@ -173,6 +201,8 @@ def assemble_results(
     """The one Results: every planned check accounted for, the load phase scored (or its absence
     scored 0 and explained), caps applied."""
     cfg = base.challenge.config
+    if pump.planned is None:
+        pump.planned = static_plan(base, plan) or None
     checks = account_checks(pump, verdict, detail)
     skills = score_skills(checks, cfg.skills)
     correct = correctness(skills)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.reports import loadview
+from runner.reports.folding import fold_not_run, ids_text
 from runner.reports.timeline import action_line
 from runner.results import LoadResult, Results, Verdict
 
@@ -144,15 +145,30 @@ def _render(results: Results) -> str:
             "| | check | skill | message |",
             "|:-:|---|---|---|",
         ]
-        for c in failed[:MAX_FAILED_ROWS]:
+        folded = fold_not_run(failed)
+        rows = 0
+        for c in failed:
+            if rows >= MAX_FAILED_ROWS:
+                break
+            if c.outcome == "not_run" and c.message in folded:
+                group = folded[c.message]
+                if group:  # one row for the group, where its first check stood
+                    folded[c.message] = []
+                    rows += 1
+                    lines.append(
+                        f"| {OUTCOME_MARK.get(c.outcome, '?')} | {len(group)} checks not run: "
+                        f"{code(ids_text(group), 200)} | | {code(c.message or c.outcome)} |"
+                    )
+                continue
+            rows += 1
             name = f"`{c.id}`" if _PLAIN_ID.fullmatch(c.id) else cell(c.id, 80)
             tag = (" (hidden)" if c.hidden else "") + (" **critical**" if c.critical else "")
             lines.append(
                 f"| {OUTCOME_MARK.get(c.outcome, '?')} | {name}{tag} | "
                 f"{cell(c.skill, 40)} | {code(c.message or c.outcome)} |"
             )
-        if len(failed) > MAX_FAILED_ROWS:
-            lines.append(f"\n…and {len(failed) - MAX_FAILED_ROWS} more (see the HTML report).")
+        if rows >= MAX_FAILED_ROWS and len(failed) > MAX_FAILED_ROWS:
+            lines.append("\n…and more (see the HTML report).")
     if hidden := len(r.checks) - len(checks):
         lines += ["", f"{hidden} hidden check{'s' if hidden != 1 else ''} not listed."]
 

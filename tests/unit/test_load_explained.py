@@ -145,3 +145,46 @@ def test_a_skipped_load_phase_is_said_with_what_the_score_covers() -> None:
     Console(file=out, width=80).print(terminal.render(r))
     assert "load skipped (--skip-load)" in out.getvalue().replace("\n│ ", " ")
     assert "load skipped (--skip-load)" in markdown.render(r)
+
+
+def test_a_crash_before_the_checks_were_listed_counts_them_all() -> None:
+    """"checks 0/49", not "0/0": the check files are read when the grader never listed them."""
+    from runner.checkscan import scan
+    from runner.outcome import assemble_results, decide_verdict
+    from runner.results import Verdict
+    from runner.stream import Stop
+    from tests.unit.test_fail_closed import BASE, CHALLENGE, plan, pump_of
+
+    pump = pump_of()
+    stop = Stop(Verdict.CRASHED, "exited before it was ready")
+    verdict, detail = decide_verdict(pump, stop, None)
+    r = assemble_results(BASE, plan(), pump, verdict, detail)
+    total = len(scan(CHALLENGE.root / "checks"))
+    assert total > 40
+    assert len(r.checks) == total
+    assert {c.outcome for c in r.checks} == {"not_run"}
+    out = io.StringIO()
+    Console(file=out, width=80).print(terminal.render(r))
+    assert f"0/{total}" in out.getvalue()
+
+
+def test_identical_not_run_reasons_fold_into_one_line() -> None:
+    from runner.outcome import assemble_results, decide_verdict
+    from runner.results import Verdict
+    from runner.stream import Stop
+    from tests.unit.test_fail_closed import BASE, plan, pump_of
+
+    pump = pump_of()
+    why = "the service listens on 9000, the contract is 8080"
+    verdict, detail = decide_verdict(pump, Stop(Verdict.NOT_READY, why), None)
+    r = assemble_results(BASE, plan(), pump, verdict, detail)
+    out = io.StringIO()
+    Console(file=out, width=80).print(terminal.render(r))
+    text = out.getvalue()
+    reason = r.checks[0].message
+    assert all(c.message == reason for c in r.checks)
+    assert text.count(reason) == 1, text  # one line, not 49 blocks
+    assert f"{len(r.checks)} checks not run" in text
+    md = markdown.render(r)
+    assert md.count(reason) == 1
+    assert f"{len(r.checks)} checks not run" in md
