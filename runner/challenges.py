@@ -129,10 +129,27 @@ class Publication(_Strict):
     hidden_checks: int = Field(ge=0)
 
 
+class Target(_Strict):
+    """What a ``kind = "tests"`` challenge's suites are run against (runner.mutation): a
+    solution of another challenge, with a layer of mutant switches overlaid on it."""
+
+    challenge: str = Field(pattern=ID_PATTERN)  # whose brief the suites test (e.g. rest-api)
+    solution: str = "reference"  # that challenge's solution the mutants are made from
+    mutants: str = "mutants"  # directory: mutants.toml (the table) and the layer's files
+    start: str = Field(min_length=1)  # the layer's start command (reads ASSESS_MUTANT)
+    reference_runs: int = Field(3, ge=1, le=10)  # passes in a row on the reference
+    run_s: float = Field(60, gt=0, le=900)  # wall-clock budget of one suite run
+    parallel: int = Field(2, ge=1, le=8)  # pods at once
+
+
 class ChallengeConfig(_Strict):
     id: str = Field(pattern=ID_PATTERN)
     title: str
     version: str
+    # "service": the candidate writes a service, checks grade it; "tests": the candidate
+    # writes a test suite, the mutants of [target] it kills grade it
+    kind: Literal["service", "tests"] = "service"
+    target: Target | None = None
     summary: str = ""
     requirements: list[str] = []
     skills: dict[str, float] = Field(min_length=1)
@@ -159,6 +176,8 @@ class ChallengeConfig(_Strict):
             ports += [s.port, s.control_port] if s.control_port else [s.port]
         if len(ports) != len(set(ports)):
             raise ValueError("sidecar ports must differ from each other and from 8080")
+        if (self.kind == "tests") != (self.target is not None):
+            raise ValueError('[target] goes with kind = "tests", and only with it')
         return self
 
 
@@ -237,6 +256,13 @@ def load_challenge(root: Path) -> Challenge:
         raise ChallengeError(
             f"{path}: field 'id' is {config.id!r} but the directory is {root.name!r}"
         )
+    if config.kind == "tests":
+        from runner.mutation import mutant_errors
+
+        errors = mutant_errors(root, config)
+        if errors:
+            raise ChallengeError(f"{path}: {errors[0]}")
+        return Challenge(root, config)
     if not (root / "checks").is_dir():
         raise ChallengeError(f"{root}: no checks/ directory")
     if config.load and not (root / config.load.locustfile).is_file():

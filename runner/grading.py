@@ -47,6 +47,7 @@ from runner.challenges import Challenge
 from runner.errors import InfraError
 from runner.images import GRADER_TAG, RUNTIME_TAGS, BuildResult, Images, stream_build
 from runner.outcome import Base, CandidateFacts, assemble_results, decide_verdict, signal_name
+from runner.readiness import WrongPortWatch
 from runner.results import (
     CapturedOutput,
     Manifest,
@@ -408,6 +409,10 @@ def grade(
         )
     sb = cfg.sandbox
     limits = Limits(cpus=sb.cpus, memory_mb=sb.memory_mb, pids=sb.pids, tmpfs_mb=sb.tmpfs_mb)
+    if cfg.kind == "tests":  # the submission is a test suite: graded by the mutants it kills
+        from runner.mutation import grade_suite
+
+        return grade_suite(client, challenge, opts, build.image_id, limits, base)
     with pod:
         return _run_pod(
             pod, challenge, opts, build.image_id, grader_image, limits, base, own_images
@@ -576,10 +581,11 @@ def _run_pod(
     )
     pump.on_service_request = controller.handle
     cand = CandidateFacts(limits=limits)
-    next_poll = 0.0
+    next_poll = next_port_look = 0.0
+    port_watch = WrongPortWatch(CANDIDATE_PORT)
 
     def tick() -> Stop | None:
-        nonlocal next_poll
+        nonlocal next_poll, next_port_look
         if time.monotonic() < next_poll:
             return None
         next_poll = time.monotonic() + 0.25
@@ -587,6 +593,16 @@ def _run_pod(
         if problem is not None:
             verdict = Verdict.TAMPERED if problem.kind == "tampered" else Verdict.ERROR
             return Stop(verdict, problem.message)
+        if pump.ready is None and time.monotonic() >= next_port_look:
+            next_port_look = time.monotonic() + 1.0
+            with contextlib.suppress(Exception):  # an unreadable table: the ready wait decides
+                wrong = port_watch.look(
+                    pod.listener_owners(),
+                    list(sampler.samples),
+                    time.monotonic() - sampler.start,
+                )
+                if wrong:
+                    return Stop(Verdict.NOT_READY, wrong)
         state = pod.state("candidate")
         if "candidate" in pod.down:
             return None  # a check stopped it on purpose: not a crash
