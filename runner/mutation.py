@@ -260,6 +260,19 @@ def observed_reference(results: Results) -> str:
     return "unknown"
 
 
+def suite_view(results: Results, expected: Any) -> tuple[set[str], set[str], str]:
+    """For assess verify: (mutants survived, mutants expected to survive, what is wrong with
+    the reference runs or ""). A suite expected to fail on the reference runs no mutant, so
+    only its reference runs are compared."""
+    wanted = expected.reference  # runner.solutions.Expected
+    seen = observed_reference(results)
+    accepted = {"flaky", "fails"} if wanted == "flaky-or-fails" else {wanted}
+    note = "" if seen in accepted else f"reference runs: expected {wanted}, got {seen}"
+    if wanted != "passes":
+        return set(), set(), note
+    return results.failed_ids(), set(expected.fails), note
+
+
 def _last_line(out: CapturedOutput) -> str:
     lines = [line.strip() for line in out.text.splitlines() if line.strip()]
     return lines[-1][:200] if lines else "(no output)"
