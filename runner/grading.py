@@ -47,7 +47,7 @@ from runner.challenges import Challenge
 from runner.errors import InfraError
 from runner.images import GRADER_TAG, RUNTIME_TAGS, BuildResult, Images, stream_build
 from runner.outcome import Base, CandidateFacts, assemble_results, decide_verdict, signal_name
-from runner.readiness import WrongPortWatch
+from runner.readiness import ClosedPortWatch, WrongPortWatch
 from runner.results import (
     CapturedOutput,
     Manifest,
@@ -764,8 +764,19 @@ def grade_url(
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     pump = EventPump(phase_limits(challenge, plan), opts.listener)
+    closed = ClosedPortWatch(url)
+    next_look = 0.0
+
+    def tick() -> Stop | None:
+        nonlocal next_look
+        if pump.ready is not None or time.monotonic() < next_look:
+            return None
+        next_look = time.monotonic() + 1.0
+        why = closed.look()
+        return Stop(Verdict.NOT_READY, why) if why else None
+
     try:
-        stop = pump_events(lines, pump, lambda: None)
+        stop = pump_events(lines, pump, tick)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -11,9 +11,11 @@ never cut short), the run ends ``not_ready`` with "the service listens on 9000, 
 
 from __future__ import annotations
 
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 SETTLE_S = 3.0
 IDLE_WINDOW_S = 2.0
@@ -58,4 +60,36 @@ class WrongPortWatch:
         return (
             f"the service listens on {ports}, the contract is {self.port} "
             f"(it is given PORT={self.port}): nothing answers where the checks look"
+        )
+
+
+@dataclass
+class ClosedPortWatch:
+    """``--url`` mode: the service should already run; a port that refuses connections for
+    ``settle_s`` is said at once instead of after the whole readiness time. Only a TCP connect
+    (no request), only to the loopback URL the user gave."""
+
+    url: str
+    settle_s: float = SETTLE_S
+    since: float | None = None
+
+    def look(self) -> str | None:
+        parts = urlsplit(self.url)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 80
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                self.since = None
+                return None
+        except ConnectionRefusedError:
+            pass
+        except OSError:  # a timeout or another error: not a plain "nothing listens"
+            self.since = None
+            return None
+        now = time.monotonic()
+        self.since = self.since if self.since is not None else now
+        if now - self.since < self.settle_s:
+            return None
+        return (
+            f"nothing listens on {host}:{port} (connection refused for {self.settle_s:g} s): "
+            "start the service first, or give its address with --url"
         )

@@ -37,3 +37,27 @@ def test_it_waits_the_settle_time_and_for_samples() -> None:
     assert not idle([], 3.0)
     assert not idle(samples(0.0, 1), 1.0)  # one sample: cannot tell
     assert not idle(samples(0.0), 10.0)  # the last sample is stale
+
+
+def test_url_mode_says_at_once_that_nothing_listens() -> None:
+    import socket
+
+    from runner.readiness import ClosedPortWatch
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # a port nothing listens on
+    watch = ClosedPortWatch(f"http://127.0.0.1:{port}", settle_s=0.0)
+    msg = watch.look()
+    assert msg == (
+        f"nothing listens on 127.0.0.1:{port} (connection refused for 0 s): "
+        "start the service first, or give its address with --url"
+    )
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    try:
+        assert ClosedPortWatch(f"http://127.0.0.1:{server.getsockname()[1]}").look() is None
+    finally:
+        server.close()
