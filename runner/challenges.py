@@ -200,6 +200,10 @@ class Challenge:
         """How many hidden checks the challenge has (announced by a public bundle)."""
         if self.config.publication is not None and self.private is None:
             return self.config.publication.hidden_checks
+        if self.config.kind == "tests":  # its mutants are its hidden checks
+            from runner.mutation import load_mutants
+
+            return len(load_mutants(self))
         from runner.checkscan import hidden_count
 
         return hidden_count(self.checks_dir)
@@ -259,7 +263,8 @@ def load_challenge(root: Path) -> Challenge:
     if config.kind == "tests":
         from runner.mutation import mutant_errors
 
-        errors = mutant_errors(root, config)
+        # a public bundle has no mutants (they are its hidden checks, in the private pack)
+        errors = mutant_errors(root, config) if config.publication is None else []
         if errors:
             raise ChallengeError(f"{path}: {errors[0]}")
         return Challenge(root, config)

@@ -84,7 +84,7 @@ def mutant_errors(root: Path, config: ChallengeConfig) -> list[str]:
     target = config.target
     assert target is not None
     layer = root / target.mutants
-    if not (root.parent / target.challenge / "challenge.toml").is_file():
+    if not (target_root(root, target.challenge) / "challenge.toml").is_file():
         return [f"field 'target.challenge': no challenge {target.challenge!r} beside this one"]
     if not (layer / MUTANTS_FILE).is_file():
         return [f"field 'target.mutants': {target.mutants}/{MUTANTS_FILE} not found"]
@@ -111,9 +111,18 @@ def load_mutants(challenge: Challenge) -> list[Mutant]:
     return list(_read_table(challenge.root / target.mutants / MUTANTS_FILE).mutant)
 
 
+def target_root(root: Path, name: str) -> Path:
+    """The target challenge's directory: beside this one, else in the registry (a challenge
+    joined from a private pack lives in a work directory of its own)."""
+    from runner.challenges import default_challenges_dir
+
+    beside = root.parent / name
+    return beside if (beside / "challenge.toml").is_file() else default_challenges_dir() / name
+
+
 def target_challenge(challenge: Challenge) -> Challenge:
     assert challenge.config.target is not None
-    return load_challenge(challenge.root.parent / challenge.config.target.challenge)
+    return load_challenge(target_root(challenge.root, challenge.config.target.challenge))
 
 
 def target_dir(challenge: Challenge, dest: Path) -> Path:
