@@ -283,8 +283,10 @@ def suite_view(results: Results, expected: Any) -> tuple[set[str], set[str], str
 
 
 def _last_line(out: CapturedOutput) -> str:
+    """Why a run failed, from its output: a pytest-style FAILED line if any, else the last."""
     lines = [line.strip() for line in out.text.splitlines() if line.strip()]
-    return lines[-1][:200] if lines else "(no output)"
+    failed = [line for line in lines if line.startswith("FAILED ")]
+    return (failed or lines or ["(no output)"])[-1 if not failed else 0][:200]
 
 
 def _verdict_of(runs: list[SuiteRun]) -> tuple[Verdict, str] | None:

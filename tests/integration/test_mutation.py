@@ -1,0 +1,45 @@
+"""The tests kind for real: bundled suites of rest-api-tests graded against the reference and
+every mutant, in pods (runner.mutation). The two gradings run at once; the wall time is printed."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from runner.challenges import Registry
+from runner.mutation import REFERENCE_PASSES, load_mutants
+from runner.results import Outcome, Verdict
+from runner.solutions import load_solution
+
+pytestmark = pytest.mark.docker
+
+
+def test_reference_suite_kills_every_mutant_and_always_pass_kills_none(graded, tmp_path: Path):
+    challenge = Registry().get("rest-api-tests")
+    mutants = load_mutants(challenge)
+    dirs = {
+        name: load_solution(challenge, name).materialize(tmp_path)
+        for name in ("reference", "always-passes")
+    }
+    start = time.monotonic()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {name: pool.submit(graded, challenge, d) for name, d in dirs.items()}
+        strong, weak = futures["reference"].result(), futures["always-passes"].result()
+    print(f"\ntwo gradings of {len(mutants)} mutants each: {time.monotonic() - start:.1f} s")
+
+    assert strong.verdict == Verdict.GRADED, strong.verdict_detail
+    assert strong.verdict_detail.startswith(REFERENCE_PASSES)
+    assert [c.id for c in strong.checks] == [m.id for m in mutants]
+    assert all(c.outcome == Outcome.PASSED for c in strong.checks), strong.failed_ids()
+    assert strong.score == 100.0
+    assert all(c.hidden for c in strong.checks)
+
+    assert weak.verdict == Verdict.GRADED, weak.verdict_detail
+    assert weak.verdict_detail.startswith(REFERENCE_PASSES)  # no false alarm: it runs mutants
+    assert weak.failed_ids() == {m.id for m in mutants}
+    assert all(c.message.startswith("survived") for c in weak.checks)
+    assert weak.score == 0.0
+    assert "killed 0 of" in weak.verdict_detail
