@@ -94,6 +94,11 @@ def build(catalogue: list[Requirement], challenges: list[Challenge]) -> Matrix:
         by_skill: dict[str, list[str]] = {}
         for check in scan(ch.checks_dir) if ch.checks_dir.is_dir() else []:
             by_skill.setdefault(check.skill or "general", []).append(check.id)
+        if ch.config.kind == "tests" and ch.complete:  # a suite is graded by its mutants
+            from runner.mutation import load_mutants
+
+            for m in load_mutants(ch):
+                by_skill.setdefault(m.skill, []).append(f"mutant:{m.id}")
         matrix.challenges.append(
             {
                 "id": ch.id,
