@@ -186,6 +186,8 @@ def run(
         sys.stdout.write(results.to_json() + "\n")
         sys.stdout.flush()
     code, why = core.exit_code_for(results, fail_under)
+    if code == ExitCode.INTERRUPTED:
+        _fail(Interrupted(why))  # on stderr, as every interruption is
     if why:
         console.print(f"[red]{why}[/]", highlight=False)
     if code != ExitCode.OK:

@@ -179,6 +179,7 @@ def run(
         seed=seed,
         docker_runtime=docker_runtime,
     )
+    opts.partial_on_interrupt = True  # Ctrl-C: write the reports of what ran, then exit 130
     chosen = partial.plan_selection(
         challenge.checks_dir,
         candidate=candidate,
@@ -242,6 +243,11 @@ def exit_code_for(results: Results, fail_under: float | None) -> tuple[ExitCode,
     """
     if results.verdict == Verdict.ERROR:
         return ExitCode.INFRA, f"grading failed on our side: {results.verdict_detail}"
+    if results.verdict == Verdict.INTERRUPTED:
+        return ExitCode.INTERRUPTED, (
+            "interrupted: the reports are partial (the checks run so far); "
+            "everything the run created was removed"
+        )
     if fail_under is None:
         return ExitCode.OK, ""
     if results.verdict != Verdict.GRADED:

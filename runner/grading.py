@@ -85,6 +85,9 @@ class RunOptions:
     select: tuple[str, ...] = ()  # a partial run: these check ids or -k (graders/selection.py)
     keyword: str = ""
     fail_fast: bool = False
+    # Ctrl-C during the grading returns a partial Results (verdict interrupted) instead of
+    # raising: `assess run` writes its reports, then exits 130. Batches keep raising.
+    partial_on_interrupt: bool = False
 
 
 def _emit(opts: RunOptions, event: str, **data: Any) -> None:
@@ -419,6 +422,8 @@ def grade(
         )
 
 
+INTERRUPTED_DETAIL = "interrupted (Ctrl-C): the checks run so far are kept, the rest not run"
+
 # Ports the grader's tools may bind (Locust's master, in distributed mode): never the candidate's.
 GRADER_PORTS = frozenset({MASTER_PORT, MASTER_PORT + 1})
 
@@ -620,7 +625,12 @@ def _run_pod(
                 return Stop(Verdict.CRASHED, "exited before it was ready")
         return None
 
-    stop = pump_events(lines, pump, tick)
+    try:
+        stop = pump_events(lines, pump, tick)
+    except KeyboardInterrupt:  # Ctrl-C: a partial report of what ran; the pod is still removed
+        if not opts.partial_on_interrupt:
+            raise
+        stop = Stop(Verdict.INTERRUPTED, INTERRUPTED_DETAIL)
     if stop is None:
         stop = tick_final(pod, reserved)
     sampler.stop()
@@ -777,6 +787,10 @@ def grade_url(
 
     try:
         stop = pump_events(lines, pump, tick)
+    except KeyboardInterrupt:
+        if not opts.partial_on_interrupt:
+            raise
+        stop = Stop(Verdict.INTERRUPTED, INTERRUPTED_DETAIL)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -86,7 +86,7 @@ def decide_verdict(
 ) -> tuple[Verdict, str]:
     """One verdict, by precedence: tampered > resource limit > crashed > timeout > grader error >
     not ready > graded. Anything the grader did not finish is never ``graded``."""
-    if stop is not None and stop.verdict == Verdict.TAMPERED:
+    if stop is not None and stop.verdict in (Verdict.TAMPERED, Verdict.INTERRUPTED):
         return stop.verdict, stop.detail
     if cand is not None:
         if cand.state.get("OOMKilled"):
