@@ -60,6 +60,19 @@ def code(text: str, limit: int = MESSAGE_CHARS, *, table: bool = True) -> str:
     return f"{fence}{pad}{one}{pad}{fence}"
 
 
+def code_block(text: str, lines: int = 15, width: int = 200) -> list[str]:
+    """Untrusted multi-line ``text`` (a service's log tail) as a fenced code block: its last
+    ``lines`` lines, each cut to ``width``, control and invisible characters dropped, fenced by
+    more backticks than any run inside (so no line can close it); nothing in it is Markdown."""
+    kept = []
+    for raw in text.splitlines()[-lines:]:
+        one = _CONTROL.sub(" ", _INVISIBLE.sub("", _ANSI.sub("", raw))).rstrip()
+        kept.append(one[:width] + ("…" if len(one) > width else ""))
+    body = "\n".join(kept)
+    fence = "`" * max(3, max((len(m) for m in _TICKS.findall(body)), default=0) + 1)
+    return [fence + "text", *kept, fence]
+
+
 def _num(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
@@ -171,6 +184,11 @@ def _render(results: Results) -> str:
             lines.append("\n…and more (see the HTML report).")
     if hidden := len(r.checks) - len(checks):
         lines += ["", f"{hidden} hidden check{'s' if hidden != 1 else ''} not listed."]
+
+    if r.verdict in (Verdict.CRASHED, Verdict.NOT_READY) and r.service_log.text.strip():
+        # the cause is usually in the service's last words (a traceback): as the terminal and
+        # JUnit show them
+        lines += ["", "**Service log (tail):**", "", *code_block(r.service_log.text)]
 
     if r.load:
         lines += _load_lines(r.load)

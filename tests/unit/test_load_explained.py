@@ -188,3 +188,21 @@ def test_identical_not_run_reasons_fold_into_one_line() -> None:
     md = markdown.render(r)
     assert md.count(reason) == 1
     assert f"{len(r.checks)} checks not run" in md
+
+
+def test_a_crash_puts_the_service_log_tail_in_the_markdown_summary() -> None:
+    from runner.results import CapturedOutput, Verdict
+
+    log = "starting\n" + "x\n" * 30 + 'Traceback (most recent call last):\n  File "app.py"\n'
+    log += "KeyError: 'PORT' ```` @someone <img src=x>\n"
+    r = make_sample_results(with_load=False, verdict=Verdict.CRASHED).model_copy(
+        update={"service_log": CapturedOutput(text=log, total_bytes=len(log))}
+    )
+    md = markdown.render(r)
+    assert "**Service log (tail):**" in md
+    assert "KeyError: 'PORT'" in md
+    assert "starting" not in md  # the tail only
+    block = md.split("**Service log (tail):**")[1]
+    fence = block.strip().splitlines()[0].removesuffix("text")
+    assert len(fence) > 4  # longer than the service's own run of backticks
+    assert block.count(fence) == 2
