@@ -333,12 +333,19 @@ def batch(
         from runner.similarity import K, W
 
         if similarity:
-            pairs = flag_similar(challenge, jobs, threshold=similarity_threshold)
+            unread: dict[str, list[str]] = {}
+            pairs = flag_similar(challenge, jobs, threshold=similarity_threshold, unread=unread)
             method = (
                 f"winnowed fingerprints (k={K} tokens, window {W}); flagged at "
                 f"{similarity_threshold or 0.5:.0%} of either side's fingerprints"
             )
-            save_pairs(out, pairs, {"method": method})
+            save_pairs(out, pairs, {"method": method, "not_compared": unread})
+            for name, files in sorted(unread.items()):  # a cap left them out: said, not hidden
+                console.print(
+                    f"[yellow]similarity: {len(files)} source file(s) of {name} not compared "
+                    f"(over the reading caps), e.g. {files[0]}[/]",
+                    highlight=False,
+                )
             for line in similar_lines(pairs):
                 console.print(line, highlight=False)
         write_leaderboard(out, challenge, rows)
@@ -366,8 +373,15 @@ def batch(
     return (result, *batch_exit_code(result.rows, fail_under))
 
 
-def flag_similar(challenge: Any, jobs: list[Any], *, threshold: float | None = None) -> list[Any]:
-    """Similar pairs among the batch's submissions; stored in OUT for the leaderboard."""
+def flag_similar(
+    challenge: Any,
+    jobs: list[Any],
+    *,
+    threshold: float | None = None,
+    unread: dict[str, list[str]] | None = None,
+) -> list[Any]:
+    """Similar pairs among the batch's submissions; stored in OUT for the leaderboard.
+    ``unread`` receives, per submission, the source files a reading cap left out."""
     from runner import similarity as sim
     from runner.submissions import load_submission
 
@@ -377,6 +391,8 @@ def flag_similar(challenge: Any, jobs: list[Any], *, threshold: float | None = N
         sub = load_submission(job.path)
         # every file it holds, not only what is built (runner.similarity: folders decide nothing)
         prints.append(sim.fingerprint_dir(job.name, sub.root, None, job.digest, known))
+        if unread is not None and prints[-1].unread:
+            unread[job.name] = prints[-1].unread[:20]
     ignore = sim.boilerplate_hashes(sim.published_texts(challenge.root))
     return sim.compare(prints, ignore, threshold=sim.THRESHOLD if threshold is None else threshold)
 
