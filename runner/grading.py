@@ -587,7 +587,9 @@ def _run_pod(
     pump.on_service_request = controller.handle
     cand = CandidateFacts(limits=limits)
     next_poll = next_port_look = 0.0
-    port_watch = WrongPortWatch(CANDIDATE_PORT)
+    # a quarter of the readiness budget (2-8 s): a service idling on the wrong port is told
+    # long before ready_s, one still waiting a moment for something is not cut short
+    port_watch = WrongPortWatch(CANDIDATE_PORT, settle_s=min(8.0, max(2.0, cfg.limits.ready_s / 4)))
 
     def tick() -> Stop | None:
         nonlocal next_poll, next_port_look
