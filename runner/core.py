@@ -94,10 +94,12 @@ def serve_sidecars(
             time.sleep(0.5)
 
 
-def write_reports(results: Results, outputs: dict[str, Path | None]) -> list[Path]:
+def write_reports(
+    results: Results, outputs: dict[str, Path | None], fail_under: float | None = None
+) -> list[Path]:
     from runner.reports import write_all
 
-    return write_all(results, outputs)
+    return write_all(results, outputs, fail_under)
 
 
 def run_options(
@@ -231,8 +233,13 @@ def run(
     console.print(render(results, show_passed=show_passed))
     if results.mode == "candidate":
         console.print(candidate_note(challenge.hidden_checks, len(results.checks)))
-    for path in write_reports(results, outputs):
+    for path in write_reports(results, outputs, fail_under):
         console.print(f"[dim]wrote {path}[/]")
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        from runner.reports.markdown import ci_annotations
+
+        for line in ci_annotations(results, fail_under):  # workflow commands: plain, unstyled
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
     return results
 
 

@@ -103,7 +103,7 @@ def table(title: str, rows: list[Row], width: int | None = None) -> Table:
             )
             if x
         )
-        values = {
+        values: dict[str, str | Text] = {
             "#": str(i),
             "name": Text(safe_text(r.name)),
             "verdict": r.verdict,

@@ -206,3 +206,23 @@ def test_a_crash_puts_the_service_log_tail_in_the_markdown_summary() -> None:
     fence = block.strip().splitlines()[0].removesuffix("text")
     assert len(fence) > 4  # longer than the service's own run of backticks
     assert block.count(fence) == 2
+
+
+def test_the_ci_summary_shows_the_threshold_first_and_never_heads_a_failure_green() -> None:
+    from runner.reports.markdown import ci_annotations
+
+    r = make_sample_results(with_load=False).model_copy(
+        update={"score": 85.0, "critical_failed": ["no_double_booking"]}
+    )
+    failing = markdown.render(r, fail_under=90)
+    head = failing.splitlines()
+    assert head[0].startswith("## 🔴")  # 85 alone would be green
+    assert head[2] == "**❌ fails --fail-under 90: score 85.0**"
+    passing = markdown.render(r, fail_under=80).splitlines()
+    assert passing[0].startswith("## 🟢")
+    assert passing[2] == "**✅ passes --fail-under 80 (score 85.0)**"
+    assert "fail-under" not in markdown.render(r)
+    notes = ci_annotations(r, 90)
+    assert notes[0] == "::error title=assess " + r.challenge + "::fails --fail-under 90: score 85.0"
+    assert notes[1].startswith("::error title=assess critical check::no_double_booking did not")
+    assert ci_annotations(r, 80) == notes[1:]
