@@ -235,6 +235,9 @@ def run(
         console.print(candidate_note(challenge.hidden_checks, len(results.checks)))
     for path in write_reports(results, outputs, fail_under):
         console.print(f"[dim]wrote {path}[/]")
+    for note in results.score_notes:  # what this machine's set-up cost, with its fix, last
+        if "`assess calibrate " in note:
+            console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     if os.environ.get("GITHUB_ACTIONS") == "true":
         from runner.reports.markdown import ci_annotations
 
@@ -825,7 +828,11 @@ def init_starter(challenge_id: str, directory: Path, runtime: str, console: Cons
     if directory.exists() and any(directory.iterdir()):
         raise UsageError(f"{directory} exists and is not empty; choose a new directory")
     directory.mkdir(parents=True, exist_ok=True)
-    for name, text in STARTERS[runtime].items():
+    starters = STARTERS
+    if challenge.config.kind == "tests":  # the candidate writes a test suite, not a service
+        from runner.mutation import SUITE_STARTERS as starters
+    for name, text in starters[runtime].items():
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
         (directory / name).write_text(text, encoding="utf-8")
     if challenge.brief.is_file():
         shutil.copyfile(challenge.brief, directory / "BRIEF.md")

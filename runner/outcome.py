@@ -187,6 +187,20 @@ def load_note(load: LoadResult) -> str:
     return text
 
 
+def uncalibrated_note(load: LoadResult, challenge_id: str) -> str:
+    """Capacity judged without this machine's calibration: said, with the command that fixes
+    it, when it cost points. The figure stands (the machine is what it is; a stranger on the same
+    machine gets the same yardstick): the note makes the cost visible, never hidden."""
+    if load.generator_limited or load.capacity_rps >= 4 * load.target_rps:
+        return ""
+    return (
+        f"capacity {load.capacity_rps:,.0f} req/s judged against 4 x target "
+        f"({4 * load.target_rps:,.0f} req/s) because this machine is not calibrated for "
+        f"{challenge_id}: run `assess calibrate {challenge_id}` to judge it against the "
+        "reference's capacity here"
+    )
+
+
 def assemble_results(
     base: Base,
     plan: Plan,
@@ -228,6 +242,10 @@ def assemble_results(
         notes.append(f"load scored 0: {load_missing}")
     elif pump.load is not None and not pump.load.slo_met:
         notes.append(load_note(pump.load))
+    elif pump.load is not None and pump.load.reference_capacity_rps is None:
+        note = uncalibrated_note(pump.load, base.challenge.id)
+        if note:
+            notes.append(note)
     elif cfg.load is not None and not load_requested and cfg.scoring.load_weight > 0:
         share = (
             100

@@ -226,3 +226,16 @@ def test_the_ci_summary_shows_the_threshold_first_and_never_heads_a_failure_gree
     assert notes[0] == "::error title=assess " + r.challenge + "::fails --fail-under 90: score 85.0"
     assert notes[1].startswith("::error title=assess critical check::no_double_booking did not")
     assert ci_annotations(r, 80) == notes[1:]
+
+
+def test_an_uncalibrated_capacity_that_cost_points_is_said_with_the_fix() -> None:
+    from runner.outcome import uncalibrated_note
+
+    load = replace(sample_load(), slo_met=True, capacity_rps=258.0, target_rps=100.0)
+    assert uncalibrated_note(load, "realtime") == (
+        "capacity 258 req/s judged against 4 x target (400 req/s) because this machine is not "
+        "calibrated for realtime: run `assess calibrate realtime` to judge it against the "
+        "reference's capacity here"
+    )
+    assert uncalibrated_note(replace(load, capacity_rps=450.0), "realtime") == ""
+    assert uncalibrated_note(replace(load, generator_limited=True), "realtime") == ""
