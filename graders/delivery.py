@@ -11,7 +11,10 @@ it sent the publish to its clock when the message arrived.
   service's sequence numbers are only checked, never trusted: a publish answer whose seq repeats
   or goes back is a :class:`SequenceError`, and so is a message delivered with a seq other than
   the one its publish was answered with.
-- :class:`Subscription` is one subscriber's view of one stream. A message is matched to its
+- :class:`Subscription` is one subscriber's view of one stream. An acknowledged publish that has
+  not arrived is lost when a later one arrived ``gap_grace_s`` ago, when ``deadline_s`` passed
+  since its answer, or at the end; arriving later still, it is not counted twice. A message is
+  matched to its
   publish by its whole payload (compared as JSON values: key order and ``5`` vs ``5.0`` do not
   matter, any other change does). Payloads carry generator-private random fields, so each one is
   unique and a service cannot make up one it was not given. Nothing in a payload is read as a
@@ -20,7 +23,7 @@ it sent the publish to its clock when the message arrived.
 Each verdict is handed to a ``report(latency_ms, length, error)`` callback (the locustfile fires
 it as a Locust request), so this module needs no Locust and is unit-tested on its own. Errors:
 :class:`MessageLost` (an acknowledged publish that did not arrive: a gap not filled within the
-grace, or never received by the end), :class:`MessageDuplicated`, :class:`MessageOutOfOrder`
+grace, not here by its deadline, or never received by the end), :class:`MessageDuplicated`, :class:`MessageOutOfOrder`
 (arrived after a later one), :class:`MessageCorrupted` (a payload that matches no publish of
 the channel), :class:`SequenceError`.
 """
@@ -105,6 +108,7 @@ class Published:
     sent_at: float
     state: str = PENDING
     seq: int | None = None  # what the publish answer said
+    acked_at: float | None = None  # the generator's clock when the answer came
     delivered_seq: int | None = None  # what the first delivery said
 
 
@@ -133,7 +137,7 @@ class Stream:
 
     def acked(self, rec: Published, seq: int) -> SequenceError | None:
         """The service answered the publish with ``seq``; an error if that seq cannot be right."""
-        rec.state, rec.seq = ACKED, seq
+        rec.state, rec.seq, rec.acked_at = ACKED, seq, self.clock()
         previous, self.last_ack_seq = self.last_ack_seq, seq
         if previous is not None and seq <= previous:
             return SequenceError(
@@ -155,10 +159,20 @@ class Stream:
 class Subscription:
     """One subscriber's deliveries of one stream, judged against the stream's record."""
 
-    def __init__(self, stream: Stream, report: Report, gap_grace_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        stream: Stream,
+        report: Report,
+        gap_grace_s: float = 2.0,
+        deadline_s: float = 5.0,
+    ) -> None:
         self.stream = stream
         self.report = report
         self.gap_grace_s = gap_grace_s
+        # an acknowledged publish not here this long after its answer is lost, gap or not (a
+        # service that stops delivering leaves no gap to see)
+        self.deadline_s = deadline_s
+        self.scan_from = 0  # records before it are settled (received, written off, not owed)
         # Publishes recorded from now on were sent after the subscription was acknowledged:
         # each one the service acknowledges must arrive. Earlier ones may or may not.
         self.first_required = len(stream.records)
@@ -192,17 +206,24 @@ class Subscription:
             self.report(latency_ms, length, MessageDuplicated(f"{name} seq {seq}"))
             return
         self.received.add(index)
+        if index in self.written_off:
+            self.cursor = max(self.cursor, index + 1)
+            return  # counted lost when its deadline passed: not counted twice
         if index >= self.cursor:
             give_up = now + self.gap_grace_s
             for skipped in range(self.cursor, index):
-                if self._required(skipped) and self.stream.records[skipped].state != FAILED:
+                if (
+                    self._required(skipped)
+                    and self.stream.records[skipped].state != FAILED
+                    and skipped not in self.written_off
+                    and skipped not in self.received
+                ):
                     self.missing[skipped] = give_up
             self.cursor = index + 1
-        elif self.missing.pop(index, None) is not None or index not in self.written_off:
-            # a seq going back is the same fault: report it as what it is
-            error = MessageOutOfOrder(f"{name} seq {seq}: arrived after a later one")
         else:
-            return  # counted lost when its grace ran out
+            # arrived after a later one (a seq going back is the same fault: named as this)
+            self.missing.pop(index, None)
+            error = MessageOutOfOrder(f"{name} seq {seq}: arrived after a later one")
         self.report(latency_ms, length, error)
 
     def _check_seq(self, rec: Published, seq: int) -> SequenceError | None:
@@ -224,7 +245,8 @@ class Subscription:
         return None
 
     def expire(self) -> None:
-        """Count as lost every gap whose grace ran out (a failed publish is no gap)."""
+        """Count as lost every gap whose grace ran out (a failed publish is no gap), and every
+        acknowledged publish still not here ``deadline_s`` after its answer."""
         now = self.stream.clock()
         for index in [i for i, t in self.missing.items() if t <= now]:
             rec = self.stream.records[index]
@@ -232,25 +254,40 @@ class Subscription:
                 continue
             del self.missing[index]
             if rec.state == ACKED:
-                self.written_off.add(index)
-                self.report(0.0, 0, MessageLost(f"{self.stream.name}: gap never filled"))
+                self._write_off(index, "gap never filled")
+        records = self.stream.records
+        while self.scan_from < len(records):
+            i = self.scan_from
+            rec = records[i]
+            if i in self.received or i in self.written_off or not self._required(i):
+                pass
+            elif rec.state == PENDING:
+                break
+            elif rec.state == ACKED:
+                assert rec.acked_at is not None
+                if rec.acked_at + self.deadline_s > now:
+                    break
+                self.missing.pop(i, None)
+                self._write_off(i, f"not received within {self.deadline_s:g} s of its answer")
+            self.scan_from += 1
+
+    def _write_off(self, index: int, why: str) -> None:
+        self.written_off.add(index)
+        seq = self.stream.records[index].seq
+        self.report(0.0, 0, MessageLost(f"{self.stream.name} seq {seq}: {why}"))
 
     def outstanding(self) -> list[int]:
         """Acknowledged publishes this subscriber is owed and has not received."""
-        start = max(self.cursor, self.first_required)
-        owed = [i for i in self.missing if self.stream.records[i].state == ACKED]
-        owed += [
+        records = self.stream.records
+        return [
             i
-            for i in range(start, len(self.stream.records))
-            if self.stream.records[i].state == ACKED and i not in self.received
+            for i in range(max(self.scan_from, self.first_required), len(records))
+            if records[i].state == ACKED and i not in self.received and i not in self.written_off
         ]
-        return owed
 
     def finish(self) -> None:
         """At the end: every acknowledged publish owed and not received is lost."""
         for index in self.outstanding():
-            rec = self.stream.records[index]
-            self.written_off.add(index)
-            self.report(0.0, 0, MessageLost(f"{self.stream.name}: seq {rec.seq} never received"))
+            self._write_off(index, "never received")
         self.missing.clear()
-        self.cursor = len(self.stream.records)
+        self.scan_from = len(self.stream.records)

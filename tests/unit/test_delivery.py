@@ -102,6 +102,24 @@ def test_a_gap_not_filled_within_the_grace_is_lost_at_once() -> None:
     assert kinds(verdicts) == [None, None, "MessageLost"]
 
 
+def test_a_service_that_stops_delivering_loses_messages_by_their_deadline() -> None:
+    """No later message, so no gap: each acknowledged publish not here deadline_s after its
+    answer is lost then, during the run (not only at the end); a late arrival is not counted
+    twice."""
+    clock, stream, sub, verdicts = setup()
+    for i in range(3):
+        publish(stream, i, i + 1)
+    clock.t += 4.9
+    sub.expire()
+    assert verdicts == []  # slow is not lost
+    clock.t += 0.2
+    sub.expire()
+    assert kinds(verdicts) == ["MessageLost"] * 3
+    sub.on_message(1, tick(0), 1)
+    sub.finish()
+    assert kinds(verdicts) == ["MessageLost"] * 3
+
+
 def test_late_within_the_grace_is_out_of_order() -> None:
     _, stream, sub, verdicts = setup()
     for i in range(3):

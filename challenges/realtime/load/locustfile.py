@@ -22,8 +22,8 @@ Figures from the generator's own observation (graders.delivery), none from the s
 - the service's seqs are only checked: a publish answer or a delivery whose seq repeats or goes
   back, or a delivery whose seq differs from its publish's answer, is a SequenceError.
 Failures are reported by exception class: MessageLost (a gap not filled within GAP_DEADLINE_S,
-or never received by the end), MessageDuplicated, MessageOutOfOrder, MessageCorrupted,
-SequenceError; connection set-up is reported as ``connect``. The rate (``POST /publish``) is
+not delivered within DELIVERY_DEADLINE_S of its answer, or never received by the end),
+MessageDuplicated, MessageOutOfOrder, MessageCorrupted, SequenceError; connection set-up is reported as ``connect``. The rate (``POST /publish``) is
 the generator's count of publishes it sent and saw answered 200.
 """
 
@@ -48,7 +48,8 @@ from graders.ws import connect as ws_connect
 CHANNELS_PER_USER = 2
 CONNECTIONS_PER_USER = 15
 PING_EVERY_S = 1.0
-GAP_DEADLINE_S = 2.0
+GAP_DEADLINE_S = 2.0  # a message missing while a later one arrived: lost after this
+DELIVERY_DEADLINE_S = 5.0  # an acknowledged publish not delivered this long after its answer
 DRAIN_S = 2.0  # at the end, how long receivers may take to catch up with the last publish
 WS_TIMEOUT_S = 10.0
 # the checks' template and choices (challenges/realtime/checks/conftest.py)
@@ -125,7 +126,9 @@ class Receiver:
             ch = event.get("channel") if isinstance(event, dict) else None
             if event.get("type") == "subscribed" and ch in streams and ch not in self.subs:
                 # from this moment on, every acknowledged publish of ch is owed to us
-                self.subs[ch] = Subscription(streams[ch], _delivery, GAP_DEADLINE_S)
+                self.subs[ch] = Subscription(
+                    streams[ch], _delivery, GAP_DEADLINE_S, DELIVERY_DEADLINE_S
+                )
             elif event.get("type") == "message":
                 raise CheckFailed(f"a message before its subscription was acknowledged: {event}")
             else:

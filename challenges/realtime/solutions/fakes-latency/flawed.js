@@ -1,33 +1,18 @@
-// Flawed (hostile): fakes its delivery latency. While more than LIMIT deliveries a second go
-// out, after a second that was over too, each message is held HOLD_MS before it is fanned out,
-// with its payload's `ts` restamped to the moment it leaves and `i` set to 0, so a generator that
-// read latency from the echoed `ts` (and matched payloads by `i`) would see fast, clean
-// deliveries. The generator times from its own clock and compares payloads whole: every held
-// message is a payload nobody published, and the real one never arrived. The checks' traffic
-// never reaches the limit.
+// Flawed (hostile): fakes its delivery latency. When it sees load (100 or more connections
+// open, and 10 or more subscribers on the channel: the checks never hold both at once), each
+// message is held HOLD_MS before it is fanned out, with its payload's `ts` restamped to the
+// moment it leaves and `i` set to 0, so a generator that read latency from the echoed `ts` (and
+// matched payloads by `i`) would see fast, clean deliveries. The generator times from its own
+// clock and compares payloads whole: every held message is a payload nobody published, and the
+// real one never arrived.
 'use strict';
 const { Service } = require('./server.js');
 
-const LIMIT = 1200; // deliveries per second
 const HOLD_MS = 400;
 
 class Faking extends Service {
-  constructor(...args) {
-    super(...args);
-    this.second = 0;
-    this.sent = 0;
-    this.previousOver = false;
-  }
-
   fanOut(ch, text) {
-    const second = Math.floor(Date.now() / 1000);
-    if (second !== this.second) {
-      this.previousOver = this.sent > LIMIT && second === this.second + 1;
-      this.second = second;
-      this.sent = 0;
-    }
-    this.sent += ch.subscribers.size;
-    if (!(this.previousOver && this.sent > LIMIT)) return super.fanOut(ch, text);
+    if (!(this.open >= 100 && ch.subscribers.size >= 10)) return super.fanOut(ch, text);
     const subscribers = [...ch.subscribers];
     setTimeout(() => {
       const msg = JSON.parse(text);
