@@ -39,7 +39,6 @@ from runner.images import Images
 from runner.outcome import Base
 from runner.results import (
     CapturedOutput,
-    Resources,
     Results,
     Timings,
     Verdict,
@@ -145,6 +144,40 @@ def target_dir(challenge: Challenge, dest: Path) -> Path:
 def _toml_str(s: str) -> str:
     shlex.split(s)  # validated by the config already; a bad one fails here loudly
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# Starters of a suite (``assess init`` on a tests challenge): one honest test of /healthz.
+SUITE_STARTERS = {
+    "python": {
+        "assess.toml": (
+            'runtime = "python"\n'
+            'start = "python -m pytest -q -p no:cacheprovider tests"\n'
+            'env = { PYTHONDONTWRITEBYTECODE = "1" }\n'
+        ),
+        "requirements.txt": "pytest\nrequests\n",
+        "tests/test_api.py": (
+            '"""Your suite: exit 0 when the service at TARGET_URL behaves as BRIEF.md says."""\n\n'
+            "import os\n\nimport requests\n\n"
+            'URL = os.environ.get("TARGET_URL", "http://127.0.0.1:8080").rstrip("/")\n\n\n'
+            "def test_healthz():\n"
+            '    assert requests.get(URL + "/healthz", timeout=10).status_code == 200\n'
+        ),
+    },
+    "node": {
+        "assess.toml": 'runtime = "node"\nstart = "node --test"\n',
+        "test/api.test.js": (
+            "// Your suite: exit 0 when the service at TARGET_URL behaves as BRIEF.md says.\n"
+            "const test = require('node:test');\n"
+            "const assert = require('node:assert');\n"
+            "const url = (process.env.TARGET_URL || 'http://127.0.0.1:8080').replace(/\\/$/, '');\n"
+            "\n"
+            "test('healthz', async () => {\n"
+            "  const res = await fetch(url + '/healthz');\n"
+            "  assert.strictEqual(res.status, 200);\n"
+            "});\n"
+        ),
+    },
+}
 
 
 # -- one run ------------------------------------------------------------------------------------
@@ -398,7 +431,6 @@ def grade_suite(
     if verdict == Verdict.TAMPERED:
         notes.append("scored 0: the suite tampered with the target")
     total = time.monotonic() - base.t0
-    lim = suite_limits
     return Results(
         **base.fields(),
         verdict=verdict,
@@ -413,13 +445,7 @@ def grade_suite(
             checks_s=round(time.monotonic() - t_runs, 3),
             total_s=round(total, 3),
         ),
-        resources=Resources(
-            cpus=lim.cpus,
-            memory_limit_mb=lim.memory_mb,
-            pids_limit=lim.pids,
-            oom_killed=first_bad.outcome == "oom",
-            exit_code=first_bad.exit_code,
-        ),
+        resources=None,  # the suite's runs are many short containers: see score_notes
         service_log=suite_output,
     )
 
