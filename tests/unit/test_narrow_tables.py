@@ -83,3 +83,18 @@ def test_assess_list_and_coverage_keep_ids_whole_at_80_columns() -> None:
     assert all(len(line) <= 80 for line in matrix.splitlines()[:-1])
     assert "P000.performance-troubleshooting  " in matrix  # a long id, whole
     assert "…" not in matrix
+
+
+def test_an_unreachable_engine_names_the_address_and_the_ways_to_start_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from runner.errors import InfraError
+    from runner.sandbox import docker_client
+
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    with pytest.raises(InfraError) as info:
+        docker_client()
+    message = str(info.value)
+    assert "at unix:///nonexistent/docker.sock" in message
+    assert "No such file or directory" in message
+    assert "sudo systemctl start docker" in message
