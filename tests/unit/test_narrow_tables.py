@@ -85,6 +85,9 @@ def test_assess_list_and_coverage_keep_ids_whole_at_80_columns() -> None:
     assert "…" not in matrix
 
 
+# docker-py leaves the socket of its failed version probe to the garbage collector
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
 def test_an_unreachable_engine_names_the_address_and_the_ways_to_start_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
