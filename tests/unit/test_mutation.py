@@ -172,3 +172,19 @@ def test_public_bundle_keeps_the_mutants_private_and_the_pack_joins_them_back(tm
     assert joined.complete
     assert [m.id for m in load_mutants(joined)] == [m.id for m in load_mutants(source)]
     assert (joined.solutions_dir / "reference" / "test_api.py").is_file()
+
+
+@pytest.mark.parametrize(
+    ("runtime", "test_file"), [("python", "tests/test_api.py"), ("node", "test/api.test.js")]
+)
+def test_init_on_a_tests_challenge_writes_a_suite_not_a_service(tmp_path, runtime, test_file):
+    from io import StringIO
+
+    from rich.console import Console
+
+    from runner.core import init_starter
+
+    init_starter("rest-api-tests", tmp_path / "s", runtime, Console(file=StringIO()))
+    assert "TARGET_URL" in (tmp_path / "s" / test_file).read_text()
+    assert (tmp_path / "s" / "BRIEF.md").read_text().startswith("# Test suite for")
+    assert not (tmp_path / "s" / "app.py").exists()
