@@ -184,6 +184,7 @@ class Progress:
         self.tty = console.is_terminal
         self.status = console.status("starting")
         self.checks = 0
+        self.planned = 0  # from the grader's list of checks: "N of M"
         self._state = "starting"
         self._phase = "starting"
         self._phase_started = time.monotonic()
@@ -235,6 +236,8 @@ class Progress:
             self._update(f"{ev['phase']}…")
             if not self.tty:
                 self._line(f"phase: {ev['phase']}")
+        elif kind == "planned":
+            self.planned = int(ev.get("checks") or 0)
         elif kind in ("build_log", "images"):
             self._update(f"building: {str(ev.get('line', ''))[:90]}")
         elif kind == "build" and ev.get("state") == "cached":
@@ -249,7 +252,8 @@ class Progress:
             mark, style = OUTCOME_STYLE.get(str(ev["outcome"]), ("?", "white"))
             if self.per_check:
                 self.print(Text(mark, style=style), safe(ev["id"]))
-            self._update(f"checks… {self.checks} done")
+            of = f" of {self.planned}" if self.planned else ""
+            self._update(f"checks… {self.checks}{of} done")
         elif kind == "load_sample":
             self._update(
                 f"load [{ev.get('stage', '')}] {ev.get('rps', 0):.0f} req/s · "
