@@ -457,11 +457,19 @@ def verify(
 
 
 @app.command()
-def show(challenge: Annotated[str, typer.Argument(help="challenge id or directory")]) -> None:
-    """Render CHALLENGE's brief in the terminal."""
+def show(
+    challenge: Annotated[str, typer.Argument(help="challenge id or directory")],
+    checks: Annotated[
+        bool, typer.Option("--checks", help="list the visible check ids (for --check ID)")
+    ] = False,
+) -> None:
+    """Render CHALLENGE's brief in the terminal (or, with --checks, its visible check ids)."""
     from runner import core
 
     try:
+        if checks:
+            core.show_checks(challenge, _console())
+            return
         core.show(challenge, _console())
     except AssessError as err:
         _fail(err)

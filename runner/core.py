@@ -621,6 +621,23 @@ def show(challenge_id: str, console: Console) -> None:
     )
 
 
+def show_checks(challenge_id: str, console: Console) -> None:
+    """The visible checks' ids and skills, read from the check files (hidden ones only counted:
+    their names are the interviewer's)."""
+    from runner.checkscan import scan
+
+    challenge = Registry().get(challenge_id)
+    defs = scan(challenge.checks_dir)
+    visible = [d for d in defs if not d.hidden]
+    for d in visible:
+        console.print(f"{d.id}  [dim]{d.skill or 'general'} · {d.file}[/]", highlight=False)
+    console.print(
+        f"[dim]{len(visible)} visible checks; {len(defs) - len(visible)} hidden checks are run "
+        f"by the interviewer. Run some: `assess run {challenge.id} DIR --candidate --check ID`[/]",
+        highlight=False,
+    )
+
+
 def list_challenges(console: Console) -> None:
     catalogue: dict[str, str] = {}
     if SEEDS.is_file():

@@ -101,3 +101,18 @@ def test_an_unreachable_engine_names_the_address_and_the_ways_to_start_one(
     assert "at unix:///nonexistent/docker.sock" in message
     assert "No such file or directory" in message
     assert "sudo systemctl start docker" in message
+
+
+def test_show_checks_lists_the_visible_ids_and_only_counts_the_hidden() -> None:
+    from runner.challenges import Registry
+    from runner.checkscan import scan
+
+    out = run_cli("show", "rest-api", "--checks")
+    defs = scan(Registry().get("rest-api").checks_dir)
+    for d in defs:
+        if d.hidden:
+            assert d.id not in out.split(), d.id
+        else:
+            assert d.id in out.split()
+    hidden = sum(d.hidden for d in defs)
+    assert f"{hidden} hidden checks are run by the interviewer" in out
