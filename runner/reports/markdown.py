@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.reports import loadview
-from runner.reports.folding import fold_not_run, ids_text
+from runner.reports.folding import fold_key, fold_not_run, group_label, ids_text
 from runner.reports.timeline import action_line
 from runner.results import LoadResult, Results, Verdict
 
@@ -182,13 +182,15 @@ def _render(results: Results, fail_under: float | None = None) -> str:
         for c in failed:
             if rows >= MAX_FAILED_ROWS:
                 break
-            if c.outcome == "not_run" and c.message in folded:
-                group = folded[c.message]
+            key = fold_key(c)
+            if key is not None and key in folded:
+                group = folded[key]
                 if group:  # one row for the group, where its first check stood
-                    folded[c.message] = []
+                    folded[key] = []
                     rows += 1
                     lines.append(
-                        f"| {OUTCOME_MARK.get(c.outcome, '?')} | {len(group)} checks not run: "
+                        f"| {OUTCOME_MARK.get(c.outcome, '?')} | "
+                        f"{group_label(c.outcome, len(group))}: "
                         f"{code(ids_text(group), 200)} | | {code(c.message or c.outcome)} |"
                     )
                 continue

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from runner.reports import loadview
-from runner.reports.folding import fold_not_run, ids_text
+from runner.reports.folding import fold_key, fold_not_run, group_label, ids_text
 from runner.reports.safe_text import safe, safe_text
 from runner.reports.timeline import action_line
 from runner.results import LoadResult, Results, Verdict
@@ -90,16 +90,17 @@ def render(results: Results, *, show_passed: bool = False) -> RenderableType:
         checks.add_column(ratio=1)
         folded = fold_not_run(shown)
         for c in shown:
-            if c.outcome == "not_run" and c.message in folded:
-                ids = folded[c.message]  # the group's row, where its first check stood
+            key = fold_key(c)
+            if key is not None and key in folded:
+                ids = folded[key]  # the group's row, where its first check stood
                 if not ids:
                     continue
                 mark, style = OUTCOME_STYLE[c.outcome]
-                line = Text(f"{len(ids)} checks not run", style="bold")
+                line = Text(group_label(c.outcome, len(ids)), style="bold")
                 line.append(f"  {safe_text(ids_text(ids))}", style="dim")
                 line.append(f"\n{safe_text(c.message)}")
                 checks.add_row(Text(mark, style=style), line)
-                folded[c.message] = []  # shown: the group's other checks are skipped
+                folded[key] = []  # shown: the group's other checks are skipped
                 continue
             mark, style = OUTCOME_STYLE[c.outcome]
             line = Text(f"{c.id}", style="bold")

@@ -239,3 +239,26 @@ def test_an_uncalibrated_capacity_that_cost_points_is_said_with_the_fix() -> Non
     )
     assert uncalibrated_note(replace(load, capacity_rps=450.0), "realtime") == ""
     assert uncalibrated_note(replace(load, generator_limited=True), "realtime") == ""
+
+
+def test_identical_failures_fold_too_but_distinct_ones_stay() -> None:
+    from graders.protocol import CheckResult
+    from runner.results import Verdict
+
+    refused = "GET /x: connection failed (ConnectionRefusedError: [Errno 111] Connection refused)"
+    checks = [
+        CheckResult(f"c{i}", f"check {i}", "basics", Outcome.FAILED, 0.0, 1.0, message=refused)
+        for i in range(5)
+    ] + [CheckResult("odd", "odd", "basics", Outcome.FAILED, 0.0, 1.0, message="wrong body")]
+    r = make_sample_results(with_load=False, verdict=Verdict.CRASHED).model_copy(
+        update={"checks": checks}
+    )
+    out = io.StringIO()
+    Console(file=out, width=100).print(terminal.render(r))
+    text = out.getvalue()
+    assert text.count("Connection refused") == 1
+    assert "5 checks failed" in text
+    assert "wrong body" in text
+    md = markdown.render(r)
+    assert md.count("Connection refused") == 1
+    assert "5 checks failed" in md
