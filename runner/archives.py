@@ -263,10 +263,10 @@ class _Tree:
         if self.dirs > MAX_DIRS:
             raise _Refused(f"more than {MAX_DIRS} folders", _FIX_SMALLER)
 
-    def _parent(self, parts: tuple[str, ...], name: str) -> int:
-        """A descriptor of the member's parent folder, made as needed: each component must be
-        a folder of the archive's own (never a link or a file), checked before anything is
-        made for this member."""
+    def _check_parents(self, parts: tuple[str, ...], name: str) -> None:
+        """Each component of the member's parent path must be a folder of the archive's own
+        (never a link or a file), and the member itself new: checked before anything is made
+        or resolved for this member."""
         for i in range(1, len(parts)):
             kind = self.kinds.get(parts[:i])
             if kind is _Kind.LINK:
@@ -280,6 +280,10 @@ class _Tree:
                 raise _Refused(f"member is inside file {'/'.join(parts[:i])!r}", _FIX_REPACK, name)
         if parts in self.kinds:
             raise _Refused("member appears twice (a later one would replace it)", _FIX_REPACK, name)
+
+    def _parent(self, parts: tuple[str, ...]) -> int:
+        """A descriptor of the member's parent folder (checked by ``_check_parents``), its
+        missing folders made on the way, each entered with O_NOFOLLOW from its parent's."""
         fd = os.dup(self.root_fd)
         try:
             for i, comp in enumerate(parts[:-1], start=1):
@@ -312,10 +316,11 @@ class _Tree:
             return  # a folder listed again, or after members inside it
         if m.kind == "file" and self.bytes + max(0, m.size) > MAX_BYTES:
             raise _too_big()
+        self._check_parents(parts, m.name)
         target = self._target(m) if m.kind == "symlink" else ""
         if m.kind == "symlink":
             self._check_link(parts, target, m.name)
-        fd = self._parent(parts, m.name)
+        fd = self._parent(parts)
         try:
             if m.kind == "dir":
                 self._new_dir()

@@ -33,7 +33,10 @@ def _console(stderr: bool = False) -> Any:
 
 
 def _fail(err: AssessError) -> NoReturn:
-    _console(stderr=True).print(f"[bold red]error:[/] {err.message}", soft_wrap=True)
+    from rich.markup import escape
+
+    # the message may quote a stranger's text (an archive member's name): never markup
+    _console(stderr=True).print(f"[bold red]error:[/] {escape(err.message)}", soft_wrap=True)
     raise typer.Exit(int(err.exit_code))
 
 
