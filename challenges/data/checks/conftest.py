@@ -38,7 +38,7 @@ class Db:
         self.client = client
 
     def query(self, sql: str) -> list[dict[str, Any]]:
-        r = self.client.post("/control/query", json={"sql": sql}, timeout_s=30)
+        r = self.client.post("/control/query", json={"sql": sql}, timeout_s=75)
         if r.status != 200:
             raise RuntimeError(f"grader query failed: {r.describe()}")
         return list(r.json()["rows"])

@@ -18,7 +18,7 @@ read-only ``grader`` role through the unix socket, which the candidate cannot re
                             "tables": {name: {"seq_scan", "seq_tup_read", "idx_scan",
                                               "idx_tup_fetch", "n_live_tup"}}}
     POST /control/query    {"sql": "SELECT ..."} -> {"rows": [{column: value}]}, read-only,
-                           20 s statement timeout; an SQL error -> 400 {"detail"}
+                           60 s statement timeout; an SQL error -> 400 {"detail"}
 
 The candidate can connect to this port: request heads and bodies are capped, connections are
 bounded and time out, and nothing the client sent is echoed.
@@ -51,17 +51,18 @@ STATS_SQL = """
 SELECT json_build_object(
   'total', coalesce(sum(s.calls), 0), 'rows', coalesce(sum(s.rows), 0),
   'blocks', coalesce(sum(s.shared_blks_hit + s.shared_blks_read), 0),
-  'dealloc', (SELECT dealloc FROM pg_stat_statements_info),
+  'dealloc', (SELECT dealloc FROM stats.pg_stat_statements_info),
   'tables', (SELECT json_object_agg(relname, json_build_object(
       'seq_scan', seq_scan, 'seq_tup_read', seq_tup_read, 'idx_scan', coalesce(idx_scan, 0),
       'idx_tup_fetch', coalesce(idx_tup_fetch, 0), 'n_live_tup', n_live_tup))
-    FROM pg_stat_user_tables WHERE schemaname = 'public'))
-FROM pg_stat_statements s
-WHERE s.userid = 'app'::regrole AND s.dbid = (SELECT oid FROM pg_database WHERE datname = 'shop')
+    FROM pg_catalog.pg_stat_user_tables WHERE schemaname = 'public'))
+FROM stats.pg_stat_statements s
+WHERE s.userid = 'app'::regrole
+  AND s.dbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = 'shop')
 """
 
 
-def psql(sql: str, user: str, password: str = "", timeout_s: float = 25.0) -> str:
+def psql(sql: str, user: str, password: str = "", timeout_s: float = 70.0) -> str:
     env = {"PATH": os.environ.get("PATH", ""), "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "5"}
     args = ["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-h", SOCKET_DIR]
     done = subprocess.run(
