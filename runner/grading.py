@@ -451,7 +451,13 @@ def sidecar_images(images: Images, challenge: Challenge) -> dict[str, str]:
 
 def sidecar_targets(challenge: Challenge) -> dict[str, ServiceTarget]:
     return {
-        sc.name: ServiceTarget(f"sidecar-{sc.name}", sc.port, sc.ready_s, tuple(sc.ready_cmd))
+        sc.name: ServiceTarget(
+            f"sidecar-{sc.name}",
+            sc.port,
+            sc.ready_s,
+            tuple(sc.ready_cmd),
+            (sc.control_port,) if sc.control_port else (),
+        )
         for sc in challenge.config.sidecars
     }
 
@@ -500,9 +506,6 @@ def _start_sidecars(
     for sc in challenge.config.sidecars:
         target = targets[sc.name]
         why = wait_ready(pod, target, start + target.ready_s)
-        if why is None and sc.control_port:
-            control = replace(target, port=sc.control_port, ready_cmd=())
-            why = wait_ready(pod, control, start + target.ready_s)
         if why is not None:
             raise InfraError(f"challenge sidecar {sc.name!r}: {why}")
     _emit(opts, "sidecars", names=[s.name for s in specs])
