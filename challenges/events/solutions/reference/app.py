@@ -310,11 +310,10 @@ class Processor:
 
     def apply(self, t: dict[str, Any]) -> tuple[int | None, dict[str, Any]]:
         body = {"transfer_id": t["id"], "from": t["from"], "to": t["to"], "amount": t["amount"]}
-        key = self.idempotency_key(t)
         attempt = 0
         while not self.abort.is_set():
             try:
-                status, answer = self.ledger.post(key, body)
+                status, answer = self.ledger.post(self.idempotency_key(t), body)
                 if status < 500:
                     if status in (200, 201):
                         self.stats.add("applied")
