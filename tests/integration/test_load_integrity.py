@@ -107,6 +107,7 @@ AUDITED = {
     "rest-api": "get_booking",
     "cache": "healthz_ok",
     "monitoring": "alert_rules_valid",
+    "data": "healthz_ok",
 }
 
 
