@@ -294,8 +294,9 @@ def main() -> None:
 
 def image_of(client: Any, service: str) -> str:
     """The image the grading just built (cached by content, so the same one)."""
+    from runner.grading.build import build_submission
     from runner.grading.images import Images
-    from runner.grading.pipeline import RunOptions, build_submission
+    from runner.grading.pipeline import RunOptions
 
     challenge = challenge_for(service, 0)
     build = build_submission(

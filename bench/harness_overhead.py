@@ -20,6 +20,7 @@ assess's own figure comes from its ``load_result`` event, and ``saturated`` is i
 work on the machine moves the figures.
 
     python bench/harness_overhead.py [--runs 3] [--seconds 10] [--users 32] [--port 18400]
+    python bench/harness_overhead.py --smoke   # one round of 5 s per tool, 4 users
 
 Installs Debian's ``nginx-light`` and ``wrk`` with apt-get if they are missing. Traffic goes
 to 127.0.0.1 only; every phase is bounded by ``--seconds`` (and a kill timer).
@@ -45,6 +46,16 @@ from pathlib import Path
 from typing import Any
 
 from _common import machine_facts  # bench/ is on sys.path when run as a script
+
+from graders.protocol import (  # pure dataclasses: no gevent or locust in this process
+    LoadPlan,
+    LoadResult,
+    LoadResultEvent,
+    Plan,
+    Slo,
+    decode_event,
+    dumps,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -231,6 +242,18 @@ def run_bounded(cmd: list[str], timeout: float, **kw: Any) -> subprocess.Complet
         raise RuntimeError(f"{cmd[2]} outlived its {timeout:.0f} s budget") from exc
 
 
+def num(text: str) -> float:
+    """A figure from Locust's CSV ("N/A" when nothing was measured: NaN, printed as nan)."""
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
+
+
+def div(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
 def bare_locust(tmp: Path, url: str, users: int, seconds: int, master: int) -> dict[str, float]:
     prefix = tmp / "bare"
     cmd = [
@@ -245,10 +268,10 @@ def bare_locust(tmp: Path, url: str, users: int, seconds: int, master: int) -> d
     if cp.returncode not in (0, 1):  # 1: some requests failed (reported below)
         raise RuntimeError(f"locust exited {cp.returncode}: {cp.stderr[-500:]}")
     return {
-        "rps": float(agg["Requests/s"]),
-        "requests": float(agg["Request Count"]),
-        "failures": float(agg["Failure Count"]),
-        "p95_ms": float(agg["95%"]),
+        "rps": num(agg["Requests/s"]),
+        "requests": num(agg["Request Count"]),
+        "failures": num(agg["Failure Count"]),
+        "p95_ms": num(agg["95%"]),
         "cpu": m.cpu / m.wall,  # includes start-up and shutdown, so a little low
         "server_cpu": m.server_cpu,
         "core_idle": m.core_idle,
@@ -256,47 +279,44 @@ def bare_locust(tmp: Path, url: str, users: int, seconds: int, master: int) -> d
 
 
 def assess_loadgen(tmp: Path, url: str, users: int, seconds: int, master: int) -> dict[str, Any]:
-    config = {
-        "service_url": url,
-        "challenge_dir": str(tmp),
-        "seed": 1,
-        "sidecars": [],
-        "load": {
-            "locustfile": "locustfile.py",
-            "users": users,
-            "target_rps": 100_000,
-            "warmup_s": 1,
-            "duration_s": seconds,
-            "max_steps": 0,
-            "step_s": 5,
-            "step_factor": 1.5,
-            "slo": {"p95_ms": 1000, "p99_ms": 2000, "max_error_rate": 0.01},
-            "workers": 0,
-        },
-    }
+    plan = Plan(
+        service_url=url,
+        challenge_dir=str(tmp),
+        results_path=str(tmp / "results.json"),
+        seed=1,
+        load=LoadPlan(
+            locustfile="locustfile.py",
+            users=users,
+            target_rps=100_000,
+            warmup_s=1,
+            duration_s=seconds,
+            max_steps=0,
+            step_s=5,
+            slo=Slo(p95_ms=1000, p99_ms=2000, max_error_rate=0.01),
+        ),
+    )
     path = tmp / "assess_config.json"
-    path.write_text(json.dumps(config))
+    path.write_text(dumps(plan))
     cmd = ["taskset", "-c", GEN_CORE, sys.executable, "-c", BOOTSTRAP, str(path)]
     env = {**os.environ, "ASSESS_SEED": "1", "PYTHONPATH": str(ROOT)}
     with Measure(master) as m:
         cp = run_bounded(cmd, seconds + 60, env=env, cwd=ROOT)
-    result = None
+    result: LoadResult | None = None
     for line in cp.stdout.splitlines():
-        if line.startswith("@assess "):
-            ev = json.loads(line[len("@assess ") :])
-            if ev.get("event") == "load_result":
-                result = ev
+        decoded = decode_event(line)
+        if decoded is not None and isinstance(decoded[1], LoadResultEvent):
+            result = decoded[1].result
     if result is None:
         raise RuntimeError(f"no load_result (exit {cp.returncode}): {cp.stderr[-800:]}")
-    measured = [s for s in result["series"] if s["stage"] == "measured"]
+    measured = [s for s in result.series if s.stage == "measured"]
     return {
-        "rps": result["achieved_rps"],
-        "requests": result["requests"],
-        "error_rate": result["error_rate"],
-        "p95_ms": result["p95_ms"],
-        "cpu": result["generator_cpu"],
-        "cpu_min": min((s["generator_cpu"] for s in measured), default=0.0),
-        "saturated": result["generator_saturated"],
+        "rps": result.measured.achieved_rps,
+        "requests": result.measured.requests,
+        "error_rate": result.measured.error_rate,
+        "p95_ms": result.measured.p95_ms,
+        "cpu": result.measured.generator_cpu,
+        "cpu_min": min((s.generator_cpu for s in measured), default=0.0),
+        "saturated": result.generator_saturated,
         "server_cpu": m.server_cpu,
         "core_idle": m.core_idle,
     }
@@ -341,7 +361,10 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=10, help="seconds per tool (default 10)")
     ap.add_argument("--users", type=int, default=32, help="users / connections (default 32)")
     ap.add_argument("--port", type=int, default=18400)
+    ap.add_argument("--smoke", action="store_true", help="1 round of 5 s per tool, 4 users")
     args = ap.parse_args()
+    if args.smoke:
+        args.runs, args.seconds, args.users = 1, 5, 4
     if not 1 <= args.runs <= 10 or not 1 <= args.seconds <= 60 or not 1 <= args.users <= 512:
         sys.exit("--runs must be 1..10, --seconds 1..60, --users 1..512")
     if (os.cpu_count() or 1) < 2:
@@ -376,9 +399,9 @@ def main() -> int:
                     )
                 print(
                     f"{k + 1:>3} | {b['rps']:>8.0f} {b['cpu']:>5.2f} | {a['rps']:>10.0f} "
-                    f"{a['cpu']:>7.3f} {a['saturated']!s:>6} | {a['rps'] / b['rps']:>11.3f} | "
+                    f"{a['cpu']:>7.3f} {a['saturated']!s:>6} | {div(a['rps'], b['rps']):>11.3f} | "
                     f"{w['rps']:>8.0f} {w['cpu']:>5.2f} {w['server_cpu']:>9.2f} | "
-                    f"{b['rps'] / w['rps']:>10.3f} | "
+                    f"{div(b['rps'], w['rps']):>10.3f} | "
                     f"{b['core_idle']:.2f}/{a['core_idle']:.2f}/{w['core_idle']:.2f}",
                     flush=True,
                 )
@@ -389,13 +412,15 @@ def main() -> int:
     def col(tool: str, key: str) -> list[float]:
         return [float(r[tool][key]) for r in rounds]
 
-    print(f"\nover {len(rounds)} rounds:")
+    print(f"\nfigures: over {len(rounds)} rounds:")
     print(f"  bare Locust rps      {spread(col('bare', 'rps'))}")
     print(f"  assess rps           {spread(col('assess', 'rps'))}")
-    ratio = [r["assess"]["rps"] / r["bare"]["rps"] for r in rounds]
+    ratio = [div(r["assess"]["rps"], r["bare"]["rps"]) for r in rounds]
     print(f"  assess / bare        {spread(ratio)}")
     print(f"  wrk rps              {spread(col('wrk', 'rps'))}")
-    print(f"  Locust / wrk         {spread([r['bare']['rps'] / r['wrk']['rps'] for r in rounds])}")
+    print(
+        f"  Locust / wrk         {spread([div(r['bare']['rps'], r['wrk']['rps']) for r in rounds])}"
+    )
     print(f"  assess gen cpu       {spread(col('assess', 'cpu'))}  (from load_result)")
     print(f"  bare Locust cpu      {spread(col('bare', 'cpu'))}  (rusage / wall, incl. start-up)")
     print(f"  nginx cpu under bare {spread(col('bare', 'server_cpu'))}")

@@ -8,6 +8,7 @@ Starts ``challenges/cache/sidecars/upstream/upstream.py`` on 127.0.0.1, then dri
 Everything stays on loopback; every phase is bounded in time and in request count.
 
     python bench/upstream_capacity.py [--connections 64] [--seconds 3] [--port 19590]
+    python bench/upstream_capacity.py --smoke   # 8 connections, 1 s per phase
 
 The load generator is one asyncio process with raw sockets; on a small machine it competes
 with the upstream for CPU, so the delay-0 figure is a lower bound of the upstream's capacity.
@@ -25,6 +26,8 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from _common import machine_facts  # bench/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 UPSTREAM = ROOT / "challenges" / "cache" / "sidecars" / "upstream" / "upstream.py"
@@ -103,7 +106,10 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--port", type=int, default=19590, help="public port; control is port+1")
+    ap.add_argument("--smoke", action="store_true", help="8 connections, 1 s per phase")
     args = ap.parse_args()
+    if args.smoke:
+        args.connections, args.seconds = 8, 1.0
     if not 1 <= args.connections <= 1000 or not 0 < args.seconds <= 30:
         sys.exit("--connections must be 1..1000 and --seconds 0..30")
     env = {
@@ -118,6 +124,8 @@ def main() -> None:
     )
     try:
         wait_healthy(args.port + 1, proc)
+        machine_facts()
+        print("figures:")
         print(
             f"upstream capacity: {args.connections} keep-alive connections, "
             f"{args.seconds:g} s per phase, {os.cpu_count()} CPUs"
@@ -137,6 +145,7 @@ def main() -> None:
         print(
             f"(at 100 ms delay the ceiling is connections / delay = {args.connections * 10} req/s)"
         )
+        print(f"load at end: {Path('/proc/loadavg').read_text().strip()}")
     finally:
         proc.terminate()
         try:

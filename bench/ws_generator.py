@@ -2,7 +2,8 @@
 """How much WebSocket load the generator itself sustains on one core (realtime challenge).
 
 Starts a trivial Node.js broadcast server on 127.0.0.1 (the `ws` package from the realtime
-reference's node_modules: run `npm ci` in challenges/realtime/solutions/reference first) that
+reference's node_modules, as the reference's own image installed them: the first run builds
+that image with `npm ci` inside Docker and copies them to the bench cache) that
 sends a small JSON tick, carrying its send time, to every connection RATE times a second. This
 process is the generator, built exactly like the load profile's receivers: gevent, graders.ws
 connections, one receive greenlet each, JSON parsing and a latency per message, pinned to one
@@ -12,6 +13,7 @@ The last step where received >= 98 % of offered and p99 < 250 ms is the sustaine
 Bounded: each step lasts STEP_S seconds; the whole run stays under two minutes.
 
     .venv/bin/python bench/ws_generator.py [--connections 400] [--step-s 5]
+    .venv/bin/python bench/ws_generator.py --smoke   # 20 connections, two 1 s steps
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import resource  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -35,10 +38,13 @@ import gevent  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine_facts, node_modules  # noqa: E402
+
 from graders.expect import CheckFailed  # noqa: E402
 from graders.ws import connect as ws_connect  # noqa: E402
 
-NODE_MODULES = ROOT / "challenges/realtime/solutions/reference/node_modules"
+REFERENCE = ROOT / "challenges/realtime/solutions/reference"
 PORT = 18765
 SERVER_JS = r"""
 const http = require('http');
@@ -117,11 +123,16 @@ def main() -> None:
         default="5,10,20,40,60,80,100",
         help="broadcast messages/s per step (each goes to every connection)",
     )
+    ap.add_argument("--smoke", action="store_true", help="20 connections, two 1 s steps")
     args = ap.parse_args()
-    if not NODE_MODULES.is_dir():
-        sys.exit(f"{NODE_MODULES} missing: run npm ci in the realtime reference first")
+    if args.smoke:
+        args.connections, args.step_s, args.rates = 20, 1.0, "5,10"
+    if shutil.which("node") is None:
+        sys.exit("node not found: apt-get install nodejs (the broadcast server runs on the host)")
+    machine_facts()
+    modules = node_modules("realtime", REFERENCE)
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # the generator gets one core
-    env = {**os.environ, "PORT": str(PORT), "NODE_PATH": str(NODE_MODULES)}
+    env = {**os.environ, "PORT": str(PORT), "NODE_PATH": str(modules)}
     server = subprocess.Popen(["node", "-e", SERVER_JS], env=env)
     base = f"http://127.0.0.1:{PORT}"
     stop, opened = [False], [0]
@@ -167,6 +178,7 @@ def main() -> None:
             elif best is not None:
                 break
         set_rate(base, 0)
+        print("figures:")
         if best:
             print(f"sustained: {best[0]} connections, {best[1]:.0f} deliveries/s on one core")
         else:
@@ -176,6 +188,7 @@ def main() -> None:
         gevent.joinall(greenlets if "greenlets" in dir() else [], timeout=3)
         server.terminate()
         server.wait(timeout=5)
+    print(f"load at end: {Path('/proc/loadavg').read_text().strip()}")
 
 
 if __name__ == "__main__":

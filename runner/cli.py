@@ -33,7 +33,10 @@ def _console(stderr: bool = False) -> Any:
 
 
 def _fail(err: AssessError) -> NoReturn:
-    _console(stderr=True).print(f"[bold red]error:[/] {err.message}", soft_wrap=True)
+    from rich.markup import escape
+
+    # the message may quote a stranger's text (an archive member's name): never markup
+    _console(stderr=True).print(f"[bold red]error:[/] {escape(err.message)}", soft_wrap=True)
     raise typer.Exit(int(err.exit_code))
 
 
@@ -182,6 +185,8 @@ def run(
         sys.stdout.write(results.to_json() + "\n")
         sys.stdout.flush()
     code, why = commands.exit_code_for(results, fail_under)
+    if code == ExitCode.INTERRUPTED:
+        _fail(Interrupted(why))  # on stderr, as every interruption is
     if why:
         console.print(f"[red]{why}[/]", highlight=False)
     if code != ExitCode.OK:
@@ -445,11 +450,19 @@ def verify(
 
 
 @app.command()
-def show(challenge: Annotated[str, typer.Argument(help="challenge id or directory")]) -> None:
-    """Render CHALLENGE's brief in the terminal."""
+def show(
+    challenge: Annotated[str, typer.Argument(help="challenge id or directory")],
+    checks: Annotated[
+        bool, typer.Option("--checks", help="list the visible check ids (for --check ID)")
+    ] = False,
+) -> None:
+    """Render CHALLENGE's brief in the terminal (or, with --checks, its visible check ids)."""
     from runner import commands
 
     try:
+        if checks:
+            commands.show_checks(challenge, _console())
+            return
         commands.show(challenge, _console())
     except AssessError as err:
         _fail(err)

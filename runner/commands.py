@@ -2,7 +2,7 @@
 
 Each command imports the modules it uses when it runs (a stated exception to imports at the
 top): ``assess list`` or ``new-challenge`` must not load the docker SDK, Celery or Pygments, and
-modules that import Locust (``graders.load``, ``runner.challenges.authoring``) must load only in
+modules that import Locust (``graders.load.phase``, ``runner.challenges.authoring``) must load only in
 the commands that need them, since Locust's import patches the process with gevent.
 """
 
@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from runner.challenges.registry import Registry
@@ -103,10 +104,12 @@ def serve_sidecars(
             time.sleep(0.5)
 
 
-def write_reports(results: Results, outputs: dict[str, Path | None]) -> list[Path]:
+def write_reports(
+    results: Results, outputs: dict[str, Path | None], fail_under: float | None = None
+) -> list[Path]:
     from runner.reports import write_all
 
-    return write_all(results, outputs)
+    return write_all(results, outputs, fail_under)
 
 
 def run_options(
@@ -187,7 +190,7 @@ def run(req: RunRequest, console: Console) -> Results:
     from runner.challenges import calibration, packs
     from runner.grading import partial
     from runner.grading.pipeline import host_fingerprint
-    from runner.reports.terminal import Progress, render
+    from runner.reports.terminal import Progress
 
     challenge = packs.open_challenge(
         req.challenge, private=req.private, interviewer=not req.candidate
@@ -207,6 +210,7 @@ def run(req: RunRequest, console: Console) -> Results:
         seed=req.seed,
         docker_runtime=req.docker_runtime,
     )
+    opts.partial_on_interrupt = True  # Ctrl-C: write the reports of what ran, then exit 130
     chosen = partial.plan_selection(
         challenge.checks_dir,
         candidate=req.candidate,
@@ -226,12 +230,27 @@ def run(req: RunRequest, console: Console) -> Results:
     if results.load and record is not None:
         results.calibration = calibration.compare(results.load, record)
     partial.annotate(results, chosen)
+    _show_and_write(req, challenge, results, console)
+    return results
+
+
+def _show_and_write(req: RunRequest, challenge: Any, results: Results, console: Console) -> None:
+    """The report in the terminal, the files asked for, then what this machine's set-up cost."""
+    from runner.reports.terminal import render
+
     console.print(render(results, show_passed=req.show_passed))
     if results.mode == "candidate":
         console.print(candidate_note(challenge.hidden_checks, len(results.checks)))
-    for path in write_reports(results, dict(req.outputs)):
+    for path in write_reports(results, dict(req.outputs), req.fail_under):
         console.print(f"[dim]wrote {path}[/]")
-    return results
+    for note in results.score_notes:  # what this machine's set-up cost, with its fix, last
+        if "`assess calibrate " in note:
+            console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        from runner.reports.markdown import ci_annotations
+
+        for line in ci_annotations(results, req.fail_under):  # workflow commands: plain, unstyled
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def _grade_url(req: RunRequest, url: str, challenge: Any, opts: Any) -> Results:
@@ -278,6 +297,11 @@ def exit_code_for(results: Results, fail_under: float | None) -> tuple[ExitCode,
     """
     if results.verdict == Verdict.ERROR:
         return ExitCode.INFRA, f"grading failed on our side: {results.verdict_detail}"
+    if results.verdict == Verdict.INTERRUPTED:
+        return ExitCode.INTERRUPTED, (
+            "interrupted: the reports are partial (the checks run so far); "
+            "everything the run created was removed"
+        )
     if fail_under is None:
         return ExitCode.OK, ""
     if results.verdict != Verdict.GRADED:
@@ -385,12 +409,19 @@ def batch(req: BatchRequest, console: Console) -> tuple[Any, ExitCode, str]:
         from runner.batch.similarity import K, W
 
         if similarity:
-            pairs = flag_similar(challenge, jobs, threshold=similarity_threshold)
+            unread: dict[str, list[str]] = {}
+            pairs = flag_similar(challenge, jobs, threshold=similarity_threshold, unread=unread)
             method = (
                 f"winnowed fingerprints (k={K} tokens, window {W}); flagged at "
                 f"{similarity_threshold or 0.5:.0%} of either side's fingerprints"
             )
-            save_pairs(out, pairs, {"method": method})
+            save_pairs(out, pairs, {"method": method, "not_compared": unread})
+            for name, files in sorted(unread.items()):  # a cap left them out: said, not hidden
+                console.print(
+                    f"[yellow]similarity: {len(files)} source file(s) of {name} not compared "
+                    f"(over the reading caps), e.g. {files[0]}[/]",
+                    highlight=False,
+                )
             for line in similar_lines(pairs):
                 console.print(line, highlight=False)
         write_leaderboard(out, challenge, rows)
@@ -406,7 +437,9 @@ def batch(req: BatchRequest, console: Console) -> tuple[Any, ExitCode, str]:
             on_event=view,
             finish=finish,
         )
-    console.print(table(f"{challenge.id}: {len(result.rows)} submissions", result.rows))
+    console.print(
+        table(f"{challenge.id}: {len(result.rows)} submissions", result.rows, console.width)
+    )
     console.print(f"[dim]wrote {out / 'leaderboard.html'} (and .csv, .json)[/]")
     if junit is not None:
         from runner.batch.jobs import OutDir
@@ -416,8 +449,15 @@ def batch(req: BatchRequest, console: Console) -> tuple[Any, ExitCode, str]:
     return (result, *batch_exit_code(result.rows, fail_under))
 
 
-def flag_similar(challenge: Any, jobs: list[Any], *, threshold: float | None = None) -> list[Any]:
-    """Similar pairs among the batch's submissions; stored in OUT for the leaderboard."""
+def flag_similar(
+    challenge: Any,
+    jobs: list[Any],
+    *,
+    threshold: float | None = None,
+    unread: dict[str, list[str]] | None = None,
+) -> list[Any]:
+    """Similar pairs among the batch's submissions; stored in OUT for the leaderboard.
+    ``unread`` receives, per submission, the source files a reading cap left out."""
     from runner.batch import similarity as sim
     from runner.intake.submission import load_submission
 
@@ -427,6 +467,8 @@ def flag_similar(challenge: Any, jobs: list[Any], *, threshold: float | None = N
         sub = load_submission(job.path)
         # every file it holds, not only what is built (runner.batch.similarity: folders decide nothing)
         prints.append(sim.fingerprint_dir(job.name, sub.root, None, job.digest, known))
+        if unread is not None and prints[-1].unread:
+            unread[job.name] = prints[-1].unread[:20]
     ignore = sim.boilerplate_hashes(sim.published_texts(challenge.root))
     return sim.compare(prints, ignore, threshold=sim.THRESHOLD if threshold is None else threshold)
 
@@ -645,6 +687,23 @@ def show(challenge_id: str, console: Console) -> None:
     )
 
 
+def show_checks(challenge_id: str, console: Console) -> None:
+    """The visible checks' ids and skills, read from the check files (hidden ones only counted:
+    their names are the interviewer's)."""
+    from runner.challenges.checkscan import scan
+
+    challenge = Registry().get(challenge_id)
+    defs = scan(challenge.checks_dir)
+    visible = [d for d in defs if not d.hidden]
+    for d in visible:
+        console.print(f"{d.id}  [dim]{d.skill or 'general'} · {d.file}[/]", highlight=False)
+    console.print(
+        f"[dim]{len(visible)} visible checks; {len(defs) - len(visible)} hidden checks are run "
+        f"by the interviewer. Run some: `assess run {challenge.id} DIR --candidate --check ID`[/]",
+        highlight=False,
+    )
+
+
 def list_challenges(console: Console) -> None:
     catalogue: dict[str, str] = {}
     if SEEDS.is_file():
@@ -652,6 +711,16 @@ def list_challenges(console: Console) -> None:
         for posting in data.get("postings", []):
             for req in posting.get("requirements", []):
                 catalogue[req["id"]] = req["text"]
+    if console.width < 120:
+        # A CI log's 80 columns: one block per challenge, ids never cut, requirements by id
+        # (`assess coverage` has the catalogue's sentences).
+        for ch in Registry().all():
+            cfg = ch.config
+            skills = ", ".join(f"{k} ({v:g})" for k, v in cfg.skills.items())
+            console.print(f"[bold]{ch.id}[/] {cfg.version}  {escape(cfg.title)}", highlight=False)
+            console.print(f"  skills: {skills}", highlight=False)
+            console.print(f"  requirements: {', '.join(cfg.requirements) or '-'}", highlight=False)
+        return
     table = Table(box=None, pad_edge=False)
     for col in ("challenge", "version", "skills (weight)", "requirements covered"):
         table.add_column(col)
@@ -688,7 +757,7 @@ def coverage(
         if not path.parent.is_dir():
             raise UsageError(f"{path}: directory {path.parent} does not exist; create it first")
         path.write_text(text, encoding="utf-8")
-    console.print(cov.table(matrix))
+    console.print(cov.table(matrix, console.width))
     for line in cov.summary_lines(matrix):
         console.print(line, highlight=False, soft_wrap=True)
     return data
@@ -756,7 +825,12 @@ def verify(
                 )
             failed = results.failed_ids()
             expected = set(sol.expected.fails)
-            ok = results.verdict == "graded" and failed == expected
+            note = ""
+            if challenge.config.kind == "tests":  # a suite: its reference runs come first
+                from runner.grading.mutation import suite_view
+
+                failed, expected, note = suite_view(results, sol.expected)
+            ok = results.verdict == "graded" and failed == expected and not note
             all_ok &= ok
             mark = "[green]✓[/]" if ok else "[red]✗[/]"
             line = f"{mark} {sol.name}: verdict {results.verdict.value}, {results.passed}/{len(results.checks)} passed"
@@ -764,6 +838,8 @@ def verify(
                 line += f"\n    unexpectedly failed: {', '.join(sorted(failed - expected))}"
             if expected - failed:
                 line += f"\n    expected to fail but passed: {', '.join(sorted(expected - failed))}"
+            if note:
+                line += f"\n    {note}"
             console.print(line, highlight=False)
     return all_ok
 
@@ -775,7 +851,11 @@ def init_starter(challenge_id: str, directory: Path, runtime: str, console: Cons
     if directory.exists() and any(directory.iterdir()):
         raise UsageError(f"{directory} exists and is not empty; choose a new directory")
     directory.mkdir(parents=True, exist_ok=True)
-    for name, text in STARTERS[runtime].items():
+    starters = STARTERS
+    if challenge.config.kind == "tests":  # the candidate writes a test suite, not a service
+        from runner.grading.mutation import SUITE_STARTERS as starters
+    for name, text in starters[runtime].items():
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
         (directory / name).write_text(text, encoding="utf-8")
     if challenge.brief.is_file():
         shutil.copyfile(challenge.brief, directory / "BRIEF.md")
@@ -786,7 +866,7 @@ def init_starter(challenge_id: str, directory: Path, runtime: str, console: Cons
 
 
 def gc(console: Console, *, all_runs: bool, images: bool) -> None:
-    from runner.grading.pipeline import SUBMISSION_REPO
+    from runner.grading.build import SUBMISSION_REPO
     from runner.grading.pod import collect_garbage, docker_client
 
     client = docker_client()

@@ -37,6 +37,7 @@ class Verdict(StrEnum):
     RESOURCE_LIMIT = "resource_limit"  # killed by a limit (memory: the OOM killer)
     TAMPERED = "tampered"  # tried to impersonate the grader or a sidecar
     ERROR = "error"  # the grader itself failed
+    INTERRUPTED = "interrupted"  # Ctrl-C: the checks run so far, the rest not_run (exit 130)
 
 
 class _Model(BaseModel):

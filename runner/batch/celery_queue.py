@@ -104,6 +104,9 @@ def configure(broker: str, visibility_timeout: float = 3600.0) -> Celery:
         worker_cancel_long_running_tasks_on_connection_loss=False,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
+        # no remote control (pidbox): whoever can write to the broker could otherwise shut
+        # workers down or change their pools; assess never uses it (and the ACL stays small)
+        worker_enable_remote_control=False,
     )
     return app
 

@@ -58,12 +58,41 @@ class BatchView:
             self.status.update(Text(f"{progress.line()}   {running}"))
 
 
-def table(title: str, rows: list[Row]) -> Table:
+def table(title: str, rows: list[Row], width: int | None = None) -> Table:
+    """The closing table. Rank, name, verdict and score always keep their full width; on a
+    narrow console (``width``: 80 columns in every CI log) the other figures and the note take
+    what is left (the note cut with an ellipsis) and are left out before any of those is cut."""
+    ranked = sorted(rows, key=rank_key)
+    key = {
+        "#": len(str(len(ranked))),
+        "name": max([4, *(len(safe_text(r.name)) for r in ranked)]),
+        "verdict": max([7, *(len(r.verdict) for r in ranked)]),
+        "score": 5,
+    }
+    extra = {
+        "checks": max([6, *(len(f"{r.passed}/{r.checks}") for r in ranked)]),
+        "correctness": 11,
+        "load": 5,
+    }
+    room = None if width is None else width - sum(key.values()) - 2 * len(key)
+    cols = dict(key)
+    for col, w in extra.items():
+        if room is None or room >= w + 2:
+            cols[col] = w
+            room = None if room is None else room - w - 2
+    notes = room is None or room >= 14
     t = Table(box=None, pad_edge=False, title=title)
-    for col in ("#", "name", "verdict", "score", "correctness", "load", "checks"):
-        t.add_column(col, justify="left" if col in ("name", "verdict") else "right")
-    t.add_column("note", no_wrap=True, overflow="ellipsis", max_width=70)
-    for i, r in enumerate(sorted(rows, key=rank_key), start=1):
+    order = ["#", "name", "verdict", "score", "correctness", "load", "checks"]
+    for col in (c for c in order if c in cols):
+        t.add_column(
+            col,
+            justify="left" if col in ("name", "verdict") else "right",
+            no_wrap=True,
+            min_width=cols[col],
+        )
+    if notes:
+        t.add_column("note", no_wrap=True, overflow="ellipsis", max_width=(room or 72) - 2)
+    for i, r in enumerate(ranked, start=1):
         note = "; ".join(
             x
             for x in (
@@ -74,16 +103,17 @@ def table(title: str, rows: list[Row]) -> Table:
             )
             if x
         )
-        t.add_row(
-            str(i),
-            Text(safe_text(r.name)),
-            r.verdict,
-            _fmt(r.score),
-            _fmt(r.correctness),
-            _fmt(r.load),
-            "-" if r.checks is None else f"{r.passed}/{r.checks}",
-            Text(safe_text(note)[:120]),
-        )
+        values: dict[str, str | Text] = {
+            "#": str(i),
+            "name": Text(safe_text(r.name)),
+            "verdict": r.verdict,
+            "score": _fmt(r.score),
+            "correctness": _fmt(r.correctness),
+            "load": _fmt(r.load),
+            "checks": "-" if r.checks is None else f"{r.passed}/{r.checks}",
+        }
+        cells = [values[c] for c in order if c in cols]
+        t.add_row(*cells, *([Text(safe_text(note)[:120])] if notes else []))
     return t
 
 

@@ -94,6 +94,11 @@ def build(catalogue: list[Requirement], challenges: list[Challenge]) -> Matrix:
         by_skill: dict[str, list[str]] = {}
         for check in scan(ch.checks_dir) if ch.checks_dir.is_dir() else []:
             by_skill.setdefault(check.skill or "general", []).append(check.id)
+        if ch.config.kind == "tests" and ch.complete:  # a suite is graded by its mutants
+            from runner.challenges.registry import load_mutants
+
+            for m in load_mutants(ch):
+                by_skill.setdefault(m.skill, []).append(f"mutant:{m.id}")
         matrix.challenges.append(
             {
                 "id": ch.id,
@@ -155,7 +160,20 @@ def _cover_of(matrix: Matrix, rid: str, challenge: str) -> Cover | None:
     return next((c for c in matrix.covers.get(rid, []) if c.challenge == challenge), None)
 
 
-def table(matrix: Matrix) -> Table:
+def matrix_width(matrix: Matrix) -> int:
+    """Columns the full matrix needs (each challenge a column)."""
+    ids = [c["id"] for c in matrix.challenges]
+    req = max([len("requirement"), *(len(r.id) for r in matrix.requirements)])
+    skill = max([len("skill"), *(len(r.skill) for r in matrix.requirements)])
+    cells = sum(max(len(cid), 12) + 3 for cid in ids)
+    return req + skill + cells + 7
+
+
+def table(matrix: Matrix, width: int | None = None) -> Table:
+    """The matrix; narrower than it needs (a CI log's 80 columns), one row per requirement with
+    the challenges covering it, so requirement ids are never cut."""
+    if width is not None and matrix_width(matrix) > width:
+        return compact_table(matrix)
     ids = [c["id"] for c in matrix.challenges]
     t = Table(title="requirements x challenges (cell: checks matched by skill)", pad_edge=False)
     t.add_column("requirement")
@@ -166,6 +184,27 @@ def table(matrix: Matrix) -> Table:
         cells = [_cell(_cover_of(matrix, r.id, cid)) for cid in ids]
         name = r.id if any(cells) else f"[red]{r.id}[/]"
         t.add_row(name, r.skill, *cells)
+    return t
+
+
+def compact_table(matrix: Matrix) -> Table:
+    t = Table(
+        title="requirements (covered by: challenge, checks matched)",
+        title_justify="left",
+        box=None,
+        pad_edge=False,
+    )
+    t.add_column("requirement", no_wrap=True)
+    t.add_column("skill", no_wrap=True)
+    t.add_column("covered by", ratio=1)
+    for r in matrix.requirements:
+        covers = [
+            f"{c['id']} ({len(cover.checks)})"
+            for c in matrix.challenges
+            if (cover := _cover_of(matrix, r.id, c["id"])) is not None
+        ]
+        name = r.id if covers else f"[red]{r.id}[/]"
+        t.add_row(name, r.skill, ", ".join(covers) or "[red]none[/]")
     return t
 
 

@@ -10,6 +10,8 @@ writes the rest as a private pack:
     private.toml      challenge = "<id>", version = "<challenge version>", hidden_checks = N
     checks/           complete check files: each replaces the public file of the same name
     solutions/        reference and flawed variants
+    mutants/          (a ``kind = "tests"`` challenge) the mutant table and switches: its
+                      hidden checks, counted in ``hidden_checks``
 
 A private pack is a directory, a store of packs (``<id>/private.toml`` below it), or a git URL
 (cloned for the run). It comes from ``--private`` or ``$ASSESS_PRIVATE``. Joining copies the
@@ -54,6 +56,22 @@ def _toml_str(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _mutants(challenge: Challenge) -> Path | None:
+    """The mutant layer of a tests challenge (None for a service challenge)."""
+    target = challenge.config.target
+    return challenge.root / target.mutants if target is not None else None
+
+
+def _hidden_total(challenge: Challenge, checks_dir: Path | None = None) -> int:
+    """Hidden checks, or a tests challenge's mutants (each is one hidden check of its run)."""
+    layer = _mutants(challenge)
+    if layer is not None:
+        from runner.challenges.registry import load_mutants
+
+        return len(load_mutants(challenge)) if layer.is_dir() else 0
+    return checkscan.hidden_count(checks_dir or challenge.checks_dir)
+
+
 def write_public(challenge: Challenge, out: Path) -> Path:
     """Write the candidate-safe bundle of ``challenge`` to ``out/<id>``; return that directory."""
     if challenge.config.publication is not None:
@@ -62,7 +80,9 @@ def write_public(challenge: Challenge, out: Path) -> Path:
     if dest.exists():
         raise UsageError(f"{dest} exists; give an empty --public directory")
     defs = checkscan.scan(challenge.checks_dir)
-    hidden = sum(d.hidden for d in defs)
+    hidden = (
+        sum(d.hidden for d in defs) if _mutants(challenge) is None else _hidden_total(challenge)
+    )
     dest.mkdir(parents=True)
     toml = (challenge.root / "challenge.toml").read_text(encoding="utf-8").rstrip("\n")
     toml += f'\n\n[publication]\npart = "public"\nhidden_checks = {hidden}\n'
@@ -73,6 +93,8 @@ def write_public(challenge: Challenge, out: Path) -> Path:
     for name in PUBLIC_DIRS:
         if (challenge.root / name).is_dir():
             shutil.copytree(challenge.root / name, dest / name, ignore=_IGNORE)
+    if _mutants(challenge) is not None:
+        return dest  # a tests challenge publishes its brief; mutants and suites stay private
     checks_out = dest / "checks"
     shutil.copytree(challenge.checks_dir, checks_out, ignore=_IGNORE)
     by_file: dict[str, list[checkscan.CheckDef]] = {}
@@ -107,7 +129,10 @@ def write_private(challenge: Challenge, out: Path) -> Path:
         shutil.copyfile(challenge.checks_dir / rel, dest / "checks" / rel)
     if challenge.solutions_dir.is_dir():
         shutil.copytree(challenge.solutions_dir, dest / "solutions", symlinks=True, ignore=_IGNORE)
-    hidden = checkscan.hidden_count(challenge.checks_dir)
+    layer = _mutants(challenge)
+    if layer is not None:
+        shutil.copytree(layer, dest / layer.relative_to(challenge.root), ignore=_IGNORE)
+    hidden = _hidden_total(challenge)
     (dest / PRIVATE_TOML).write_text(
         f"challenge = {_toml_str(challenge.id)}\n"
         f"version = {_toml_str(challenge.config.version)}\n"
@@ -162,8 +187,11 @@ def attach(challenge: Challenge, pack: Path, workdir: Path, source: str) -> Chal
         shutil.copytree(pack / "checks", dest / "checks", dirs_exist_ok=True, ignore=_IGNORE)
     if (pack / "solutions").is_dir():
         shutil.copytree(pack / "solutions", dest / "solutions", symlinks=True, ignore=_IGNORE)
+    layer = _mutants(challenge)
+    if layer is not None and (pack / layer.name).is_dir():
+        shutil.copytree(pack / layer.name, dest / layer.name, dirs_exist_ok=True, ignore=_IGNORE)
     joined = load_challenge(dest)
-    have = checkscan.hidden_count(joined.checks_dir)
+    have = _hidden_total(joined)
     announced = challenge.config.publication.hidden_checks if challenge.config.publication else None
     if have != manifest.hidden_checks or (announced is not None and have != announced):
         raise ChallengeError(

@@ -130,10 +130,27 @@ class Publication(_Strict):
     hidden_checks: int = Field(ge=0)
 
 
+class Target(_Strict):
+    """What a ``kind = "tests"`` challenge's suites are run against (runner.grading.mutation): a
+    solution of another challenge, with a layer of mutant switches overlaid on it."""
+
+    challenge: str = Field(pattern=ID_PATTERN)  # whose brief the suites test (e.g. rest-api)
+    solution: str = "reference"  # that challenge's solution the mutants are made from
+    mutants: str = "mutants"  # directory: mutants.toml (the table) and the layer's files
+    start: str = Field(min_length=1)  # the layer's start command (reads ASSESS_MUTANT)
+    reference_runs: int = Field(3, ge=1, le=10)  # passes in a row on the reference
+    run_s: float = Field(60, gt=0, le=900)  # wall-clock budget of one suite run
+    parallel: int = Field(2, ge=1, le=8)  # pods at once
+
+
 class ChallengeConfig(_Strict):
     id: str = Field(pattern=ID_PATTERN)
     title: str
     version: str
+    # "service": the candidate writes a service, checks grade it; "tests": the candidate
+    # writes a test suite, the mutants of [target] it kills grade it
+    kind: Literal["service", "tests"] = "service"
+    target: Target | None = None
     summary: str = ""
     requirements: list[str] = []
     skills: dict[str, float] = Field(min_length=1)
@@ -160,6 +177,8 @@ class ChallengeConfig(_Strict):
             ports += [s.port, s.control_port] if s.control_port else [s.port]
         if len(ports) != len(set(ports)):
             raise ValueError("sidecar ports must differ from each other and from 8080")
+        if (self.kind == "tests") != (self.target is not None):
+            raise ValueError('[target] goes with kind = "tests", and only with it')
         return self
 
 
@@ -182,6 +201,8 @@ class Challenge:
         """How many hidden checks the challenge has (announced by a public bundle)."""
         if self.config.publication is not None and self.private is None:
             return self.config.publication.hidden_checks
+        if self.config.kind == "tests":  # its mutants are its hidden checks
+            return len(load_mutants(self))
 
         return hidden_count(self.checks_dir)
 
@@ -237,6 +258,12 @@ def load_challenge(root: Path) -> Challenge:
         raise ChallengeError(
             f"{path}: field 'id' is {config.id!r} but the directory is {root.name!r}"
         )
+    if config.kind == "tests":
+        # a public bundle has no mutants (they are its hidden checks, in the private pack)
+        errors = mutant_errors(root, config) if config.publication is None else []
+        if errors:
+            raise ChallengeError(f"{path}: {errors[0]}")
+        return Challenge(root, config)
     if not (root / "checks").is_dir():
         raise ChallengeError(f"{root}: no checks/ directory")
     if config.load and not (root / config.load.locustfile).is_file():
@@ -294,3 +321,71 @@ class Registry:
 
     def all(self) -> list[Challenge]:
         return [self.get(i) for i in self.ids()]
+
+
+# -- a tests challenge's mutants and target (its hidden checks are its mutants) -----------------
+MUTANTS_FILE = "mutants.toml"
+
+
+class Mutant(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    skill: str
+    description: str = Field(min_length=1)
+    hidden: bool = True
+
+
+class MutantTable(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mutant: list[Mutant] = Field(min_length=1)
+
+
+def _read_table(path: Path) -> MutantTable:
+    raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    return MutantTable.model_validate(raw)
+
+
+def mutant_errors(root: Path, config: ChallengeConfig) -> list[str]:
+    """What is wrong with a tests challenge's target and mutant table (empty: nothing)."""
+    target = config.target
+    assert target is not None
+    layer = root / target.mutants
+    if not (target_root(root, target.challenge) / "challenge.toml").is_file():
+        return [f"field 'target.challenge': no challenge {target.challenge!r} beside this one"]
+    if not (layer / MUTANTS_FILE).is_file():
+        return [f"field 'target.mutants': {target.mutants}/{MUTANTS_FILE} not found"]
+    try:
+        table = _read_table(layer / MUTANTS_FILE)
+    except (tomllib.TOMLDecodeError, ValidationError) as exc:
+        return [f"{target.mutants}/{MUTANTS_FILE}: {str(exc).splitlines()[0]}"]
+    errors = []
+    ids = [m.id for m in table.mutant]
+    if len(ids) != len(set(ids)):
+        errors.append(f"{target.mutants}/{MUTANTS_FILE}: mutant ids must be unique")
+    for m in table.mutant:
+        if m.skill not in config.skills:
+            errors.append(
+                f"{target.mutants}/{MUTANTS_FILE}: mutant {m.id!r}: skill {m.skill!r} is not in "
+                f"[skills] ({', '.join(sorted(config.skills))})"
+            )
+    return errors
+
+
+def load_mutants(challenge: Challenge) -> list[Mutant]:
+    target = challenge.config.target
+    assert target is not None
+    return list(_read_table(challenge.root / target.mutants / MUTANTS_FILE).mutant)
+
+
+def target_root(root: Path, name: str) -> Path:
+    """The target challenge's directory: beside this one, else in the registry (a challenge
+    joined from a private pack lives in a work directory of its own)."""
+    beside = root.parent / name
+    return beside if (beside / "challenge.toml").is_file() else default_challenges_dir() / name
+
+
+def target_challenge(challenge: Challenge) -> Challenge:
+    assert challenge.config.target is not None
+    return load_challenge(target_root(challenge.root, challenge.config.target.challenge))

@@ -11,6 +11,7 @@ import shutil
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -26,6 +27,9 @@ class Expected(BaseModel):
     fails: list[str] = []
     base: str | None = None
     description: str = ""
+    # A test suite of a kind = "tests" challenge (runner.grading.mutation): what its reference runs
+    # must show; ``fails`` is then the mutants it must let survive.
+    reference: Literal["passes", "flaky", "fails", "flaky-or-fails"] = "passes"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from graders.protocol import (
     CheckEvent,
@@ -43,6 +43,20 @@ from runner.challenges.registry import Challenge
 from runner.results import Verdict
 
 Listener = Callable[[dict[str, Any]], None]
+
+
+class HasListener(Protocol):
+    """Whatever carries a run's progress listener (RunOptions does)."""
+
+    @property
+    def listener(self) -> Listener: ...
+
+
+def emit(listener: Listener, event: str, **data: Any) -> None:
+    """Tell the progress listener of a host event (build, images, sidecars, candidate exit)."""
+    listener({"event": event, **data})
+
+
 GRACE_S = 15.0  # beyond a phase's own limit, for the grader to notice and report
 
 

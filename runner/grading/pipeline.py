@@ -22,6 +22,7 @@ import sys
 import tarfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,9 +48,11 @@ from graders.protocol import (
 from runner.challenges import calibration
 from runner.challenges.registry import Challenge
 from runner.errors import InfraError
-from runner.grading.events import EventPump, Listener, Stop, phase_limits, pump_events
-from runner.grading.images import GRADER_TAG, RUNTIME_TAGS, BuildResult, Images, stream_build
+from runner.grading.build import build_submission
+from runner.grading.events import EventPump, Listener, Stop, emit, phase_limits, pump_events
+from runner.grading.images import GRADER_TAG, Images
 from runner.grading.pod import Limits, OomCounter, Pod
+from runner.grading.readiness import ClosedPortWatch, WrongPortWatch
 from runner.grading.services import (
     CANDIDATE_PORT,
     MAX_GRACE_S,
@@ -78,7 +81,6 @@ from runner.results import (
     Verdict,
 )
 
-SUBMISSION_REPO = "assess-sub"
 SIDECAR_CPUS = 0.5
 
 
@@ -94,10 +96,13 @@ class RunOptions:
     select: tuple[str, ...] = ()  # a partial run: these check ids or -k (graders/selection.py)
     keyword: str = ""
     fail_fast: bool = False
+    # Ctrl-C during the grading returns a partial Results (verdict interrupted) instead of
+    # raising: `assess run` writes its reports, then exits 130. Batches keep raising.
+    partial_on_interrupt: bool = False
 
 
 def _emit(opts: RunOptions, event: str, **data: Any) -> None:
-    opts.listener({"event": event, **data})
+    emit(opts.listener, event, **data)
 
 
 # -- grader payload -------------------------------------------------------------------------
@@ -322,46 +327,6 @@ def tool_versions(client: Any | None) -> dict[str, str]:
     return tools
 
 
-def build_submission(
-    client: Any,
-    images: Images,
-    challenge: Challenge,
-    submission: Submission,
-    opts: RunOptions,
-) -> BuildResult:
-    """Build (or reuse) the submission's image."""
-    import docker.errors
-
-    start = time.monotonic()
-    if submission.kind == "preset":
-        images.ensure_runtime(submission.runtime)
-    digest = submission.content_hash(RUNTIME_TAGS)
-    tag = f"{SUBMISSION_REPO}/{challenge.id}:{digest[:16]}"
-    try:
-        image = client.images.get(tag)
-        if (image.labels or {}).get("assess.inputs") == digest:
-            _emit(opts, "build", state="cached", tag=tag)
-            return BuildResult(
-                True,
-                str(image.id),
-                ["(image reused: the submission is unchanged)"],
-                0.0,
-                cached=True,
-            )
-    except docker.errors.ImageNotFound:
-        pass
-    result = stream_build(
-        client,
-        submission.context_tar(RUNTIME_TAGS),
-        tag=tag,
-        dockerfile=submission.dockerfile_name,
-        labels={"assess.inputs": digest, "assess.kind": "submission"},
-        timeout_s=challenge.config.limits.build_s,
-        progress=lambda line: _emit(opts, "build_log", line=line),
-    )
-    return replace(result, seconds=time.monotonic() - start)
-
-
 def grade(
     client: Any,
     challenge: Challenge,
@@ -410,6 +375,11 @@ def grade(
                 build_s=round(build.seconds, 3), total_s=round(time.monotonic() - t0, 3)
             ),
         )
+    if cfg.kind == "tests":  # the submission is a test suite: graded by the mutants it kills
+        # imported here: mutation builds on this module (build_submission, _emit)
+        from runner.grading.mutation import grade_suite
+
+        return grade_suite(client, challenge, opts, build.image_id, pod_limits(challenge), base)
     with pod:
         return PodGrading(
             pod,
@@ -421,6 +391,8 @@ def grade(
             own_images=own_images,
         ).run()
 
+
+INTERRUPTED_DETAIL = "interrupted (Ctrl-C): the checks run so far are kept, the rest not run"
 
 # Ports the grader's tools may bind (Locust's master, in distributed mode): never the candidate's.
 GRADER_PORTS = frozenset({MASTER_PORT, MASTER_PORT + 1})
@@ -449,7 +421,13 @@ def sidecar_images(images: Images, challenge: Challenge) -> dict[str, str]:
 
 def sidecar_targets(challenge: Challenge) -> dict[str, ServiceTarget]:
     return {
-        sc.name: ServiceTarget(f"sidecar-{sc.name}", sc.port, sc.ready_s, tuple(sc.ready_cmd))
+        sc.name: ServiceTarget(
+            f"sidecar-{sc.name}",
+            sc.port,
+            sc.ready_s,
+            tuple(sc.ready_cmd),
+            (sc.control_port,) if sc.control_port else (),
+        )
         for sc in challenge.config.sidecars
     }
 
@@ -498,13 +476,16 @@ def _start_sidecars(
     for sc in challenge.config.sidecars:
         target = targets[sc.name]
         why = wait_ready(pod, target, start + target.ready_s)
-        if why is None and sc.control_port:
-            control = replace(target, port=sc.control_port, ready_cmd=())
-            why = wait_ready(pod, control, start + target.ready_s)
         if why is not None:
             raise InfraError(f"challenge sidecar {sc.name!r}: {why}")
     _emit(opts, "sidecars", names=[s.name for s in specs])
     return tuple(specs)
+
+
+def pod_limits(challenge: Challenge) -> Limits:
+    """The candidate's container limits, from the challenge's [sandbox]."""
+    sb = challenge.config.sandbox
+    return Limits(cpus=sb.cpus, memory_mb=sb.memory_mb, pids=sb.pids, tmpfs_mb=sb.tmpfs_mb)
 
 
 class PodGrading:
@@ -543,12 +524,13 @@ class PodGrading:
         self.pod, self.challenge, self.opts, self.base = pod, challenge, opts, base
         self.candidate_image, self.grader_image = candidate_image, grader_image
         self.own_images = own_images
-        sb = challenge.config.sandbox
-        self.limits = Limits(
-            cpus=sb.cpus, memory_mb=sb.memory_mb, pids=sb.pids, tmpfs_mb=sb.tmpfs_mb
-        )
+        self.limits = pod_limits(challenge)
         self.cand = CandidateFacts(limits=self.limits)
-        self._next_poll = 0.0
+        self._next_poll = self._next_port_look = 0.0
+        # a quarter of the readiness budget (2-8 s): a service idling on the wrong port is told
+        # long before ready_s, one still waiting a moment for something is not cut short
+        ready_s = challenge.config.limits.ready_s
+        self.port_watch = WrongPortWatch(CANDIDATE_PORT, settle_s=min(8.0, max(2.0, ready_s / 4)))
 
     def run(self) -> Results:
         self.start_pod()
@@ -645,7 +627,12 @@ class PodGrading:
 
     def watch(self) -> Stop | None:
         """Follow the grader's events until it ends or a watch stops it; one last integrity look."""
-        stop = pump_events(self.lines, self.pump, self._tick)
+        try:
+            stop = pump_events(self.lines, self.pump, self._tick)
+        except KeyboardInterrupt:  # Ctrl-C: a partial report of what ran; the pod is still removed
+            if not self.opts.partial_on_interrupt:
+                raise
+            stop = Stop(Verdict.INTERRUPTED, INTERRUPTED_DETAIL)
         return stop if stop is not None else tick_final(self.pod, self.reserved)
 
     def collect(self, stop: Stop | None) -> Stop | None:
@@ -722,6 +709,9 @@ class PodGrading:
         if problem is not None:
             verdict = Verdict.TAMPERED if problem.kind == "tampered" else Verdict.ERROR
             return Stop(verdict, problem.message)
+        wrong = self._wrong_port()
+        if wrong:
+            return Stop(Verdict.NOT_READY, wrong)
         state = self.pod.state("candidate")
         if "candidate" in self.pod.down:
             return None  # a check stopped it on purpose: not a crash
@@ -739,6 +729,22 @@ class PodGrading:
             if self.pump.ready is None or not self.pump.ready.ok:
                 return Stop(Verdict.CRASHED, "exited before it was ready")
         return None
+
+    def _wrong_port(self) -> str:
+        """Before ready, once a second: a candidate idling on another port than the contract's."""
+        if self.pump.ready is not None or time.monotonic() < self._next_port_look:
+            return ""
+        self._next_port_look = time.monotonic() + 1.0
+        with contextlib.suppress(Exception):  # an unreadable table: the ready wait decides
+            return (
+                self.port_watch.look(
+                    self.pod.listener_owners(),
+                    list(self.sampler.samples),
+                    time.monotonic() - self.sampler.start,
+                )
+                or ""
+            )
+        return ""
 
     def _service_started(self, role: str, since: float) -> None:
         if role == "candidate":  # its log and stats streams ended with the old process
@@ -812,7 +818,18 @@ def grade_url(
     plan_path.write_text(dumps(plan))
     plan_path.chmod(0o600)
     pump = EventPump(phase_limits(challenge, plan), opts.listener)
-    stop = _watch_local_grader(plan_path, opts, pump)
+    closed = ClosedPortWatch(url)
+    next_look = 0.0
+
+    def tick() -> Stop | None:
+        nonlocal next_look
+        if pump.ready is not None or time.monotonic() < next_look:
+            return None
+        next_look = time.monotonic() + 1.0
+        why = closed.look()
+        return Stop(Verdict.NOT_READY, why) if why else None
+
+    stop = _watch_local_grader(plan_path, opts, pump, tick)
     final = None
     if results_path.is_file():
         with contextlib.suppress(ProtocolError):
@@ -824,7 +841,9 @@ def grade_url(
     return assemble_results(base, plan, pump, verdict, detail)
 
 
-def _watch_local_grader(plan_path: Path, opts: RunOptions, pump: EventPump) -> Stop | None:
+def _watch_local_grader(
+    plan_path: Path, opts: RunOptions, pump: EventPump, tick: Callable[[], Stop | None]
+) -> Stop | None:
     """Run the grader on the host (``python -m graders.main PLAN``) and pump its events."""
     env = {
         **os.environ,
@@ -849,7 +868,11 @@ def _watch_local_grader(plan_path: Path, opts: RunOptions, pump: EventPump) -> S
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:
-        return pump_events(lines, pump, lambda: None)
+        return pump_events(lines, pump, tick)
+    except KeyboardInterrupt:
+        if not opts.partial_on_interrupt:
+            raise
+        return Stop(Verdict.INTERRUPTED, INTERRUPTED_DETAIL)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -59,11 +59,20 @@ def docker_client() -> Any:
         client = docker.from_env(timeout=120)
         client.ping()
     except docker.errors.DockerException as exc:
-        raise InfraError(
-            f"cannot reach the Docker engine ({exc.__class__.__name__}); "
-            "start it with `scripts/setup` or `dockerd &`"
-        ) from None
+        raise InfraError(engine_message(exc)) from None
     return client
+
+
+def engine_message(exc: BaseException) -> str:
+    """Why the engine is unreachable, naming the address tried and the ways to start one (a
+    pip-installed user has no scripts/setup)."""
+    where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock (the default)"
+    cause = str(exc).splitlines()[0][:200] if str(exc) else exc.__class__.__name__
+    return (
+        f"cannot reach the Docker engine at {where}: {cause}; start one "
+        "(Docker Desktop, `sudo systemctl start docker`, or `sudo dockerd &`), or point "
+        "DOCKER_HOST at it; from a checkout, `scripts/setup` installs and starts one"
+    )
 
 
 def new_run_id() -> str:

@@ -47,6 +47,7 @@ class ServiceTarget:
     port: int
     ready_s: float
     ready_cmd: tuple[str, ...] = ()
+    also: tuple[int, ...] = ()  # more ports it must hold (a script sidecar's control port)
 
 
 def wait_ready(pod: Pod, target: ServiceTarget, deadline: float) -> str | None:
@@ -58,8 +59,10 @@ def wait_ready(pod: Pod, target: ServiceTarget, deadline: float) -> str | None:
         state = pod.state(target.role)
         if state.get("Status") in ("exited", "dead", "removed"):
             return f"it exited with code {state.get('ExitCode')} before it was ready"
+        ports = [target.port, *target.also]
         try:
-            held = bool(pod.listener_owners([target.port]).get(target.port, set()) & owner_ok)
+            owners = pod.listener_owners(ports)
+            held = all(owners.get(p, set()) & owner_ok for p in ports)
         except Exception:
             held = False
         if held and not cmd_ok:
@@ -71,7 +74,8 @@ def wait_ready(pod: Pod, target: ServiceTarget, deadline: float) -> str | None:
         if held and cmd_ok:
             return None
         if time.monotonic() >= deadline:
-            what = f"port {target.port}" + (" and its ready_cmd" if target.ready_cmd else "")
+            what = "port " + ", ".join(str(p) for p in (target.port, *target.also))
+            what += " and its ready_cmd" if target.ready_cmd else ""
             return f"not ready within {target.ready_s:g} s ({what})"
         time.sleep(0.1)
 

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from graders.protocol import CheckResult, LoadResult, Outcome, Plan, ServiceAnswer
+from graders.protocol import CheckInfo, CheckResult, LoadResult, Outcome, Plan, ServiceAnswer
 from runner.challenges.registry import Challenge
 from runner.grading.events import EventPump, Stop
 from runner.grading.pod import Limits
@@ -87,7 +87,7 @@ def decide_verdict(
 ) -> tuple[Verdict, str]:
     """One verdict, by precedence: tampered > resource limit > crashed > timeout > grader error >
     not ready > graded. Anything the grader did not finish is never ``graded``."""
-    if stop is not None and stop.verdict == Verdict.TAMPERED:
+    if stop is not None and stop.verdict in (Verdict.TAMPERED, Verdict.INTERRUPTED):
         return stop.verdict, stop.detail
     if cand is not None:
         if cand.state.get("OOMKilled"):
@@ -128,12 +128,40 @@ def decide_verdict(
     return Verdict.GRADED, ""
 
 
+def static_plan(base: Base, plan: Plan) -> tuple[CheckInfo, ...]:
+    """The checks a run would have listed, read from the check files (runner.challenges.checkscan), for a
+    run that ended before the grader listed them (a crash at start-up): "0/49", not "0/0".
+    Parametrized checks count once; points are the default (they earn nothing anyway)."""
+    from runner.challenges.checkscan import scan
+
+    try:
+        defs = scan(base.challenge.root / "checks")
+    except Exception:  # unreadable checks are reported elsewhere; here, nothing to count
+        return ()
+    out = []
+    for d in defs:
+        if (base.mode == "candidate" and d.hidden) or (plan.select and d.id not in plan.select):
+            continue
+        out.append(
+            CheckInfo(
+                id=d.id,
+                title=d.id,
+                skill=d.skill or "general",
+                max_points=plan.default_points,
+                hidden=d.hidden,
+                phase="after_load" if "after_load" in d.marks else "checks",
+                critical="critical" in d.marks,
+            )
+        )
+    return tuple(out)
+
+
 def account_checks(pump: EventPump, verdict: Verdict, detail: str) -> list[CheckResult]:
     """Every planned check, in plan order: its result, or ``not_run`` with the reason."""
     planned = pump.planned or ()
     why = detail or "the grader did not report it"
     if verdict == Verdict.NOT_READY:
-        why = "the service never became ready"
+        why = "the service never became ready" + (f": {detail}" if detail else "")
     out = []
     for info in planned:
         got = pump.checks.get(info.id)
@@ -180,6 +208,9 @@ def load_notes(base: Base, pump: EventPump, load_missing: str, *, requested: boo
         return [f"load scored 0: {load_missing}"]
     if pump.load is not None and not pump.load.slo_met:
         return [load_note(pump.load)]
+    if pump.load is not None and pump.load.reference_capacity_rps is None:
+        note = uncalibrated_note(pump.load, base.challenge.id)
+        return [note] if note else []
     if cfg.load is not None and not requested and cfg.scoring.load_weight > 0:
         weights = cfg.scoring
         share = 100 * weights.load_weight / (weights.correctness_weight + weights.load_weight)
@@ -188,6 +219,20 @@ def load_notes(base: Base, pump: EventPump, load_missing: str, *, requested: boo
             f"a full run weighs load {share:.0f} % of the score"
         ]
     return []
+
+
+def uncalibrated_note(load: LoadResult, challenge_id: str) -> str:
+    """Capacity judged without this machine's calibration: said, with the command that fixes
+    it, when it cost points. The figure stands (the machine is what it is; a stranger on the same
+    machine gets the same yardstick): the note makes the cost visible, never hidden."""
+    if load.generator_limited or load.capacity_rps >= 4 * load.target_rps:
+        return ""
+    return (
+        f"capacity {load.capacity_rps:,.0f} req/s judged against 4 x target "
+        f"({4 * load.target_rps:,.0f} req/s) because this machine is not calibrated for "
+        f"{challenge_id}: run `assess calibrate {challenge_id}` to judge it against the "
+        "reference's capacity here"
+    )
 
 
 def assemble_results(
@@ -204,6 +249,8 @@ def assemble_results(
     """The one Results: every planned check accounted for, the load phase scored (or its absence
     scored 0 and explained), caps applied."""
     cfg = base.challenge.config
+    if pump.planned is None:
+        pump.planned = static_plan(base, plan) or None
     checks = account_checks(pump, verdict, detail)
     skills = score_skills(checks, cfg.skills)
     correct = correctness(skills)

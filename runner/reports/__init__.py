@@ -21,12 +21,17 @@ WRITERS: dict[str, Callable[[Results, Path], None]] = {
 }
 
 
-def write_all(results: Results, outputs: dict[str, Path | None]) -> list[Path]:
+def write_all(
+    results: Results, outputs: dict[str, Path | None], fail_under: float | None = None
+) -> list[Path]:
     written = []
     for kind, path in outputs.items():
         if path is None:
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        WRITERS[kind](results, path)
+        if kind == "markdown":  # a CI summary: the threshold and the verdict on it first
+            markdown.write(results, path, fail_under)
+        else:
+            WRITERS[kind](results, path)
         written.append(path)
     return written

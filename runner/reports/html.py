@@ -33,6 +33,7 @@ VERDICT_LABEL = {
     Verdict.RESOURCE_LIMIT: "Resource limit",
     Verdict.TAMPERED: "Tampered",
     Verdict.ERROR: "Grader error",
+    Verdict.INTERRUPTED: "Interrupted",
 }
 VERDICT_HINT = {
     Verdict.GRADED: "The service ran and was graded; the score says how well.",
@@ -43,6 +44,7 @@ VERDICT_HINT = {
     Verdict.RESOURCE_LIMIT: "The service was killed by a sandbox limit.",
     Verdict.TAMPERED: "The service tried to impersonate the grader or a sidecar.",
     Verdict.ERROR: "The grader itself failed; this is not the candidate's fault.",
+    Verdict.INTERRUPTED: "The run was interrupted (Ctrl-C): a partial report, not a grade.",
 }
 # verdicts where the service's own output explains the result: its log goes right under the verdict
 LOG_FIRST = {Verdict.NOT_READY, Verdict.CRASHED, Verdict.RESOURCE_LIMIT, Verdict.TAMPERED}

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.reports import loadview
+from runner.reports.folding import fold_key, fold_not_run, group_label, ids_text
 from runner.reports.timeline import action_line
 from runner.results import LoadResult, Results, Verdict
 
@@ -59,6 +60,19 @@ def code(text: str, limit: int = MESSAGE_CHARS, *, table: bool = True) -> str:
     return f"{fence}{pad}{one}{pad}{fence}"
 
 
+def code_block(text: str, lines: int = 15, width: int = 200) -> list[str]:
+    """Untrusted multi-line ``text`` (a service's log tail) as a fenced code block: its last
+    ``lines`` lines, each cut to ``width``, control and invisible characters dropped, fenced by
+    more backticks than any run inside (so no line can close it); nothing in it is Markdown."""
+    kept = []
+    for raw in text.splitlines()[-lines:]:
+        one = _CONTROL.sub(" ", _INVISIBLE.sub("", _ANSI.sub("", raw))).rstrip()
+        kept.append(one[:width] + ("…" if len(one) > width else ""))
+    body = "\n".join(kept)
+    fence = "`" * max(3, max((len(m) for m in _TICKS.findall(body)), default=0) + 1)
+    return [fence + "text", *kept, fence]
+
+
 def _num(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
@@ -92,22 +106,41 @@ def capped(text: str, limit: int = MAX_BYTES) -> str:
     return keep[: keep.rfind("\n")] + note if "\n" in keep else note.lstrip("\n")
 
 
-def render(results: Results) -> str:
-    """The summary, never over ``MAX_BYTES`` however many notes or ids a run produced."""
-    return capped(_render(results))
+def render(results: Results, fail_under: float | None = None) -> str:
+    """The summary, never over ``MAX_BYTES`` however many notes or ids a run produced. With
+    ``fail_under`` (the run's ``--fail-under``) the threshold and the verdict on it come first."""
+    return capped(_render(results, fail_under))
 
 
-def _render(results: Results) -> str:
+def threshold_line(results: Results, fail_under: float) -> tuple[bool, str]:
+    """(passed, the line) for a run's ``--fail-under``: only a graded run can pass."""
+    r = results
+    ok = r.verdict == Verdict.GRADED and r.score >= fail_under
+    if ok:
+        return True, f"✅ passes --fail-under {fail_under:g} (score {r.score:.1f})"
+    if r.verdict != Verdict.GRADED:
+        return False, f"❌ fails --fail-under {fail_under:g}: verdict {r.verdict.value}"
+    return False, f"❌ fails --fail-under {fail_under:g}: score {r.score:.1f}"
+
+
+def _render(results: Results, fail_under: float | None = None) -> str:
     r = results
     graded = r.verdict == Verdict.GRADED
     checks = [c for c in r.checks if not (r.mode == "candidate" and c.hidden)]
     passed = sum(c.outcome == "passed" for c in checks)
     icon = ("🟢" if r.score >= 80 else "🟡" if r.score >= 50 else "🔴") if graded else "⛔"
+    threshold = None
+    if fail_under is not None:
+        threshold = threshold_line(r, fail_under)
+        if not threshold[0]:
+            icon = "🔴" if graded else "⛔"  # never headed green while the job fails
     if r.mode == "candidate":  # a self-test, never presented as the grade
         headline = f"self-test **{r.score:.1f}** on the visible checks only (not the final grade)"
     else:
         headline = f"**{r.score:.1f}/{r.max_score:g}**"
     lines = [f"## {icon} {cell(r.challenge_title, 120)}: {headline} ({r.verdict.value})", ""]
+    if threshold is not None:
+        lines += [f"**{threshold[1]}**", ""]
     facts = [f"correctness {r.correctness_score:.1f}"]
     if r.load_score is not None:
         facts.append(f"load {r.load_score:.1f}")
@@ -144,17 +177,39 @@ def _render(results: Results) -> str:
             "| | check | skill | message |",
             "|:-:|---|---|---|",
         ]
-        for c in failed[:MAX_FAILED_ROWS]:
+        folded = fold_not_run(failed)
+        rows = 0
+        for c in failed:
+            if rows >= MAX_FAILED_ROWS:
+                break
+            key = fold_key(c)
+            if key is not None and key in folded:
+                group = folded[key]
+                if group:  # one row for the group, where its first check stood
+                    folded[key] = []
+                    rows += 1
+                    lines.append(
+                        f"| {OUTCOME_MARK.get(c.outcome, '?')} | "
+                        f"{group_label(c.outcome, len(group))}: "
+                        f"{code(ids_text(group), 200)} | | {code(c.message or c.outcome)} |"
+                    )
+                continue
+            rows += 1
             name = f"`{c.id}`" if _PLAIN_ID.fullmatch(c.id) else cell(c.id, 80)
             tag = (" (hidden)" if c.hidden else "") + (" **critical**" if c.critical else "")
             lines.append(
                 f"| {OUTCOME_MARK.get(c.outcome, '?')} | {name}{tag} | "
                 f"{cell(c.skill, 40)} | {code(c.message or c.outcome)} |"
             )
-        if len(failed) > MAX_FAILED_ROWS:
-            lines.append(f"\n…and {len(failed) - MAX_FAILED_ROWS} more (see the HTML report).")
+        if rows >= MAX_FAILED_ROWS and len(failed) > MAX_FAILED_ROWS:
+            lines.append("\n…and more (see the HTML report).")
     if hidden := len(r.checks) - len(checks):
         lines += ["", f"{hidden} hidden check{'s' if hidden != 1 else ''} not listed."]
+
+    if r.verdict in (Verdict.CRASHED, Verdict.NOT_READY) and r.service_log.text.strip():
+        # the cause is usually in the service's last words (a traceback): as the terminal and
+        # JUnit show them
+        lines += ["", "**Service log (tail):**", "", *code_block(r.service_log.text)]
 
     if r.load:
         lines += _load_lines(r.load)
@@ -176,6 +231,26 @@ def _render(results: Results) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(results: Results, path: Path) -> None:
+def write(results: Results, path: Path, fail_under: float | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(results), encoding="utf-8")
+    path.write_text(render(results, fail_under), encoding="utf-8")
+
+
+def ci_annotations(results: Results, fail_under: float | None) -> list[str]:
+    """GitHub Actions workflow commands for a failed threshold and failed critical checks (the
+    annotations a job page shows). Candidate text is kept out: ids are ours, cut and cleaned."""
+
+    def esc(text: str) -> str:  # the workflow-command escapes of a message
+        text = _CONTROL.sub(" ", text)
+        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")[:300]
+
+    out = []
+    if fail_under is not None:
+        ok, line = threshold_line(results, fail_under)
+        if not ok:
+            out.append(f"::error title=assess {esc(results.challenge)}::{esc(line[2:])}")
+    for cid in results.critical_failed[:20]:
+        out.append(
+            f"::error title=assess critical check::{esc(cid)} did not pass (caps the score at 50)"
+        )
+    return out

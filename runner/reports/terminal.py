@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from runner.reports import loadview
+from runner.reports.folding import fold_key, fold_not_run, group_label, ids_text
 from runner.reports.safe_text import safe, safe_text
 from runner.reports.timeline import action_line
 from runner.results import LoadResult, Results, Verdict
@@ -87,7 +88,20 @@ def render(results: Results, *, show_passed: bool = False) -> RenderableType:
         )
         checks.add_column(width=1)
         checks.add_column(ratio=1)
+        folded = fold_not_run(shown)
         for c in shown:
+            key = fold_key(c)
+            if key is not None and key in folded:
+                ids = folded[key]  # the group's row, where its first check stood
+                if not ids:
+                    continue
+                mark, style = OUTCOME_STYLE[c.outcome]
+                line = Text(group_label(c.outcome, len(ids)), style="bold")
+                line.append(f"  {safe_text(ids_text(ids))}", style="dim")
+                line.append(f"\n{safe_text(c.message)}")
+                checks.add_row(Text(mark, style=style), line)
+                folded[key] = []  # shown: the group's other checks are skipped
+                continue
             mark, style = OUTCOME_STYLE[c.outcome]
             line = Text(f"{c.id}", style="bold")
             line.append(
@@ -171,6 +185,7 @@ class Progress:
         self.tty = console.is_terminal
         self.status = console.status("starting")
         self.checks = 0
+        self.planned = 0  # from the grader's list of checks: "N of M"
         self._state = "starting"
         self._phase = "starting"
         self._phase_started = time.monotonic()
@@ -222,6 +237,8 @@ class Progress:
             self._update(f"{ev['phase']}…")
             if not self.tty:
                 self._line(f"phase: {ev['phase']}")
+        elif kind == "planned":
+            self.planned = int(ev.get("checks") or 0)
         elif kind in ("build_log", "images"):
             self._update(f"building: {str(ev.get('line', ''))[:90]}")
         elif kind == "build" and ev.get("state") == "cached":
@@ -236,7 +253,8 @@ class Progress:
             mark, style = OUTCOME_STYLE.get(str(ev["outcome"]), ("?", "white"))
             if self.per_check:
                 self.print(Text(mark, style=style), safe(ev["id"]))
-            self._update(f"checks… {self.checks} done")
+            of = f" of {self.planned}" if self.planned else ""
+            self._update(f"checks… {self.checks}{of} done")
         elif kind == "load_sample":
             self._update(
                 f"load [{ev.get('stage', '')}] {ev.get('rps', 0):.0f} req/s · "

@@ -362,3 +362,25 @@ def test_a_forged_result_written_into_redis_is_refused(broker: RedisServer, tmp_
         assert rows[name]["score"] in (None, 0)
         assert "not signed" in rows[name]["error"] or "does not match" in rows[name]["error"]
     assert "refused (forged" in rows["cand1"]["error"]
+
+
+def test_a_job_not_signed_with_the_queue_key_is_dropped(
+    broker: RedisServer, workers: Workers, tmp_path: Path
+) -> None:
+    """A job pushed into the broker by someone without the key is never graded or recorded."""
+    from runner.batch.celery_queue import QUEUE, TASK, configure, sign_job
+
+    workers("w1")
+    app = configure(broker.url)
+    job = {"key": "forged-key", "name": "x", "digest": "d", "archive": "", "options": {}}
+    app.send_task(TASK, args=[job], queue=QUEUE)  # unsigned
+    app.send_task(TASK, args=[sign_job(b"z" * 32, {**job, "key": "other-key"})], queue=QUEUE)
+    r = broker.client()
+    deadline = time.monotonic() + 60
+    log = tmp_path / "w1.log"
+    while log.read_text().count("dropped a job not signed") < 2:
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.2)
+    assert not r.hlen("assess:ledger")
+    assert not r.hlen("assess:outcomes")
+    assert not r.hlen("assess:gradings")

@@ -88,7 +88,7 @@ def test_links_inside_the_submission_are_kept(tmp_path: Path) -> None:
 def test_file_count_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(archives, "MAX_FILES", 5)
     archive = _zip(tmp_path / "a.zip", {f"f{i}": b"x" for i in range(6)})
-    with pytest.raises(SubmissionError, match="more than 5 files"):
+    with pytest.raises(SubmissionError, match="more than 5 members"):
         archives.materialize(str(archive), tmp_path / "work")
 
 

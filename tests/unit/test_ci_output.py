@@ -117,3 +117,15 @@ def test_reports_inside_the_submission_leave_the_build_unchanged(tmp_path: Path)
     # any other new file does change what is built
     (sub / "notes.txt").write_text("x")
     assert load_submission(sub, reports=reports).content_hash(images) != before
+
+
+def test_progress_counts_n_of_m_once_the_checks_are_listed() -> None:
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=False, width=200)
+    progress = Progress(console)
+    progress.TICK_S = 0.2
+    with progress:
+        progress({"event": "planned", "checks": 49})
+        progress({"event": "phase", "phase": "checks", "state": "start"})
+        progress({"event": "check", "outcome": "passed", "id": "test_one"})
+        assert _wait_for(lambda: "… checks… 1 of 49 done" in buf.getvalue())

@@ -145,3 +145,120 @@ def test_a_skipped_load_phase_is_said_with_what_the_score_covers() -> None:
     Console(file=out, width=80).print(terminal.render(r))
     assert "load skipped (--skip-load)" in out.getvalue().replace("\n│ ", " ")
     assert "load skipped (--skip-load)" in markdown.render(r)
+
+
+def test_a_crash_before_the_checks_were_listed_counts_them_all() -> None:
+    """ "checks 0/49", not "0/0": the check files are read when the grader never listed them."""
+    from runner.challenges.checkscan import scan
+    from runner.grading.events import Stop
+    from runner.grading.verdict import assemble_results, decide_verdict
+    from runner.results import Verdict
+    from tests.unit.test_fail_closed import BASE, CHALLENGE, plan, pump_of
+
+    pump = pump_of()
+    stop = Stop(Verdict.CRASHED, "exited before it was ready")
+    verdict, detail = decide_verdict(pump, stop, None)
+    r = assemble_results(BASE, plan(), pump, verdict, detail)
+    total = len(scan(CHALLENGE.root / "checks"))
+    assert total > 40
+    assert len(r.checks) == total
+    assert {c.outcome for c in r.checks} == {"not_run"}
+    out = io.StringIO()
+    Console(file=out, width=80).print(terminal.render(r))
+    assert f"0/{total}" in out.getvalue()
+
+
+def test_identical_not_run_reasons_fold_into_one_line() -> None:
+    from runner.grading.events import Stop
+    from runner.grading.verdict import assemble_results, decide_verdict
+    from runner.results import Verdict
+    from tests.unit.test_fail_closed import BASE, plan, pump_of
+
+    pump = pump_of()
+    why = "the service listens on 9000, the contract is 8080"
+    verdict, detail = decide_verdict(pump, Stop(Verdict.NOT_READY, why), None)
+    r = assemble_results(BASE, plan(), pump, verdict, detail)
+    out = io.StringIO()
+    Console(file=out, width=80).print(terminal.render(r))
+    text = out.getvalue()
+    reason = r.checks[0].message
+    assert all(c.message == reason for c in r.checks)
+    assert text.count("never became ready") == 1, text  # one line, not 49 blocks
+    assert f"{len(r.checks)} checks not run" in text
+    md = markdown.render(r)
+    assert md.count(reason) == 1
+    assert f"{len(r.checks)} checks not run" in md
+
+
+def test_a_crash_puts_the_service_log_tail_in_the_markdown_summary() -> None:
+    from runner.results import CapturedOutput, Verdict
+
+    log = "starting\n" + "x\n" * 30 + 'Traceback (most recent call last):\n  File "app.py"\n'
+    log += "KeyError: 'PORT' ```` @someone <img src=x>\n"
+    r = make_sample_results(with_load=False, verdict=Verdict.CRASHED).model_copy(
+        update={"service_log": CapturedOutput(text=log, total_bytes=len(log))}
+    )
+    md = markdown.render(r)
+    assert "**Service log (tail):**" in md
+    assert "KeyError: 'PORT'" in md
+    assert "starting" not in md  # the tail only
+    block = md.split("**Service log (tail):**")[1]
+    fence = block.strip().splitlines()[0].removesuffix("text")
+    assert len(fence) > 4  # longer than the service's own run of backticks
+    assert block.count(fence) == 2
+
+
+def test_the_ci_summary_shows_the_threshold_first_and_never_heads_a_failure_green() -> None:
+    from runner.reports.markdown import ci_annotations
+
+    r = make_sample_results(with_load=False).model_copy(
+        update={"score": 85.0, "critical_failed": ["no_double_booking"]}
+    )
+    failing = markdown.render(r, fail_under=90)
+    head = failing.splitlines()
+    assert head[0].startswith("## 🔴")  # 85 alone would be green
+    assert head[2] == "**❌ fails --fail-under 90: score 85.0**"
+    passing = markdown.render(r, fail_under=80).splitlines()
+    assert passing[0].startswith("## 🟢")
+    assert passing[2] == "**✅ passes --fail-under 80 (score 85.0)**"
+    assert "fail-under" not in markdown.render(r)
+    notes = ci_annotations(r, 90)
+    assert notes[0] == "::error title=assess " + r.challenge + "::fails --fail-under 90: score 85.0"
+    assert notes[1].startswith("::error title=assess critical check::no_double_booking did not")
+    assert ci_annotations(r, 80) == notes[1:]
+
+
+def test_an_uncalibrated_capacity_that_cost_points_is_said_with_the_fix() -> None:
+    from runner.grading.verdict import uncalibrated_note
+
+    load = replace(sample_load(), slo_met=True, capacity_rps=258.0, target_rps=100.0)
+    assert uncalibrated_note(load, "realtime") == (
+        "capacity 258 req/s judged against 4 x target (400 req/s) because this machine is not "
+        "calibrated for realtime: run `assess calibrate realtime` to judge it against the "
+        "reference's capacity here"
+    )
+    assert uncalibrated_note(replace(load, capacity_rps=450.0), "realtime") == ""
+    assert uncalibrated_note(replace(load, generator_limited=True), "realtime") == ""
+
+
+def test_identical_failures_fold_too_but_distinct_ones_stay() -> None:
+    from graders.protocol import CheckResult
+    from runner.results import Verdict
+
+    refused = "GET /x: connection failed (ConnectionRefusedError: [Errno 111] Connection refused)"
+    checks = [
+        CheckResult(f"c{i}", f"check {i}", "basics", Outcome.FAILED, 0.0, 1.0, message=refused)
+        for i in range(5)
+    ] + [CheckResult("odd", "odd", "basics", Outcome.FAILED, 0.0, 1.0, message="wrong body")]
+    r = make_sample_results(with_load=False, verdict=Verdict.CRASHED).model_copy(
+        update={"checks": checks}
+    )
+    out = io.StringIO()
+    Console(file=out, width=100).print(terminal.render(r))
+    text = out.getvalue()
+    assert text.count("Connection refused") == 1
+    assert "5 checks failed" in text
+    assert "wrong body" in text
+    md = markdown.render(r)
+    assert md.count("Connection refused") == 1
+    assert "5 checks failed" in md

@@ -100,3 +100,22 @@ def test_a_padding_of_large_files_cannot_push_a_copy_out(
     assert "zz/deep/copy.py" in [f for f, _ in fp.files]
     assert fp.unread  # the padding that did not fit is named
     shutil.rmtree(padded / "zz")
+
+
+def test_the_batch_names_what_was_not_compared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from runner.commands import flag_similar
+
+    monkeypatch.setattr(sim, "MAX_FILE_BYTES", 1000)
+    sub = tmp_path / "big"
+    (sub / "dist").mkdir(parents=True)
+    (sub / "Dockerfile").write_text("FROM scratch\n")
+    (sub / "dist" / "huge.py").write_text("x = 1\n" * 1000)
+    job = SimpleNamespace(name="big", path=sub, digest="d")
+    unread: dict[str, list[str]] = {}
+    flag_similar(Registry().get("rest-api"), [job], unread=unread)
+    assert list(unread) == ["big"]
+    assert unread["big"][0].startswith("dist/huge.py")

@@ -1,6 +1,7 @@
 """Load profile of the cache challenge: Zipf-distributed product reads that verify every answer.
 
-The key set is drawn per run (seeded by ASSESS_SEED) from the same id range the checks use
+The key set is drawn per run (from a private generator: a set derived from ASSESS_SEED alone
+could be computed by the service in advance) from the same id range the checks use
 (20000..99000, so load requests look like check requests), preferring ids the upstream has never
 been asked for: HOT_KEYS ids requested with Zipf weights (s = 1.1), so a handful of products get
 most of the traffic and the tail keeps arriving for the whole run. The key set fits in the cache
@@ -13,6 +14,11 @@ version of it (read from the upstream's control API when the plan hands the load
 sidecar's token). Some users also update products during the load, as the checks do: bump the
 product on the upstream, send ``product.updated`` to the service, and read it back; the answer
 must be the new version. A cache answering from a fake store fails those requests.
+
+Figures from the generator's own observation: the rate and latency (Locust's clock around each
+request); errors: a status other than the brief's, or a body other than the upstream's current
+version as the grader's own upstream sidecar reports it (its control API, never the service).
+Response headers such as ``X-Cache`` are not read: a hit ratio the service claims is no figure.
 
 No host and no wait_time: the runner sets the host and paces users to the target rate.
 """
@@ -27,6 +33,7 @@ import random
 import threading
 import urllib.error
 import urllib.request
+import uuid
 from typing import Any
 
 from locust import task
@@ -45,7 +52,7 @@ CONTROL_TIMEOUT_S = 5.0
 MAX_CONTROL_BODY = 64 * 1024
 MAX_PLAN_BYTES = 1 << 20
 
-_rng = random.Random(f"cache-load-{SEED}")
+_rng = random.Random(f"cache-load-{SEED}-{uuid.uuid4()}")
 CANDIDATES = _rng.sample(range(ID_LOW, ID_HIGH), 4 * (HOT_KEYS + UPDATE_KEYS))
 UNKNOWN_IDS = [CATALOGUE_SIZE + 1 + _rng.randrange(0, 1_000_000) for _ in range(3)]
 CUMULATIVE = list(itertools.accumulate(1.0 / (rank**ZIPF_S) for rank in range(1, HOT_KEYS + 1)))
@@ -135,7 +142,7 @@ class Keys:
 class ProductReader(LoadUser):
     def on_start(self) -> None:
         n = next(_user_counter)
-        self.rng = random.Random(f"cache-user-{SEED}-{n}")
+        self.rng = random.Random(f"cache-user-{SEED}-{n}-{uuid.uuid4()}")
         Keys.prepare(type(self))
         # Each updatable product belongs to one user, so its bump, event and read-back never
         # race another user's update.

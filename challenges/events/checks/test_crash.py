@@ -1,7 +1,5 @@
 """The runner kills, stops and restarts the service and the broker in the middle of a stream."""
 
-import time
-
 import pytest
 from conftest import World, poll
 
@@ -19,9 +17,9 @@ def applied(world: World, ids: list[str]) -> int:
 def test_killed_mid_stream_nothing_lost(world: World, services):
     """SIGKILL in the middle of a stream, then a start: every transfer takes effect, with its event."""
     world.broker.wait_queue_empty()
-    ts = world.transfers(60, amount=1)
+    ts = world.transfers(100, amount=1)
     ids = [t.id for t in ts]
-    world.ledger.fail("slow", ids, delay_ms=250)
+    world.ledger.fail("slow", ids, delay_ms=400)
     try:
         world.publish(ts)
         poll(lambda: applied(world, ids) >= 10, 15)
@@ -30,7 +28,7 @@ def test_killed_mid_stream_nothing_lost(world: World, services):
     finally:
         world.ledger.clear()
     services.start("candidate")
-    recs = world.settle(ts, timeout_s=30)
+    recs = world.settle(ts, timeout_s=40)
     if before >= len(ts):
         fail("the whole stream was applied before the kill; the check could not test a crash")
     world.expect_applied_once(ts, recs, f"(the service was killed after {before} had taken effect)")
@@ -97,30 +95,3 @@ def test_sigterm_loses_nothing(world: World, services):
     recs = world.settle(ts, timeout_s=30)
     world.expect_applied_once(ts, recs, "(the service was stopped with SIGTERM and started)")
     world.expect_events(ts)
-
-
-@pytest.mark.points(3)
-@pytest.mark.critical
-@pytest.mark.skill("resilience")
-def test_broker_restart_resumes(world: World, services):
-    """RabbitMQ restarts mid-stream (some effects applied, unacknowledged): the service
-    reconnects by itself; every transfer, before and after, takes effect once."""
-    world.broker.wait_queue_empty()
-    first = world.transfers(10, amount=1)
-    lost_answer = first[:4]
-    world.ledger.fail("apply_then_hang", [t.id for t in lost_answer], calls=1)
-    try:
-        world.publish(first)
-        poll(lambda: applied(world, [t.id for t in first]) >= len(first), 10)
-        world.broker.read_events()
-        world.broker.close()
-        t0 = time.monotonic()
-        services.restart("rabbitmq", grace_s=10)
-        restart_s = time.monotonic() - t0
-    finally:
-        world.ledger.clear()
-    second = world.transfers(10, amount=1)
-    world.publish(second)
-    recs = world.settle(first + second, timeout_s=40)
-    world.expect_applied_once(first + second, recs, f"around a broker restart ({restart_s:.1f} s)")
-    world.expect_events(first + second)

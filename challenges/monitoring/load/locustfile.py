@@ -7,9 +7,16 @@ baseline), ``http_requests_total`` for the order routes and ``orders_created_tot
 risen by what the users received, within the brief's 2 % plus the requests in flight (at most
 one per user). A disagreement is a failed ``GET /metrics``.
 
-SKUs and request ids look like the checks' (``CHK-``/``OOS-`` SKUs, ``chk-`` ids), so the
-service cannot tell load from checks. In distributed mode (``--load-workers``) each worker
-sees only its own traffic, so only the answers are verified there, not the agreement.
+SKUs and request ids have the checks' exact shapes (``CHK-<prefix>-<n>``, ``OOS-<prefix>-<n>``,
+``chk-<prefix>-<n>-<hex>``, a 5-letter prefix from a private generator), so the service cannot
+tell load from checks by them. In distributed mode (``--load-workers``) each worker sees only
+its own traffic, so only the answers are verified there, not the agreement.
+
+Figures from the generator's own observation: the rate and latency (Locust's clock around each
+request); errors: a status other than the brief's, an order read back unlike the 201's body the
+generator kept, and a ``/metrics`` scrape whose counters disagree with the generator's own
+ledger of answers received. Nothing the service reports about itself is taken as a figure: its
+metrics are what is checked, against the ledger.
 
 No host and no wait_time: the runner sets the host and paces users to the target rate.
 """
@@ -36,7 +43,8 @@ SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[^"}]|"(?:[^"\\]|\\.)*")*
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 METRICS_HEADERS = {"Accept": "text/plain;version=0.0.4"}
 
-_rng = random.Random(f"monitoring-load-{SEED}")
+# Private: a prefix derived from the seed alone could be computed by the service in advance.
+_rng = random.Random(f"monitoring-load-{SEED}-{uuid.uuid4()}")
 PREFIX = "".join(_rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(5))
 _seq = itertools.count(1)
 
@@ -82,11 +90,11 @@ class OrderUser(LoadUser):
         self.distributed = type(self.environment.runner).__name__ == "WorkerRunner"
 
     def _rid(self) -> str:
-        return f"chk-{PREFIX.lower()}-l{next(_seq)}-{uuid.uuid4().hex[:8]}"
+        return f"chk-{PREFIX.lower()}-{next(_seq)}-{uuid.uuid4().hex[:8]}"
 
     @task(6)
     def place_order(self) -> None:
-        sku = f"CHK-{PREFIX}-L{next(_seq)}"
+        sku = f"CHK-{PREFIX}-{next(_seq)}"
         qty = _rng.randint(1, 100)
         rid = self._rid()
         with self.client.post(
@@ -118,7 +126,7 @@ class OrderUser(LoadUser):
     def out_of_stock(self) -> None:
         with self.client.post(
             "/orders",
-            json={"sku": f"OOS-{PREFIX}-L{next(_seq)}", "quantity": 1},
+            json={"sku": f"OOS-{PREFIX}-{next(_seq)}", "quantity": 1},
             headers={"X-Request-Id": self._rid()},
             name="POST /orders (out of stock)",
             catch_response=True,

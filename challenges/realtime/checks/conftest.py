@@ -13,11 +13,9 @@ from 0.5 s before to 2.5 s after the stated timeout; the slow-consumer check all
 from __future__ import annotations
 
 import json
-import random
 import threading
 import time
 import tomllib
-import uuid
 from collections import deque
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -28,6 +26,7 @@ import pytest
 
 from graders import Client, WebSocket, expect, fail, ws_connect
 from graders.http import excerpt
+from graders.names import UniqueNames
 
 CHALLENGE_TOML = Path(__file__).resolve().parent.parent / "challenge.toml"
 _ENV: dict[str, str] = tomllib.loads(CHALLENGE_TOML.read_text()).get("env", {})
@@ -46,21 +45,20 @@ PAIRS = ["BTC-USD", "ETH-USD", "SOL-USD", "ETH-EUR", "BTC-EUR", "ADA-USD", "XRP-
 KINDS = ["ticker", "trades", "book"]
 
 
+NAME_TEMPLATE = "{kind}.{pair}.{tag}{n}"  # the load profile names its channels the same way
+
+
 class Channels:
-    """Hands out channel names no other check (and no load user) uses."""
+    """Hands out channel names no other check (and no load user) uses, from the same generator
+    as the load profile's (a service cannot tell load channels by their names)."""
 
     def __init__(self, seed: int) -> None:
-        self._rng = random.Random(f"{seed}-{uuid.uuid4()}")
-        self._tag = "".join(self._rng.choices("abcdefghijklmnopqrstuvwxyz0123456789", k=6))
-        self._n = 0
+        self._names = UniqueNames(NAME_TEMPLATE, seed, kind=KINDS, pair=PAIRS)
+        self._rng = self._names.rng
         self._lock = threading.Lock()
 
     def new(self) -> str:
-        with self._lock:
-            self._n += 1
-            kind = self._rng.choice(KINDS)
-            pair = self._rng.choice(PAIRS)
-            return f"{kind}.{pair}.{self._tag}{self._n}"
+        return self._names.new()
 
     def tick(self, i: int = 0) -> dict[str, Any]:
         """A market-data payload like the load's."""

@@ -1,73 +1,65 @@
 """Load profile of the realtime challenge: paced publishes fanned out to hundreds of WebSockets.
 
-Each user owns CHANNELS_PER_USER channels (named like the checks' channels) and holds
-CONNECTIONS_PER_USER WebSocket connections, each subscribed to all of them, each read by its
-own greenlet that pings every second (the brief's idle timeout spares only active clients). The
-user's paced task publishes one tick (``POST /publish``) on one of its channels; the data looks
-like the checks' ticks and carries the publisher's send time (``ts``) and a per-user counter
-(``i``).
+Each user owns CHANNELS_PER_USER channels and holds CONNECTIONS_PER_USER WebSocket connections,
+each subscribed to all of them, each read by its own greenlet that pings every second (the
+brief's idle timeout spares only active clients). The user's paced task publishes one tick
+(``POST /publish``) on one of its channels.
 
-Every receipt is verified and reported as a WS request named ``delivery``: its response time is
-the time from publish to receipt. Per connection and channel the seqs must run on from the
-subscription's acknowledgement without gaps or repeats, and each message's data must be the
-data published under its counter. Failures are reported by exception class: MessageLost (a gap
-that did not fill within GAP_DEADLINE_S, or a published seq never received by the end),
-MessageDuplicated, MessageOutOfOrder (a gap that filled late), MessageCorrupted. Connection
-set-up is reported as ``connect``.
+Indistinguishable from the checks: channel names come from the checks' own generator
+(:class:`graders.names.UniqueNames` with the checks' template and choices), ticks have the
+checks' shape (``i``, ``price``, ``size``, ``side``, ``ts``), and the WebSocket client is the
+checks' (graders.ws: stdlib sockets, cooperative under gevent, frame sizes capped before
+payloads are read, every call deadlined).
 
-WebSocket client: graders.ws, the checks' own client (stdlib sockets, cooperative once gevent
-has monkey-patched the process). It caps frame sizes before reading payloads and bounds every
-call by a deadline, so a hostile service cannot grow or stall the generator, and load traffic
-is byte-for-byte the checks' traffic.
+Figures from the generator's own observation (graders.load.delivery), none from the service:
+- ``delivery`` latency: the generator's monotonic clock when it sent the publish to its clock
+  when the message arrived. The payload's ``ts`` is data, never read as a time.
+- loss, duplication, order: against the generator's record of what it published and what the
+  service acknowledged: every acknowledged publish must reach every connection whose
+  subscription was acknowledged before the publish was sent, exactly once, in order.
+  Messages are matched to publishes by their whole payload (random fields from a private
+  generator make each unique); a payload that matches no publish is MessageCorrupted.
+- the service's seqs are only checked: a publish answer or a delivery whose seq repeats or goes
+  back, or a delivery whose seq differs from its publish's answer, is a SequenceError.
+Failures are reported by exception class: MessageLost (a gap not filled within GAP_DEADLINE_S,
+not delivered within DELIVERY_DEADLINE_S of its answer, or never received by the end),
+MessageDuplicated, MessageOutOfOrder, MessageCorrupted, SequenceError; connection set-up is reported as ``connect``. The rate (``POST /publish``) is
+the generator's count of publishes it sent and saw answered 200.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
-import os
 import random
 import time
+import uuid
 from typing import Any
 
 import gevent
 from locust import events, task
 
+from graders.load.delivery import MessageCorrupted, Stream, Subscription
 from graders.expect import CheckFailed
 from graders.load.user import LoadUser
+from graders.names import UniqueNames
 from graders.ws import WebSocket
 from graders.ws import connect as ws_connect
 
-SEED = int(os.environ.get("ASSESS_SEED", "1") or "1")
 CHANNELS_PER_USER = 2
 CONNECTIONS_PER_USER = 15
 PING_EVERY_S = 1.0
-GAP_DEADLINE_S = 2.0
+GAP_DEADLINE_S = 2.0  # a message missing while a later one arrived: lost after this
+DELIVERY_DEADLINE_S = 5.0  # an acknowledged publish not delivered this long after its answer
 DRAIN_S = 2.0  # at the end, how long receivers may take to catch up with the last publish
 WS_TIMEOUT_S = 10.0
+# the checks' template and choices (challenges/realtime/checks/conftest.py)
 PAIRS = ["BTC-USD", "ETH-USD", "SOL-USD", "ETH-EUR", "BTC-EUR", "ADA-USD", "XRP-USD", "DOT-USD"]
 KINDS = ["ticker", "trades", "book"]
+NAME_TEMPLATE = "{kind}.{pair}.{tag}{n}"
 
-_rng = random.Random(f"realtime-load-{SEED}-{os.getpid()}-{time.time_ns()}")
-_tag = "".join(_rng.choices("abcdefghijklmnopqrstuvwxyz0123456789", k=6))
-_user_counter = itertools.count(1)
+_names = UniqueNames(NAME_TEMPLATE, kind=KINDS, pair=PAIRS)
+_rng = random.Random(uuid.uuid4().int)  # payloads: private, unpredictable to the service
 _open = 0
-
-
-class MessageLost(Exception):
-    pass
-
-
-class MessageDuplicated(Exception):
-    pass
-
-
-class MessageOutOfOrder(Exception):
-    pass
-
-
-class MessageCorrupted(Exception):
-    pass
 
 
 class ConnectFailed(Exception):
@@ -90,15 +82,17 @@ def _fire(name: str, ms: float, length: int = 0, exc: Exception | None = None) -
     )
 
 
+def _delivery(ms: float, length: int, exc: Exception | None) -> None:
+    _fire("delivery", ms, length, exc)
+
+
 class Receiver:
-    """One subscriber connection and what it has received, per channel."""
+    """One subscriber connection: a Subscription per channel of its user."""
 
     def __init__(self, user: RealtimeUser, index: int) -> None:
         self.user = user
         self.index = index
-        self.ws: WebSocket | None = None
-        self.next: dict[str, int] = {}  # channel -> next expected seq
-        self.missing: dict[str, dict[int, float]] = {}  # channel -> seq -> give-up time
+        self.subs: dict[str, Subscription] = {}
         self.ready = False
         self.stopping = False
 
@@ -110,7 +104,6 @@ class Receiver:
         except CheckFailed as exc:
             _fire("connect", (time.perf_counter() - start) * 1000, exc=ConnectFailed(str(exc)))
             return
-        self.ws = ws
         _open += 1
         try:
             self._subscribe(ws)
@@ -125,15 +118,17 @@ class Receiver:
             ws.close()
 
     def _subscribe(self, ws: WebSocket) -> None:
-        for ch in self.user.channels:
+        streams = self.user.streams
+        for ch in streams:
             ws.send_json({"op": "subscribe", "channel": ch})
-        acked = 0
-        while acked < len(self.user.channels):
+        while len(self.subs) < len(streams):
             event = json.loads(ws.recv_text(WS_TIMEOUT_S))
-            if event.get("type") == "subscribed" and event.get("channel") in self.user.channels:
-                self.next[event["channel"]] = int(event["seq"]) + 1
-                self.missing[event["channel"]] = {}
-                acked += 1
+            ch = event.get("channel") if isinstance(event, dict) else None
+            if event.get("type") == "subscribed" and ch in streams and ch not in self.subs:
+                # from this moment on, every acknowledged publish of ch is owed to us
+                self.subs[ch] = Subscription(
+                    streams[ch], _delivery, GAP_DEADLINE_S, DELIVERY_DEADLINE_S
+                )
             elif event.get("type") == "message":
                 raise CheckFailed(f"a message before its subscription was acknowledged: {event}")
             else:
@@ -149,64 +144,36 @@ class Receiver:
                 last_ping = now
             if got is not None:
                 self._on_message(got[1])
-            self._expire(now)
+            for sub in self.subs.values():
+                sub.expire()
 
     def _on_message(self, payload: bytes) -> None:
-        received = time.time()
-        event = json.loads(payload)
-        ch, seq, data = event.get("channel"), event.get("seq"), event.get("data")
-        if event.get("type") != "message" or ch not in self.next or not isinstance(seq, int):
-            _fire("delivery", 0, len(payload), MessageCorrupted(f"unexpected event {event}"))
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            event = None
+        sub = self.subs.get(event.get("channel")) if isinstance(event, dict) else None
+        if sub is None or event.get("type") != "message" or "data" not in event:
+            _delivery(0, len(payload), MessageCorrupted(f"unexpected event {payload[:200]!r}"))
             return
-        latency_ms = max(0.0, (received - float(data.get("ts", received))) * 1000)
-        published = self.user.sent.get((ch, data.get("i")))
-        if published is not None and published != data:
-            _fire("delivery", latency_ms, len(payload), MessageCorrupted(f"{ch} seq {seq}"))
-            return
-        expected = self.next[ch]
-        if seq == expected:
-            self.next[ch] = seq + 1
-            _fire("delivery", latency_ms, len(payload))
-        elif seq > expected:
-            give_up = time.monotonic() + GAP_DEADLINE_S
-            for s in range(expected, seq):
-                self.missing[ch][s] = give_up
-            self.next[ch] = seq + 1
-            _fire("delivery", latency_ms, len(payload))
-        elif self.missing[ch].pop(seq, None) is not None:
-            _fire("delivery", latency_ms, len(payload), MessageOutOfOrder(f"{ch} seq {seq}"))
-        else:
-            _fire("delivery", latency_ms, len(payload), MessageDuplicated(f"{ch} seq {seq}"))
+        sub.on_message(event.get("seq"), event["data"], len(payload))
 
-    def _expire(self, now: float) -> None:
-        for ch, gaps in self.missing.items():
-            for s in [s for s, t in gaps.items() if t <= now]:
-                del gaps[s]
-                _fire("delivery", 0, 0, MessageLost(f"{ch} seq {s} (gap never filled)"))
+    def caught_up(self) -> bool:
+        return not self.ready or all(not s.outstanding() for s in self.subs.values())
 
     def finish(self) -> None:
-        """At the end: every seq the service confirmed must have arrived (or count as lost)."""
-        if not self.ready:
-            return
-        for ch, gaps in self.missing.items():
-            for s in list(gaps):
-                _fire("delivery", 0, 0, MessageLost(f"{ch} seq {s} (gap never filled)"))
-            gaps.clear()
-        for ch, last in self.user.last_seq.items():
-            for s in range(self.next.get(ch, last + 1), last + 1):
-                _fire("delivery", 0, 0, MessageLost(f"{ch} seq {s} (never received)"))
+        """At the end: every acknowledged publish owed to this connection arrived, or is lost."""
+        if self.ready:
+            for sub in self.subs.values():
+                sub.finish()
 
 
 class RealtimeUser(LoadUser):
     def on_start(self) -> None:
-        uid = next(_user_counter)
-        self.channels = [
-            f"{_rng.choice(KINDS)}.{_rng.choice(PAIRS)}.{_tag}{uid}x{k}"
-            for k in range(CHANNELS_PER_USER)
-        ]
-        self.counter = itertools.count(1)
-        self.sent: dict[tuple[str, int], dict[str, Any]] = {}
-        self.last_seq: dict[str, int] = {}
+        names = [_names.new() for _ in range(CHANNELS_PER_USER)]
+        self.streams = {name: Stream(name) for name in names}
+        self.channels = list(self.streams)
+        self.counter = 0
         self.receivers = [Receiver(self, k) for k in range(CONNECTIONS_PER_USER)]
         self.greenlets = [gevent.spawn(r.run) for r in self.receivers]
         deadline = time.monotonic() + WS_TIMEOUT_S
@@ -215,20 +182,27 @@ class RealtimeUser(LoadUser):
         ):
             gevent.sleep(0.05)
 
+    def tick(self, stream: Stream) -> dict[str, Any]:
+        """A tick of the checks' shape, unique in its stream (random fields act as a nonce)."""
+        while True:
+            self.counter += 1
+            i = self.counter
+            data = {
+                "i": i,
+                "price": round(_rng.uniform(10, 70_000), 2),
+                "size": round(_rng.uniform(0.001, 5), 4),
+                "side": "buy" if i % 2 else "sell",
+                "ts": time.time(),
+            }
+            if stream.is_unique(data):
+                return data
+
     @task
     def publish(self) -> None:
         ch = _rng.choice(self.channels)
-        i = next(self.counter)
-        price = round(_rng.uniform(10, 70_000), 2)
-        size = round(_rng.uniform(0.001, 5), 4)
-        data = {
-            "i": i,
-            "price": price,
-            "size": size,
-            "side": "buy" if i % 2 else "sell",
-            "ts": time.time(),
-        }
-        self.sent[(ch, i)] = data
+        stream = self.streams[ch]
+        data = self.tick(stream)
+        rec = stream.sent(data)  # before the request: its message may arrive before the answer
         with self.client.post(
             "/publish",
             json={"channel": ch, "data": data},
@@ -236,22 +210,24 @@ class RealtimeUser(LoadUser):
             catch_response=True,
         ) as resp:
             body = self.json_or_fail(resp, "publish")
-            if body is None:
-                return
             seq = body.get("seq") if isinstance(body, dict) else None
-            if not isinstance(seq, int) or body.get("channel") != ch:
-                resp.failure(f"publish: expected {{channel, seq}}; got {str(body)[:200]}")
+            if (
+                not isinstance(seq, int)
+                or isinstance(seq, bool)
+                or body.get("channel") != ch
+                or not 200 <= resp.status_code < 300
+            ):
+                stream.failed(rec)
+                if body is not None:
+                    resp.failure(f"publish: expected {{channel, seq}}; got {str(body)[:200]}")
                 return
-            self.last_seq[ch] = max(self.last_seq.get(ch, 0), seq)
+            error = stream.acked(rec, seq)
+            if error is not None:
+                resp.failure(error)
 
     def on_stop(self) -> None:
         deadline = time.monotonic() + DRAIN_S
-        while time.monotonic() < deadline and not all(
-            r.next.get(ch, 0) > last
-            for r in self.receivers
-            if r.ready
-            for ch, last in self.last_seq.items()
-        ):
+        while time.monotonic() < deadline and not all(r.caught_up() for r in self.receivers):
             gevent.sleep(0.05)
         for r in self.receivers:
             r.stopping = True

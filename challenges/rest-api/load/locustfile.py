@@ -15,8 +15,17 @@ Every write is read back, so a service that answers from a fake store fails here
 - a cancelled booking answers ``404``; a desk update is served by the next ``GET``, with the
   ETag the ``PATCH`` returned.
 
-A failed read-back is a failed request (an error in the load figures). Randomness is seeded from
-ASSESS_SEED so runs are reproducible. The runner sets host, user count and pacing.
+A failed read-back is a failed request (an error in the load figures). Randomness comes from a
+private generator (ASSESS_SEED mixed with os.urandom): names, people and the date window derived
+from the seed alone could be computed by the service in advance and told from the checks'.
+The runner sets host, user count and pacing.
+
+Figures from the generator's own observation: the rate and latency (Locust's clock around each
+request); errors: a status other than the brief's, or a read-back that does not hold what the
+generator wrote (it keeps every desk and booking it created). One verdict leans on the
+service's word: a ``409`` is accepted when the service's own listing shows a booking of that
+desk or user that day (other workers' and the checks' bookings are not in this process's
+record); each listed item must be of that desk (or user) and day.
 """
 
 from __future__ import annotations
@@ -45,7 +54,7 @@ REPLAY_SHARE = 0.1  # creates repeated with the same Idempotency-Key and body
 # still fails every GET-by-id, far above the 1 % error SLO.
 LIST_CHECK_SHARE = 0.5
 
-_rng = random.Random(f"rest-api-load-{SEED}")
+_rng = random.Random(f"rest-api-load-{SEED}-{uuid.uuid4()}")
 # The checks date their bookings from 2040-01-01 plus a random offset under 15000 days; so does
 # the load (one 60-day window, so that desks and people collide and 409s happen).
 _BASE = dt.date(2040, 1, 1) + dt.timedelta(days=_rng.randrange(0, 15000 - DAYS))
@@ -73,7 +82,7 @@ class DeskBookingUser(LoadUser):
 
     def on_start(self) -> None:
         n = next(_user_counter)
-        self.rng = random.Random(f"{SEED}-{n}")
+        self.rng = random.Random(f"{SEED}-{n}-{uuid.uuid4()}")
         self.mine: list[str] = []  # desk ids this user created (only this user changes them)
         self.bookings: list[dict[str, Any]] = []  # bookings this user created and still holds
         for _ in range(DESKS_PER_USER):
@@ -250,19 +259,25 @@ class DeskBookingUser(LoadUser):
                     )
 
     def verify_conflict(self, body: dict[str, Any]) -> None:
-        """A 409 is right only if the desk or the user already has a booking that day."""
+        """A 409 is right only if the desk or the user already has a booking that day (and
+        what the listing shows as that booking is of that desk or user, that day)."""
         date = body["date"]
-        items = self.booked({"desk_id": body["desk_id"], "date": date}, "GET /bookings?desk_id")
+        desk_day = {"desk_id": body["desk_id"], "date": date}
+        items = self.booked(desk_day, "GET /bookings?desk_id", lambda b: _off(b, desk_day))
         if items is None or items:
             return
+        user_day = {"user": body["user"], "date": date}
         self.booked(
-            {"user": body["user"], "date": date},
+            user_day,
             "GET /bookings?user",
             lambda mine: (
-                None
-                if mine
-                else f"POST /bookings answered 409 for {body}, but neither the desk nor the user "
-                "has a booking that day"
+                _off(mine, user_day)
+                or (
+                    None
+                    if mine
+                    else f"POST /bookings answered 409 for {body}, but neither the desk nor the user "
+                    "has a booking that day"
+                )
             ),
         )
 
@@ -338,6 +353,15 @@ class DeskBookingUser(LoadUser):
                 resp.failure(f"an updated desk reads back as {got.get('name')!r}, not {name!r}")
             elif etag and resp.headers.get("ETag") != etag:
                 resp.failure("an updated desk reads back with another ETag than the PATCH gave")
+
+
+def _off(items: list[dict[str, Any]], want: dict[str, Any]) -> str | None:
+    """A listed item that is not what the query asked for, if any."""
+    for item in items:
+        wrong = _same(item, want)
+        if wrong:
+            return f"a listed booking does not match the query: {wrong}"
+    return None
 
 
 def _pick(item: dict[str, Any], like: dict[str, Any]) -> dict[str, Any]:

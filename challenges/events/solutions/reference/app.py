@@ -4,7 +4,8 @@
 One thread owns the AMQP connection (pika is not thread-safe): it receives deliveries,
 dead-letters poison messages at once, and hands valid transfers to a pool of workers that call
 the ledger. Workers never touch the channel: they put their outcome on a queue that the
-connection thread drains, publishing the event and acknowledging there. Per-account order: a
+connection thread drains, publishing the event and acknowledging there, in one AMQP
+transaction per turn of its loop (the event is on the broker before the ack takes effect). Per-account order: a
 transfer waits for the previous in-flight transfer of each of its two accounts (a chain of
 events per account), so transfers on disjoint accounts run concurrently and transfers sharing
 an account reach the ledger in delivery order.
@@ -19,6 +20,8 @@ The behaviours a flawed variant may change are methods or attributes of :class:`
     retry_delay()            the backoff before the next ledger attempt
     reconnect                reconnect after the broker went away
     handle_sigterm           graceful shutdown on SIGTERM
+    drop_on_sigterm          acknowledge everything outstanding on SIGTERM, and leave
+    event()                  the event a ledger answer becomes
 """
 
 from __future__ import annotations
@@ -60,12 +63,13 @@ class Ledger:
         u = urllib.parse.urlsplit(url)
         self.host, self.port = u.hostname or "127.0.0.1", u.port or 80
         self.local = threading.local()
+        self.timeout_s: float | None = LEDGER_TIMEOUT_S
 
     def post(self, key: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         conn = getattr(self.local, "conn", None)
         if conn is None:
             conn = self.local.conn = http.client.HTTPConnection(
-                self.host, self.port, timeout=LEDGER_TIMEOUT_S
+                self.host, self.port, timeout=self.timeout_s
             )
         try:
             conn.request("POST", "/postings", json.dumps(body),
@@ -112,6 +116,7 @@ class Processor:
     ordered = True
     reconnect = True
     handle_sigterm = True
+    drop_on_sigterm = False
 
     def __init__(self) -> None:
         self.stats = Stats()
@@ -121,6 +126,7 @@ class Processor:
         self.stopping = threading.Event()  # SIGTERM: take no more work
         self.abort = threading.Event()  # grace running out: give in-flight work back
         self.gen = 0
+        self.dirty = False  # acks, rejects or events not yet committed
         self.tails: dict[str, threading.Event] = {}
 
     # -- what a transfer is, and what the ledger is told
@@ -180,9 +186,13 @@ class Processor:
         self.gen += 1
         gen = self.gen
         self.tails = {}
+        self.dirty = False
         try:
             ch = conn.channel()
-            ch.confirm_delivery()
+            # Events and acknowledgements go out in transactions, one per turn of the loop:
+            # an event is safely on the broker before its transfer's ack takes effect, and the
+            # broker's disk sync is paid once per batch, not once per message.
+            ch.tx_select()
             ch.basic_qos(prefetch_count=self.prefetch)
 
             def on_message(ch: Any, method: Any, props: Any, body: bytes) -> None:
@@ -195,6 +205,10 @@ class Processor:
                 self.drain(ch, gen)
             # Graceful stop: no new deliveries; finish what is in flight, then give the rest back.
             ch.basic_cancel(tag)
+            if self.drop_on_sigterm:
+                ch.basic_ack(0, multiple=True)  # the flaw: "done" with everything outstanding
+                ch.tx_commit()
+                return
             deadline = time.monotonic() + SHUTDOWN_GRACE_S
             while self.stats.snapshot()["in_flight"] > 0:
                 if time.monotonic() > deadline:
@@ -211,6 +225,7 @@ class Processor:
                     pass
 
     def deliver(self, ch: Any, method: Any, body: bytes, gen: int) -> None:
+        self.dirty = True
         self.stats.add("consumed")
         t = self.is_poison(body)
         if t is None:
@@ -230,39 +245,53 @@ class Processor:
         self.pool.submit(self.work, t, method.delivery_tag, gen, waits, done)
 
     def drain(self, ch: Any, gen: int) -> None:
+        """Finish the outcomes the workers handed in, then commit this turn's transaction."""
         while True:
             try:
                 o = self.outcomes.get_nowait()
             except queue.Empty:
-                return
+                break
+            self.dirty = True
             self.finish(ch, gen, o)
+        if self.dirty:
+            self.dirty = False  # before the commit: a delivery during it marks the next turn
+            ch.tx_commit()
 
     def finish(self, ch: Any, gen: int, o: Outcome) -> None:
         self.stats.add("in_flight", -1)
         for acc, ev in list(self.tails.items()):
             if ev.is_set():
                 del self.tails[acc]
-        if o.gen != gen or self.ack_early:
+        if o.gen != gen and not self.ack_early:
             return  # its channel is gone: the broker redelivers it (the ledger replays)
         if o.status is None:
-            ch.basic_nack(o.tag, requeue=True)
+            if not self.ack_early:
+                ch.basic_nack(o.tag, requeue=True)
             return
-        t = o.transfer or {}
-        if o.status in (200, 201):
-            event = {"id": t["id"], "status": "completed", "from": t["from"], "to": t["to"],
-                     "amount": t["amount"], "posting_id": o.answer.get("posting_id")}
-            key = "transfer.completed"
-        elif o.status == 422:
-            event = {"id": t["id"], "status": "rejected", "from": t["from"], "to": t["to"],
-                     "amount": t["amount"], "reason": "insufficient_funds"}
-            key = "transfer.rejected"
-        else:  # the ledger refuses it for good (400, 409): nothing can apply it
-            ch.basic_reject(o.tag, requeue=False)
+        event = self.event(o)
+        if event is None:  # the ledger refuses it for good (400, 409): nothing can apply it
+            if not self.ack_early:
+                ch.basic_reject(o.tag, requeue=False)
             self.stats.add("dead_lettered")
             return
-        ch.basic_publish(EXCHANGE, key, json.dumps(event).encode(), pika.BasicProperties(
-            delivery_mode=2, content_type="application/json", message_id=str(t["id"])))
-        ch.basic_ack(o.tag)
+        key, body = event
+        props = pika.BasicProperties(
+            delivery_mode=2, content_type="application/json", message_id=str(body["id"])
+        )
+        ch.basic_publish(EXCHANGE, key, json.dumps(body).encode(), props)
+        if not self.ack_early:
+            ch.basic_ack(o.tag)
+
+    def event(self, o: Outcome) -> tuple[str, dict[str, Any]] | None:
+        """The routing key and body of a transfer's event, or None when it cannot be applied."""
+        t = o.transfer or {}
+        base = {"id": t["id"], "from": t["from"], "to": t["to"], "amount": t["amount"]}
+        if o.status in (200, 201):
+            posting = {"posting_id": o.answer.get("posting_id")}
+            return "transfer.completed", {**base, "status": "completed", **posting}
+        if o.status == 422:
+            return "transfer.rejected", {**base, "status": "rejected", "reason": "insufficient_funds"}
+        return None
 
     # -- the workers
     def work(self, t: dict[str, Any], tag: int, gen: int, waits: list[threading.Event],
@@ -281,11 +310,10 @@ class Processor:
 
     def apply(self, t: dict[str, Any]) -> tuple[int | None, dict[str, Any]]:
         body = {"transfer_id": t["id"], "from": t["from"], "to": t["to"], "amount": t["amount"]}
-        key = self.idempotency_key(t)
         attempt = 0
         while not self.abort.is_set():
             try:
-                status, answer = self.ledger.post(key, body)
+                status, answer = self.ledger.post(self.idempotency_key(t), body)
                 if status < 500:
                     if status in (200, 201):
                         self.stats.add("applied")
