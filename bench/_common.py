@@ -15,8 +15,9 @@ from typing import Any
 
 from runner.challenges.registry import Challenge, Load, Registry
 from runner.grading.build import build_submission
+from runner.grading.host import host_fingerprint
 from runner.grading.images import BuildResult, Images
-from runner.grading.pipeline import RunOptions, host_fingerprint
+from runner.grading.pipeline import RunOptions
 from runner.grading.pod import docker_client
 from runner.intake.submission import load_submission
 

@@ -189,7 +189,7 @@ def run(req: RunRequest, console: Console) -> Results:
     the report, write the files asked for; the CLI maps the Results to an exit code."""
     from runner.challenges import calibration, packs
     from runner.grading import partial
-    from runner.grading.pipeline import host_fingerprint
+    from runner.grading.host import host_fingerprint
     from runner.reports.terminal import Progress
 
     challenge = packs.open_challenge(

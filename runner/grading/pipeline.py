@@ -8,18 +8,12 @@ candidate's container (exit, OOM) and enforces each phase's wall-time limit.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import importlib.metadata as md
-import io
 import math
 import os
-import platform
 import queue
-import re
 import secrets
 import subprocess
 import sys
-import tarfile
 import threading
 import time
 from collections.abc import Callable
@@ -50,7 +44,15 @@ from runner.challenges.registry import Challenge
 from runner.errors import InfraError
 from runner.grading.build import build_submission
 from runner.grading.events import EventPump, Listener, Stop, emit, phase_limits, pump_events
+from runner.grading.host import host_fingerprint, tool_versions
 from runner.grading.images import GRADER_TAG, Images
+from runner.grading.payload import (
+    fetch_results,
+    grader_archive,
+    graders_code_hash,
+    hand_over_log,
+    sidecar_archive,
+)
 from runner.grading.pod import Limits, OomCounter, Pod
 from runner.grading.readiness import ClosedPortWatch, WrongPortWatch
 from runner.grading.services import (
@@ -106,59 +108,6 @@ def _emit(opts: RunOptions, event: str, **data: Any) -> None:
 
 
 # -- grader payload -------------------------------------------------------------------------
-def _add_tree(tar: tarfile.TarFile, src: Path, arc: str, skip: set[str]) -> None:
-    for path in sorted(src.rglob("*")):
-        rel = path.relative_to(src)
-        if any(part in skip for part in rel.parts) or path.is_symlink():
-            continue
-        info = tar.gettarinfo(str(path), arcname=f"{arc}/{rel.as_posix()}")
-        info.uid = info.gid = 0
-        info.mode = 0o755 if path.is_dir() else 0o644
-        if path.is_file():
-            with open(path, "rb") as fh:
-                tar.addfile(info, fh)
-        else:
-            tar.addfile(info)
-
-
-def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mode = 0o644
-    tar.addfile(info, io.BytesIO(data))
-
-
-def graders_code_hash() -> str:
-    h = hashlib.sha256()
-    root = Path(graders.__file__).parent
-    for path in sorted(root.rglob("*.py")):
-        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()
-
-
-def grader_archive(challenge: Challenge, plan: Plan) -> bytes:
-    """The grader's files: our graders package, the challenge (never its solutions), the plan."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        _add_tree(tar, Path(graders.__file__).parent, "assess/lib/graders", {"__pycache__"})
-        _add_tree(tar, challenge.root, "assess/challenge", {"solutions", "sidecars", "__pycache__"})
-        _add_bytes(tar, "assess/plan.json", dumps(plan).encode())
-        for name in ("assess/out", "assess/in"):
-            d = tarfile.TarInfo(name)
-            d.type = tarfile.DIRTYPE
-            d.mode = 0o755
-            tar.addfile(d)
-    return buf.getvalue()
-
-
-def sidecar_archive(challenge: Challenge, path: str) -> bytes:
-    """A sidecar's files, with our graders package beside them (graders.sidecar: the bounded
-    HTTP server and token check every sidecar shares; importable from the script's folder)."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        _add_tree(tar, challenge.root / path, "sidecar", {"__pycache__"})
-        _add_tree(tar, Path(graders.__file__).parent, "sidecar/graders", {"__pycache__"})
-    return buf.getvalue()
 
 
 def make_plan(
@@ -289,42 +238,6 @@ def _follow(container: Any, sink: queue.Queue[str | None]) -> None:
         if buf:
             sink.put(buf.decode("utf-8", "replace"))
         sink.put(None)
-
-
-def host_fingerprint() -> dict[str, Any]:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem_mb = 0
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem_mb = int(line.split()[1]) // 1024
-    except OSError:
-        pass
-    return {
-        "cpu_model": cpu,
-        "cores": os.cpu_count() or 0,
-        "memory_mb": mem_mb,
-        "os": platform.platform(),
-        "machine": platform.machine(),
-    }
-
-
-def tool_versions(client: Any | None) -> dict[str, str]:
-    tools = {"python": platform.python_version()}
-    for name in ("pytest", "locust", "docker"):
-        with contextlib.suppress(md.PackageNotFoundError):
-            tools[name] = md.version(name)
-    if client is not None:
-        with contextlib.suppress(Exception):
-            tools["docker_engine"] = str(client.version().get("Version", "?"))
-    return tools
 
 
 def grade(
@@ -638,7 +551,7 @@ class PodGrading:
     def collect(self, stop: Stop | None) -> Stop | None:
         """The grader's record and the candidate's last state; a crash is decided from the facts."""
         self.sampler.stop()
-        self.pump.absorb(_fetch_results(self.grader))
+        self.pump.absorb(fetch_results(self.grader))
         # The last word on the candidate: an exit during the last check is still an exit.
         final_state = self.pod.state("candidate")
         cand = self.cand
@@ -759,42 +672,12 @@ class PodGrading:
         self.service_log = self.log_tap.finish()
 
 
-LOG_TOKEN = re.compile(r"^[0-9a-f]{16}$")
-
-
-def hand_over_log(grader: Any, log_tap: LogTap, log_dir: str, token: str) -> None:
-    """Write the service's recent output into the grader, then a marker that it is complete."""
-    if not LOG_TOKEN.fullmatch(token):
-        return  # our plugin makes these; anything else is not a path we write
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        _add_bytes(tar, f"{token}.log", log_tap.recent_bytes())
-        _add_bytes(tar, f"{token}.done", b"")
-    with contextlib.suppress(Exception):  # the grader is gone: its check fails on its deadline
-        grader.put_archive(log_dir, buf.getvalue())
-
-
 def tick_final(pod: Pod, reserved: dict[int, str]) -> Stop | None:
     """One last integrity look after the grader finished (a squatter that came late)."""
     problem = pod.integrity(reserved)
     if problem is None:
         return None
     return Stop(Verdict.TAMPERED if problem.kind == "tampered" else Verdict.ERROR, problem.message)
-
-
-def _fetch_results(grader: Any) -> GraderOutcome | None:
-    """The grader's results file, read out of its container (the candidate cannot reach it)."""
-    with contextlib.suppress(Exception):
-        grader.kill()
-    try:
-        stream, _ = grader.get_archive("/assess/out/grader.json")
-        data = b"".join(stream)
-        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            member = tar.next()
-            fh = tar.extractfile(member) if member else None
-            return loads(GraderOutcome, fh.read().decode()) if fh else None
-    except Exception:
-        return None
 
 
 # -- --url mode: the same grading code, on the host ------------------------------------------
