@@ -281,13 +281,15 @@ class Response:
 
     def json(self) -> Any:
         """The body parsed as JSON; a check fails (not errors) if it is not JSON."""
+        from graders.bounded import Unparseable, load_json
         from graders.expect import fail
 
-        try:
-            return jsonlib.loads(self.body)
-        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+        try:  # bounded in depth (the size is the client's body cap)
+            return load_json(self.body, "the body", max_bytes=max(len(self.body), 1))
+        except Unparseable as exc:
             fail(
                 f"{self.request_line}: expected a JSON body, got {excerpt(self.body) or 'nothing'}"
+                + (f" ({exc})" if "nested" in str(exc) else "")
             )
 
     def __repr__(self) -> str:
