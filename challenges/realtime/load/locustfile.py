@@ -29,7 +29,6 @@ the generator's count of publishes it sent and saw answered 200.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 import uuid
@@ -38,6 +37,7 @@ from typing import Any
 import gevent
 from locust import events, task
 
+from graders.bounded import load_json
 from graders.delivery import MessageCorrupted, Stream, Subscription
 from graders.expect import CheckFailed
 from graders.loadclient import LoadUser
@@ -122,7 +122,7 @@ class Receiver:
         for ch in streams:
             ws.send_json({"op": "subscribe", "channel": ch})
         while len(self.subs) < len(streams):
-            event = json.loads(ws.recv_text(WS_TIMEOUT_S))
+            event = load_json(ws.recv_text(WS_TIMEOUT_S), "an acknowledgement")  # bounded
             ch = event.get("channel") if isinstance(event, dict) else None
             if event.get("type") == "subscribed" and ch in streams and ch not in self.subs:
                 # from this moment on, every acknowledged publish of ch is owed to us
@@ -149,7 +149,7 @@ class Receiver:
 
     def _on_message(self, payload: bytes) -> None:
         try:
-            event = json.loads(payload)
+            event = load_json(payload, "a delivery", max_bytes=len(payload) + 1)  # bounded
         except ValueError:
             event = None
         sub = self.subs.get(event.get("channel")) if isinstance(event, dict) else None
