@@ -183,7 +183,10 @@ def _json_deeper_than(raw: bytes, max_depth: int) -> bool:
     removes the innermost pairs; pairs left after ``max_depth`` rounds are deeper. (Unbalanced
     brackets are left for the JSON parser to refuse.)"""
     brackets = _JSON_STRING.sub(b"", raw).translate(_JSON_SQUARE, _JSON_NOT_BRACKET)
+    too_deep = b"[" * (max_depth + 1)  # a run of openings: the common hostile shape, one search
     for _ in range(max_depth):
+        if too_deep in brackets:
+            return True
         if b"[]" not in brackets:
             break
         brackets = brackets.replace(b"[]", b"")

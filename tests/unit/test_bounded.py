@@ -131,3 +131,17 @@ def test_a_huge_metrics_page_is_an_exposition_error(page: str, fragment: str) ->
     with pytest.raises(conftest.ExpositionError, match=fragment):
         conftest.parse_exposition(page)
     assert time.monotonic() - start < MAX_SECONDS
+
+
+@pytest.mark.parametrize(
+    ("document", "deep"),
+    [
+        (b"[" * 64 + b"]" * 64, False),
+        (b"[" * 65 + b"]" * 65, True),
+        (b"[[]" * 65 + b"]" * 65, True),  # no long run of openings, still 66 deep
+        (b"[[]" * 63 + b"]" * 63, False),
+        (b'{"a": [1, {"b": [2]}]}' * 1000, False),
+    ],
+)
+def test_json_depth_is_exact_at_the_limit(document: bytes, deep: bool) -> None:
+    assert bounded._json_deeper_than(document, 64) is deep
