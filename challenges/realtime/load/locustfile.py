@@ -123,7 +123,9 @@ class Receiver:
             ws.send_json({"op": "subscribe", "channel": ch})
         while len(self.subs) < len(streams):
             event = load_json(ws.recv_text(WS_TIMEOUT_S), "an acknowledgement")  # bounded
-            ch = event.get("channel") if isinstance(event, dict) else None
+            if not isinstance(event, dict):
+                raise CheckFailed(f"subscribe: expected a JSON object; got {str(event)[:200]}")
+            ch = event.get("channel")
             if event.get("type") == "subscribed" and ch in streams and ch not in self.subs:
                 # from this moment on, every acknowledged publish of ch is owed to us
                 self.subs[ch] = Subscription(
