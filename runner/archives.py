@@ -529,11 +529,32 @@ def unpack(archive: Path, dest: Path) -> Path:
     return dest
 
 
+def links_stay_inside(root: Path, what: str) -> None:
+    """Every symbolic link under ``root`` resolves inside it. A git repository can hold any link
+    (``Dockerfile -> /etc/shadow``, ``assess.toml -> ~/.ssh/id_rsa``); reading the submission
+    must never read the grading host. Links to folders are not entered."""
+    real_root = root.resolve()
+    for here, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(here) / name
+            if not path.is_symlink():
+                continue
+            resolved = Path(os.path.realpath(path))
+            if resolved != real_root and real_root not in resolved.parents:
+                rel = path.relative_to(root).as_posix()
+                raise SubmissionError(
+                    f"{what}: refused {rel!r}: link -> {os.readlink(path)!r} leads outside the "
+                    f"submission; {_FIX_LINK}"
+                )
+
+
 def materialize(source: str, workdir: Path, *, ref: str | None = None) -> Path:
     """The submission directory for ``source``: a directory as is, an archive unpacked, a git
     URL cloned (at ``ref``)."""
     if repos.is_git_url(source):
-        return repos.clone(source, workdir / "submission", ref=ref, what="submission")
+        root = repos.clone(source, workdir / "submission", ref=ref, what="submission")
+        links_stay_inside(root, source)
+        return root
     if ref is not None:
         raise SubmissionError(f"--ref {ref} needs a git URL as the submission, not {source}")
     path = Path(source)
