@@ -142,3 +142,19 @@ def test_a_cloned_repository_with_a_link_out_is_refused(tmp_path: Path) -> None:
     subprocess.run(["git", "commit", "-qam", "y"], cwd=repo, env=env, check=True)
     root = archives.materialize(f"file://{repo}", tmp_path / "work")
     assert (root / "inside").is_symlink()
+
+
+def test_wall_time_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(archives, "MAX_SECONDS", 0.0)
+    archive = _zip(tmp_path / "a.zip", {"f": b"x"})
+    with pytest.raises(SubmissionError, match="took more than 0 s to unpack"):
+        archives.materialize(str(archive), tmp_path / "work")
+    assert not (tmp_path / "work" / "unpacked").exists()
+
+
+def test_zip_directory_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The zip's index is bounded before zipfile builds it in memory."""
+    monkeypatch.setattr(archives, "MAX_ZIP_DIRECTORY", 1 << 20)
+    archive = _zip(tmp_path / "a.zip", {f"{'n' * 200}{i}": b"" for i in range(5000)})
+    with pytest.raises(SubmissionError, match="zip directory larger than 1 MiB"):
+        archives.materialize(str(archive), tmp_path / "work")
