@@ -39,7 +39,7 @@ class Unparseable(ValueError):
 
 
 def _size(data: bytes | str, what: str, max_bytes: int) -> bytes:
-    raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else bytes(data)
+    raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
     if len(raw) > max_bytes:
         raise Unparseable(f"{what} is {len(raw)} bytes; the grader reads at most {max_bytes}")
     return raw
@@ -182,6 +182,8 @@ def _json_deeper_than(raw: bytes, max_depth: int) -> bool:
     cut out by one regular expression, everything but brackets is dropped, then each round
     removes the innermost pairs; pairs left after ``max_depth`` rounds are deeper. (Unbalanced
     brackets are left for the JSON parser to refuse.)"""
+    if raw.count(b"[") + raw.count(b"{") <= max_depth:
+        return False  # the common case (a small message), at the cost of two counts
     brackets = _JSON_STRING.sub(b"", raw).translate(_JSON_SQUARE, _JSON_NOT_BRACKET)
     too_deep = b"[" * (max_depth + 1)  # a run of openings: the common hostile shape, one search
     for _ in range(max_depth):
