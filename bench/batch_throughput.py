@@ -20,11 +20,13 @@ per-job overhead; and load figures of one submission graded alone vs inside a pa
 Other work on the machine moves every figure (the load average is printed).
 
     python bench/batch_throughput.py [--n 20] [--alone 2] [--in-batch 3] [--skip-load-figures]
+    python bench/batch_throughput.py --smoke   # throughput of one submission, three ways
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import shutil
@@ -103,6 +105,21 @@ def load_figures(out: Path) -> list[dict[str, float | None]]:
     return figs
 
 
+def ensure_redis() -> None:
+    """Debian's redis-server for the Celery figures, installed if missing."""
+    if shutil.which("redis-server"):
+        return
+    cmd = ["apt-get", "install", "-y", "--no-install-recommends", "redis-server"]
+    print(f"install: redis-server missing; running: {' '.join(cmd)}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    rc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if rc.returncode != 0:  # an old or empty package list: refresh it once
+        subprocess.run(["apt-get", "update"], env=env, capture_output=True, check=False)
+        rc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if rc.returncode != 0 or not shutil.which("redis-server"):
+        print(f"install failed (no Celery figures): {rc.stderr[-500:]}")
+
+
 class Celery:
     """A redis-server on a free loopback port and two ``assess worker`` processes."""
 
@@ -112,6 +129,12 @@ class Celery:
             self.port = s.getsockname()[1]
         self.url = f"redis://127.0.0.1:{self.port}/0"
         (tmp / "redis").mkdir()
+        # the key workers and the submitting side share (never in the broker): one per bench run
+        key = tmp / "queue.key"
+        key.write_text(base64.b64encode(os.urandom(32)).decode())
+        key.chmod(0o600)
+        os.environ["ASSESS_QUEUE_KEY_FILE"] = str(key)  # inherited by workers and `assess batch`
+        self.logs = tmp / "workers.log"
         self.redis = subprocess.Popen(
             [
                 "redis-server",
@@ -136,7 +159,7 @@ class Celery:
                     [*ASSESS, "worker", "--broker", self.url, "--slots", "1", "--name", name],
                     cwd=ROOT,
                     stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+                    stderr=self.logs.open("a"),
                     start_new_session=True,
                 )
             )
@@ -147,7 +170,8 @@ class Celery:
         while len(list(r.scan_iter("assess:worker:*"))) < 2:
             if time.monotonic() > deadline:
                 self.stop()
-                sys.exit("the workers did not come up")
+                tail = self.logs.read_text(errors="replace")[-2000:]
+                sys.exit(f"the workers did not come up; their output:\n{tail}")
             time.sleep(0.3)
         time.sleep(1.0)
 
@@ -269,8 +293,13 @@ def main() -> None:
     p.add_argument("--in-batch", type=int, default=3)
     p.add_argument("--skip-load-figures", action="store_true")
     p.add_argument("--skip-throughput", action="store_true")
+    p.add_argument("--smoke", action="store_true", help="throughput of 1 submission, no load")
     args = p.parse_args()
+    if args.smoke:
+        args.n, args.skip_load_figures, args.skip_throughput = 1, True, False
     machine_facts()
+    if not args.skip_throughput:
+        ensure_redis()
     with tempfile.TemporaryDirectory(prefix="assess-bench-batch-") as t:
         tmp = Path(t)
         if not args.skip_throughput:

@@ -22,6 +22,7 @@ for every service below the generator's ceiling. Both searches land on the same 
 2^(k/8)), so a ratio of 1.00 means the same grid point and 0.92 or 1.09 one grid step apart.
 
     python bench/capacity_accuracy.py [--services ref,fast,medium,slow] [--spin-us 1000]
+    python bench/capacity_accuracy.py --smoke   # the slow service, searches of ~12 s
 """
 
 from __future__ import annotations
@@ -84,13 +85,15 @@ def challenge_for(service: str, slow_spin_us: int) -> Challenge:
     return Challenge(base.root, base.config.model_copy(update={"env": env}))
 
 
-def assess_capacity(client: Any, service: str, spin_us: int, workers: str) -> Any:
+def assess_capacity(
+    client: Any, service: str, spin_us: int, workers: str, load_duration: float | None = None
+) -> Any:
     challenge = challenge_for(service, spin_us)
     opts = run_options(
         challenge,
         candidate=False,
         skip_load=False,
-        load_duration=None,
+        load_duration=load_duration,
         seed=1,
         load_workers=workers,
     )
@@ -204,14 +207,16 @@ def hey_stage(client: Any, pod: Pod, rate: float, seconds: float, conns: int) ->
     )
 
 
-def hey_capacity(client: Any, pod: Pod, target: float, slo: Slo, step_s: float) -> Any:
+def hey_capacity(
+    client: Any, pod: Pod, target: float, slo: Slo, step_s: float, budget_s: float = 150
+) -> Any:
     plan = LoadPlan(target_rps=target, slo=slo, users=CONNECTIONS, max_users=MAX_CONNECTIONS)
     first = hey_stage(client, pod, target, step_s, users_for(plan, target))
     if not meets_all(first, slo):
         return None
     lean = LeanUsers(plan)
     lean.saw(first)
-    params = SearchParams(budget_s=150, stage_s=step_s + 2, max_stages=12)
+    params = SearchParams(budget_s=budget_s, stage_s=step_s + 2, max_stages=12)
     return search(
         lambda r: lean.stage(r, lambda n: hey_stage(client, pod, r, step_s, n)),
         target,
@@ -238,7 +243,13 @@ def main() -> None:
     ap.add_argument("--spin-us", type=int, default=1000)
     ap.add_argument("--load-workers", default="auto")
     ap.add_argument("--stages", action="store_true", help="print every stage of both searches")
+    ap.add_argument(
+        "--smoke", action="store_true", help="the slow service, short searches (CI: it runs)"
+    )
     args = ap.parse_args()
+    load_duration, hey_budget = (2.0, 12.0) if args.smoke else (None, 150.0)
+    if args.smoke:
+        args.services = "slow"
     machine_facts()
     client = docker_client()
     tools_image(client)
@@ -255,15 +266,16 @@ def main() -> None:
         f"{'service':8} {'assess':>9} {'(achvd)':>9} {'stop':>9} {'ceiling':>8} "
         f"{'hey':>9} {'(achvd)':>9} {'stop':>9} {'ratio':>6} {'wrk max':>9}  load avg"
     )
+    print("figures:")
     print(header)
     tables: list[tuple[str, tuple[Stage, ...]]] = []
     for service in args.services.split(","):
-        load = assess_capacity(client, service, args.spin_us, args.load_workers)
+        load = assess_capacity(client, service, args.spin_us, args.load_workers, load_duration)
         image = image_of(client, service)
         pod = start_service(client, image, service, args.spin_us)
         try:
             wait_ready(client, pod)
-            knee = hey_capacity(client, pod, cfg.target_rps, slo, cfg.step_s)
+            knee = hey_capacity(client, pod, cfg.target_rps, slo, cfg.step_s, hey_budget)
             wrk = wrk_max(client, pod)
         finally:
             pod.teardown()
@@ -281,6 +293,7 @@ def main() -> None:
             flush=True,
         )
     print("* assess reads this capacity as the generator's (at least X)")
+    print(f"load at end: {load_avg()}")
     if args.stages:
         for name, steps in tables:
             print(f"\n{name}: stage  offered  achieved  p95 ms  p99 ms  errors  gen cpu  ok")

@@ -11,6 +11,7 @@ and the largest score difference between any two runs (the goal: at most 1 point
 
     python bench/capacity_spread.py [--challenge rest-api] [--solution reference] [--runs 5]
     python bench/capacity_spread.py --service ref|fast|medium|slow [--spin-us 1000]
+    python bench/capacity_spread.py --smoke   # 2 runs with a 2 s load phase
 
 ``--service`` grades one of capacity_accuracy.py's services instead (one GET, the generator
 ceiling's pod and SLOs, capacity scored against its 500 req/s target: a slow service lands
@@ -45,7 +46,11 @@ def main() -> None:
     ap.add_argument("--load-workers", default="auto")
     ap.add_argument("--service", choices=sorted(SUBMISSIONS), help="a capacity_accuracy service")
     ap.add_argument("--spin-us", type=int, default=1000, help="CPU per request of `slow`")
+    ap.add_argument("--smoke", action="store_true", help="2 runs with a 2 s load phase")
     args = ap.parse_args()
+    load_duration = 2.0 if args.smoke else None
+    if args.smoke:
+        args.runs = 2
     machine_facts()
     client = docker_client()
     if args.service:
@@ -59,7 +64,7 @@ def main() -> None:
         challenge,
         candidate=False,
         skip_load=False,
-        load_duration=None,
+        load_duration=load_duration,
         seed=1,
         load_workers=args.load_workers,
     )
@@ -90,6 +95,7 @@ def main() -> None:
             + " ".join(f"{x:.2f}" for x in os.getloadavg()),
             flush=True,
         )
+    print("figures:")
     for key, values in rows.items():
         mean = statistics.fmean(values)
         cv = statistics.pstdev(values) / mean if mean else 0.0
@@ -101,6 +107,7 @@ def main() -> None:
         f"largest score difference between two runs: {max(rows['score']) - min(rows['score']):.2f}"
     )
     print(f"wall per grading: median {statistics.median(walls):.1f} s")
+    print("load at end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
 
 
 if __name__ == "__main__":

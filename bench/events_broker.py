@@ -9,6 +9,7 @@ Then a graceful stop (SIGTERM, as a check's `services.restart` does) and a start
 container, timed the same way. Every container is labelled assess.managed=true and removed.
 
     .venv/bin/python bench/events_broker.py [--runs 3]
+    .venv/bin/python bench/events_broker.py --smoke   # one start and restart
 """
 
 from __future__ import annotations
@@ -50,7 +51,10 @@ def ready_after(name: str, started: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--smoke", action="store_true", help="one start and restart")
     args = ap.parse_args()
+    if args.smoke:
+        args.runs = 1
     machine_facts()
     challenge = Registry(ROOT / "challenges").get("events")
     sc = next(s for s in challenge.config.sidecars if s.name == "rabbitmq")
@@ -97,6 +101,7 @@ def main() -> None:
         f"broker restart (docker start after a graceful stop): median "
         f"{statistics.median(restarts):.2f} s (min {min(restarts):.2f}, max {max(restarts):.2f})"
     )
+    print(f"load at end: {Path('/proc/loadavg').read_text().strip()}")
 
 
 if __name__ == "__main__":

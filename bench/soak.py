@@ -8,6 +8,7 @@ volumes. Prints each grading's wall time and verdict, then the totals: leaks (mu
 host memory used, disk used by Docker before and after, and wall time per grading.
 
     .venv/bin/python bench/soak.py --runs 100
+    .venv/bin/python bench/soak.py --smoke   # 3 gradings
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+
+from _common import machine_facts  # noqa: E402  (bench/ is on sys.path as a script)
 
 from runner.challenges.registry import load_challenge  # noqa: E402
 from runner.challenges.solutions import overlay  # noqa: E402
@@ -75,7 +78,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--with-builds", action="store_true", help="include the build cases")
+    parser.add_argument("--smoke", action="store_true", help="3 gradings (CI: it still runs)")
     args = parser.parse_args()
+    if args.smoke:
+        args.runs = 3
+    if not 1 <= args.runs <= 1000:
+        sys.exit("--runs must be 1..1000")
+    machine_facts()
     # SIGTERM takes the same path as Ctrl-C, so the pod of the grading in progress is removed
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     client = docker_client()
@@ -129,6 +138,7 @@ def main() -> int:
     vols = client.volumes.list(filters={"label": f"{LABEL_MANAGED}=true"})
     leaks += len(nets) + len(vols)
     print()
+    print("figures:")
     print(f"leaks (containers, networks, volumes left): {leaks}")
     print(f"peak host memory used: {peak_mem:,.0f} MiB")
     print(
@@ -140,6 +150,7 @@ def main() -> int:
         f"wall per grading: mean {statistics.mean(walls):.1f} s, median "
         f"{statistics.median(walls):.1f} s, max {max(walls):.1f} s, total {sum(walls):.0f} s"
     )
+    print(f"load at end: {Path('/proc/loadavg').read_text().strip()}")
     return 1 if leaks else 0
 
 

@@ -33,6 +33,7 @@ from urllib.parse import urlencode, urlsplit
 
 from requests.structures import CaseInsensitiveDict
 
+from graders.bounded import Unparseable, load_json
 from graders.check_failed import fail
 
 DEFAULT_TIMEOUT_S = 5.0
@@ -283,11 +284,12 @@ class Response:
 
     def json(self) -> Any:
         """The body parsed as JSON; a check fails (not errors) if it is not JSON."""
-        try:
-            return jsonlib.loads(self.body)
-        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+        try:  # bounded in depth (the size is the client's body cap)
+            return load_json(self.body, "the body", max_bytes=max(len(self.body), 1))
+        except Unparseable as exc:
             fail(
                 f"{self.request_line}: expected a JSON body, got {excerpt(self.body) or 'nothing'}"
+                + (f" ({exc})" if "nested" in str(exc) else "")
             )
 
     def __repr__(self) -> str:

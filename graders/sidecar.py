@@ -89,7 +89,7 @@ class Request:
             return {}
         try:
             return json.loads(self.body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested absurdly deep
             raise HttpError(400, f"body is not JSON: {exc}") from None
 
 

@@ -91,6 +91,15 @@ def _canonical(value: Any) -> Any:
     return repr(value)
 
 
+def _fast_key(data: Any) -> str | None:
+    """The payload as sent (sorted keys): what an unchanged delivery nearly always matches,
+    at a third of payload_key's cost (a generator's CPU is a figure's ceiling)."""
+    try:
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None
+
+
 def payload_key(data: Any) -> str:
     """One string per JSON value: equal for values JSON deems equal (key order, ``1`` vs
     ``1.0``), different for any other change."""
@@ -120,6 +129,7 @@ class Stream:
     clock: Clock = time.monotonic
     records: list[Published] = field(default_factory=list)
     by_key: dict[str, int] = field(default_factory=dict)
+    fast_keys: dict[str, int] = field(default_factory=dict)
     last_ack_seq: int | None = None
 
     def is_unique(self, data: Any) -> bool:
@@ -133,7 +143,17 @@ class Stream:
         rec = Published(len(self.records), data, key, self.clock())
         self.records.append(rec)
         self.by_key[key] = rec.index
+        fast = _fast_key(data)
+        if fast is not None:
+            self.fast_keys[fast] = rec.index
         return rec
+
+    def find(self, data: Any) -> int | None:
+        """The index of the publish whose payload ``data`` is (JSON-equal), if any."""
+        fast = _fast_key(data)
+        if fast is not None and fast in self.fast_keys:
+            return self.fast_keys[fast]
+        return self.by_key.get(payload_key(data))
 
     def acked(self, rec: Published, seq: int) -> SequenceError | None:
         """The service answered the publish with ``seq``; an error if that seq cannot be right."""
@@ -191,7 +211,7 @@ class Subscription:
         if not isinstance(seq, int) or isinstance(seq, bool):
             self.report(0.0, length, MessageCorrupted(f"{name}: a message without an integer seq"))
             return
-        index = self.stream.by_key.get(payload_key(data))
+        index = self.stream.find(data)
         if index is None:
             self.report(
                 0.0,

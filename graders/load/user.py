@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 from typing import Any, ClassVar
 
 import gevent
@@ -40,6 +39,7 @@ from locust import FastHttpUser
 from locust.contrib.fasthttp import FastHttpSession, FastResponse, ResponseContextManager
 from locust.exception import LocustError
 
+from graders.bounded import Unparseable, load_json
 from graders.http import (
     DEFAULT_HEADERS,
     DEFAULT_TIMEOUT_S,
@@ -212,8 +212,8 @@ class LoadUser(FastHttpUser):
             if not isinstance(resp, _StickyFailure) and resp.request_meta.get("exception") is None:
                 resp.failure(f"{label}: no response body")
             return None
-        try:
-            return json.loads(content)
-        except (ValueError, RecursionError):
+        try:  # bounded in depth (the size is the client's body cap)
+            return load_json(content, "the body", max_bytes=max(len(content), 1))
+        except Unparseable:
             resp.failure(f"{label}: expected a JSON body, got {excerpt(content, 120) or 'nothing'}")
             return None

@@ -60,6 +60,7 @@ from celery import Celery
 from runner.batch.jobs import FAILED, INVALID, REFUSED, Deliver, Done, Emit, Job, challenge_digest
 from runner.challenges.registry import Challenge
 from runner.errors import AssessError, InfraError, SubmissionError, UsageError
+from runner.intake import archives
 from runner.results import Results
 
 QUEUE = "assess"
@@ -240,18 +241,21 @@ def pack_files(root: Path, files: tuple[Path, ...] | list[Path]) -> bytes:
 
 
 def unpack_files(data: bytes, dest: Path, max_bytes: int) -> None:
-    """Unpack a job's files: Python's ``data`` filter refuses absolute paths, ``..``, links out
-    of ``dest`` and devices; the unpacked size is capped."""
-    total = 0
-    try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-            for member in tar:
-                total += max(0, member.size)
-                if total > max_bytes:
-                    raise SubmissionError(f"the job unpacks to more than {max_bytes >> 20} MiB")
-                tar.extract(member, dest, filter="data")
-    except (tarfile.TarError, EOFError, zlib.error) as exc:
-        raise SubmissionError(f"the job's files cannot be unpacked: {exc}") from None
+    """Unpack a job's files into ``dest`` (an empty folder, or none yet) through the submission
+    extractor (runner.intake.archives): never through a link, links only inside, no hard links or
+    devices, every cap. tarfile's own ``data`` filter is not enough: on Python before 3.11.13
+    it can be walked out of with chained links (CVE-2025-4517), and the files are the
+    candidate's."""
+    if dest.is_dir() and not any(dest.iterdir()):
+        dest.rmdir()
+    with tempfile.TemporaryDirectory(prefix="assess-job-tar-") as tmp:
+        packed = Path(tmp) / "job.tar.gz"
+        packed.write_bytes(data)
+        try:
+            archives.extract(packed, dest, max_bytes=max_bytes)
+        except SubmissionError as err:
+            why = err.message.split(": ", 1)[-1]
+            raise SubmissionError(f"the job's files cannot be unpacked: {why}") from None
 
 
 def pack_results(results: Results, worker: str, secret: bytes, key: str) -> bytes:

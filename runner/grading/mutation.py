@@ -26,7 +26,7 @@ import shlex
 import time
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -362,8 +362,11 @@ def grade_suite(
         )
         lost = [r for r in mutant_runs.values() if r.outcome == "error"]
         if lost:
-            verdict, detail = Verdict.ERROR, f"mutant {lost[0].mutant}: {lost[0].line()}"
+            which = "a hidden mutant" if candidate else f"mutant {lost[0].mutant}"
+            verdict, detail = Verdict.ERROR, f"{which}: {lost[0].line()}"
     checks = [_check(m, mutant_runs.get(m.id), status) for m in mutants]
+    if candidate:
+        checks = for_candidate(mutants, checks)
     skills = score_skills(checks, cfg.skills)
     score = correctness(skills) if verdict == Verdict.GRADED and status == REFERENCE_PASSES else 0.0
     if score == 0.0 and status != REFERENCE_PASSES:
@@ -388,6 +391,18 @@ def grade_suite(
         resources=None,  # the suite's runs are many short containers: see score_notes
         service_log=suite_output,
     )
+
+
+def for_candidate(mutants: list[Mutant], checks: list[CheckResult]) -> list[CheckResult]:
+    """Hidden mutants by skill only: neither their ids nor descriptions reach a candidate."""
+    seen: dict[str, int] = {}
+    out = []
+    for m, c in zip(mutants, checks, strict=True):
+        if m.hidden:
+            n = seen[m.skill] = seen.get(m.skill, 0) + 1
+            c = replace(c, id=f"hidden-{m.skill}-{n}", title=f"a hidden {m.skill} mutant")
+        out.append(c)
+    return out
 
 
 def _check(m: Mutant, run: SuiteRun | None, status: str) -> CheckResult:

@@ -36,6 +36,7 @@ MAX_REQUESTS = 10
 MAX_GRACE_S = 60.0
 TOKEN = re.compile(r"^[0-9a-f]{16}$")
 CANDIDATE_PORT = 8080
+DOWN = ("exited", "dead", "removed")
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,12 @@ class ServiceController:
         )
 
     def _act(self, ev: ServiceRequestEvent, target: ServiceTarget) -> ServiceAnswer:
+        state = self.pod.state(target.role)
+        if target.role not in self.pod.down and state.get("Status") in DOWN:
+            # it exited by itself: a crash is the host's to record, never a check's to undo
+            return self._refuse(
+                ev, f"it is not running: it exited by itself with code {state.get('ExitCode')}"
+            )
         start = time.monotonic()
         grace = min(max(0.0, ev.grace_s), MAX_GRACE_S)
         code: int | None = None

@@ -99,8 +99,8 @@ def _size(n: int) -> str:
     return f"{n >> 20} MiB" if n >= 1 << 20 else f"{n} bytes"
 
 
-def _too_big() -> _Refused:
-    return _Refused(f"unpacks to more than {_size(MAX_BYTES)}", _FIX_SMALLER)
+def _too_big(limit: int | None = None) -> _Refused:
+    return _Refused(f"unpacks to more than {_size(limit or MAX_BYTES)}", _FIX_SMALLER)
 
 
 class _Clock:
@@ -178,9 +178,10 @@ class _Tree:
     Nothing is ever looked up on disk by path: every path component is entered through its
     parent's descriptor, only when the map says the archive made it as a folder."""
 
-    def __init__(self, root: Path, clock: _Clock) -> None:
+    def __init__(self, root: Path, clock: _Clock, max_bytes: int) -> None:
         self.root_fd = os.open(root, _OPEN_DIR)
         self.clock = clock
+        self.max_bytes = max_bytes
         self.kinds: dict[tuple[str, ...], _Kind] = {(): _Kind.DIR}
         self.links: dict[tuple[str, ...], str] = {}
         self.members = self.dirs = self.bytes = 0
@@ -314,8 +315,8 @@ class _Tree:
             raise _Refused("a member has an empty name", _FIX_REPACK, m.name)
         if m.kind == "dir" and self.kinds.get(parts) is _Kind.DIR:
             return  # a folder listed again, or after members inside it
-        if m.kind == "file" and self.bytes + max(0, m.size) > MAX_BYTES:
-            raise _too_big()
+        if m.kind == "file" and self.bytes + max(0, m.size) > self.max_bytes:
+            raise _too_big(self.max_bytes)
         self._check_parents(parts, m.name)
         target = self._target(m) if m.kind == "symlink" else ""
         if m.kind == "symlink":
@@ -359,8 +360,8 @@ class _Tree:
             while chunk := src.read(_CHUNK):
                 self.clock.check()
                 self.bytes += len(chunk)
-                if self.bytes > MAX_BYTES:
-                    raise _too_big()
+                if self.bytes > self.max_bytes:
+                    raise _too_big(self.max_bytes)
                 view = memoryview(chunk)
                 while view:
                     view = view[os.write(out, view) :]
@@ -468,6 +469,18 @@ _PARSE_ERRORS = (
 def unpack(archive: Path, dest: Path) -> Path:
     """Unpack ``archive`` into ``dest`` (made here, must not exist); return the submission's
     root inside it. Every refusal is a one-line SubmissionError and leaves no tree behind."""
+    extract(archive, dest)
+    entries = [p for p in dest.iterdir() if p.name not in ("__MACOSX",)]
+    if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink():
+        return entries[0]
+    return dest
+
+
+def extract(archive: Path, dest: Path, *, max_bytes: int | None = None) -> None:
+    """Unpack ``archive`` into ``dest`` (made here, must not exist) under every rule above, at
+    most ``max_bytes`` written (default MAX_BYTES); ``dest`` is the tree's root as it is (no
+    single-folder descent)."""
+    max_bytes = MAX_BYTES if max_bytes is None else max_bytes
     if not archive.is_file():
         raise SubmissionError(f"{archive}: not a file")
     if archive.stat().st_size > MAX_ARCHIVE_BYTES:
@@ -477,7 +490,7 @@ def unpack(archive: Path, dest: Path) -> Path:
     dest.mkdir(parents=True)
     clock = _Clock()
     try:
-        tree = _Tree(dest, clock)
+        tree = _Tree(dest, clock, max_bytes)
         try:
             with open(archive, "rb") as fh:
                 if archive.name.lower().endswith(".zip"):
@@ -504,7 +517,7 @@ def unpack(archive: Path, dest: Path) -> Path:
                             plain,
                             clock,
                             max_read=MAX_HEADER_READ,
-                            limit=MAX_BYTES + STREAM_SLACK,
+                            limit=max_bytes + STREAM_SLACK,
                             too_big=header_too_big,
                         )
                         with tarfile.TarFile(fileobj=stream, mode="r") as tf:  # type: ignore[arg-type]
@@ -523,17 +536,34 @@ def unpack(archive: Path, dest: Path) -> Path:
         raise SubmissionError(
             f"{archive}: not a readable archive ({type(exc).__name__}: {detail}); {_FIX_REPACK}"
         ) from None
-    entries = [p for p in dest.iterdir() if p.name not in ("__MACOSX",)]
-    if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink():
-        return entries[0]
-    return dest
+
+
+def links_stay_inside(root: Path, what: str) -> None:
+    """Every symbolic link under ``root`` resolves inside it. A git repository can hold any link
+    (``Dockerfile -> /etc/shadow``, ``assess.toml -> ~/.ssh/id_rsa``); reading the submission
+    must never read the grading host. Links to folders are not entered."""
+    real_root = root.resolve()
+    for here, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(here) / name
+            if not path.is_symlink():
+                continue
+            resolved = Path(os.path.realpath(path))
+            if resolved != real_root and real_root not in resolved.parents:
+                rel = path.relative_to(root).as_posix()
+                raise SubmissionError(
+                    f"{what}: refused {rel!r}: link -> {os.readlink(path)!r} leads outside the "
+                    f"submission; {_FIX_LINK}"
+                )
 
 
 def materialize(source: str, workdir: Path, *, ref: str | None = None) -> Path:
     """The submission directory for ``source``: a directory as is, an archive unpacked, a git
     URL cloned (at ``ref``)."""
     if repos.is_git_url(source):
-        return repos.clone(source, workdir / "submission", ref=ref, what="submission")
+        root = repos.clone(source, workdir / "submission", ref=ref, what="submission")
+        links_stay_inside(root, source)
+        return root
     if ref is not None:
         raise SubmissionError(f"--ref {ref} needs a git URL as the submission, not {source}")
     path = Path(source)

@@ -113,3 +113,48 @@ def test_cli_refuses_a_traversal_archive_in_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 2, result.output
     assert result.output.startswith("error: ")
     assert "path traversal" in " ".join(result.output.split())
+
+
+def test_a_cloned_repository_with_a_link_out_is_refused(tmp_path: Path) -> None:
+    """git stores links as they are: the clone is checked like an archive."""
+    import subprocess
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "Dockerfile").write_text("FROM scratch\n")
+    (repo / "inside").symlink_to("Dockerfile")
+    (repo / "assess.toml").symlink_to("/etc/hostname")
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+        "HOME": str(tmp_path),
+        "PATH": "/usr/bin:/bin",
+    }
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "x"]):
+        subprocess.run(["git", *args], cwd=repo, env=env, check=True)
+    with pytest.raises(
+        SubmissionError, match=r"'assess\.toml': link -> '/etc/hostname' leads outside"
+    ):
+        archives.materialize(f"file://{repo}", tmp_path / "work")
+    (repo / "assess.toml").unlink()
+    subprocess.run(["git", "commit", "-qam", "y"], cwd=repo, env=env, check=True)
+    root = archives.materialize(f"file://{repo}", tmp_path / "work")
+    assert (root / "inside").is_symlink()
+
+
+def test_wall_time_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(archives, "MAX_SECONDS", 0.0)
+    archive = _zip(tmp_path / "a.zip", {"f": b"x"})
+    with pytest.raises(SubmissionError, match="took more than 0 s to unpack"):
+        archives.materialize(str(archive), tmp_path / "work")
+    assert not (tmp_path / "work" / "unpacked").exists()
+
+
+def test_zip_directory_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The zip's index is bounded before zipfile builds it in memory."""
+    monkeypatch.setattr(archives, "MAX_ZIP_DIRECTORY", 1 << 20)
+    archive = _zip(tmp_path / "a.zip", {f"{'n' * 200}{i}": b"" for i in range(5000)})
+    with pytest.raises(SubmissionError, match="zip directory larger than 1 MiB"):
+        archives.materialize(str(archive), tmp_path / "work")

@@ -187,3 +187,18 @@ def test_init_on_a_tests_challenge_writes_a_suite_not_a_service(tmp_path, runtim
     assert "TARGET_URL" in (tmp_path / "s" / test_file).read_text()
     assert (tmp_path / "s" / "BRIEF.md").read_text().startswith("# Test suite for")
     assert not (tmp_path / "s" / "app.py").exists()
+
+
+def test_candidate_mode_names_hidden_mutants_by_skill_only():
+    from runner.grading.mutation import _check, for_candidate
+
+    mutants = load_mutants(Registry().get("rest-api-tests"))
+    checks = [_check(m, run("passed"), REFERENCE_PASSES) for m in mutants]
+    shown = for_candidate(mutants, checks)
+    text = repr(shown)
+    for m in mutants:
+        assert m.id not in text
+        assert m.description not in text
+    assert shown[0].id == f"hidden-{mutants[0].skill}-1"
+    assert [c.skill for c in shown] == [m.skill for m in mutants]
+    assert all(c.message.startswith("survived") for c in shown)

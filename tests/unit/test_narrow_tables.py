@@ -3,7 +3,6 @@ notes and secondary figures yield; `assess list` and `assess coverage` keep ids 
 
 from __future__ import annotations
 
-import gc
 import io
 
 import pytest
@@ -99,11 +98,13 @@ def test_an_unreachable_engine_names_the_address_and_the_ways_to_start_one(
     with pytest.raises(InfraError) as info:
         docker_client()
     message = str(info.value)
+    import gc
+
+    del info
+    gc.collect()  # the leaked socket is finalised here, under this test's filters
     assert "at unix:///nonexistent/docker.sock" in message
     assert "No such file or directory" in message
     assert "sudo systemctl start docker" in message
-    del info
-    gc.collect()  # the leaked probe socket is finalized here, under this test's filters
 
 
 def test_show_checks_lists_the_visible_ids_and_only_counts_the_hidden() -> None:

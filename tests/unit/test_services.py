@@ -34,16 +34,19 @@ class FakePod:
     def kill_service(self, role: str) -> int:
         self.calls.append(("kill", role))
         self.status[role] = "exited"
+        self.down.add(role)
         return 137
 
     def stop_service(self, role: str, grace_s: float) -> tuple[int, bool]:
         self.calls.append(("stop", role))
         self.status[role] = "exited"
+        self.down.add(role)
         return 0, True
 
     def start_service(self, role: str) -> None:
         self.calls.append(("start", role))
         self.status[role] = "running"
+        self.down.discard(role)
 
     def listener_owners(self, ports: list[int]) -> dict[int, set[str]]:
         return {ports[0]: {"candidate", "sidecar-db"}} if self.listens else {}
@@ -192,3 +195,15 @@ def test_sidecar_config_needs_a_command_or_a_dockerfile() -> None:
         Sidecar(name="db", path="d", dockerfile="Dockerfile", port=5432, tmpfs={"run": 1})
     ok = Sidecar(name="db", path="d", dockerfile="Dockerfile", port=5432)
     assert (ok.control_port, ok.memory) == (0, 512)
+
+
+def test_a_service_that_exited_by_itself_is_not_restarted() -> None:
+    """A crash is the host's to record: a check's restart must not undo it."""
+    pod, grader = FakePod(), FakeGrader()
+    pod.status["candidate"] = "exited"
+    c = controller(pod, grader)
+    c.handle(ServiceRequestEvent(TOKEN, "candidate", "restart", SECRET))
+    got = answer(grader)
+    assert not got["ok"]
+    assert "exited by itself" in got["message"]
+    assert pod.calls == []

@@ -30,6 +30,7 @@ import pika.exceptions
 import pytest
 
 from graders import Client, Response, fail
+from graders.bounded import load_json
 
 CHALLENGE_TOML = Path(__file__).resolve().parent.parent / "challenge.toml"
 _ENV: dict[str, str] = tomllib.loads(CHALLENGE_TOML.read_text()).get("env", {})
@@ -199,7 +200,7 @@ class Broker:
     def read_events(self) -> None:
         for method, props, body in self.drain(EVENTS_QUEUE):
             try:
-                ev = json.loads(body)
+                ev = load_json(body, "an event")  # bounded: the candidate published it
             except (ValueError, UnicodeDecodeError):
                 continue
             if not isinstance(ev, dict) or not isinstance(ev.get("id"), str):

@@ -33,7 +33,8 @@ from typing import Any
 
 import pytest
 
-from graders import Client, Response, expect, fail
+from graders import Client, Response, bounded, expect, fail
+from graders.bounded import Unparseable, load_json, load_yaml
 
 CHALLENGE_TOML = Path(__file__).resolve().parent.parent / "challenge.toml"
 _ENV: dict[str, str] = tomllib.loads(CHALLENGE_TOML.read_text()).get("env", {})
@@ -153,7 +154,11 @@ def parse_exposition(text: str) -> Metrics:
     """Parse the Prometheus text format 0.0.4; raise ExpositionError on anything malformed."""
     out = Metrics(text=text)
     seen_families: set[str] = set()
-    for line_no, line in enumerate(text.split("\n"), 1):
+    try:  # bounded: bytes, lines, line length (a hostile page fails the check that read it)
+        rows = list(bounded.lines(text, "the metrics page", max_bytes=2 << 20))
+    except Unparseable as exc:
+        raise ExpositionError(str(exc)) from None
+    for line_no, line in enumerate(rows, 1):
         if not line.strip():
             continue
         if line.startswith("#"):
@@ -372,7 +377,7 @@ def read_log(service_log: Callable[[], str]) -> LogView:
         if not stripped.startswith("{"):
             continue
         try:
-            obj = json.loads(stripped)
+            obj = load_json(stripped, "a log line")  # bounded in size and depth
         except ValueError:
             bad.append(stripped)
             continue
@@ -448,13 +453,13 @@ def rules(service_url: str) -> Rules:
     if r.status != 200:
         return Rules(b"", None, {}, f"GET /alerts.yml answered {r.status}")
     try:
-        import yaml
+        import yaml  # noqa: F401 (graders.bounded parses with it)
     except ImportError:
         return Rules(r.body, None, {}, "PyYAML is not installed where the checks run")
-    try:
-        doc = yaml.safe_load(r.body)
-    except yaml.YAMLError as exc:
-        return Rules(r.body, None, {}, f"alerts.yml is not YAML: {str(exc)[:200]}")
+    try:  # bounded: size, depth, nodes after alias expansion (a YAML bomb fails here)
+        doc = load_yaml(r.body, "alerts.yml")
+    except Unparseable as exc:
+        return Rules(r.body, None, {}, str(exc))
     alerts: dict[str, dict[str, Any]] = {}
     groups = doc.get("groups") if isinstance(doc, dict) else None
     for g in groups if isinstance(groups, list) else []:

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from graders import Client, WebSocket, expect, fail, ws_connect
+from graders.bounded import load_json
 from graders.http import excerpt
 from graders.names import UniqueNames
 
@@ -131,7 +132,8 @@ class Sub:
         if opcode != 0x1:
             fail(f"{self.name}: expected a text message, got a binary one ({len(payload)} bytes)")
         try:
-            event = json.loads(payload.decode("utf-8"))
+            # bounded in depth: a frame nested a million deep fails this check, not the grader
+            event = load_json(payload.decode("utf-8"), "the event", max_bytes=len(payload) + 1)
         except (ValueError, UnicodeDecodeError):
             fail(f"{self.name}: expected a JSON event, got {excerpt(payload)}")
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
