@@ -57,10 +57,27 @@ from urllib.parse import urlparse, urlunparse
 
 from celery import Celery
 
-from runner.batch.jobs import FAILED, INVALID, REFUSED, Deliver, Done, Emit, Job, challenge_digest
-from runner.challenges.registry import Challenge
+from runner.batch.jobs import (
+    FAILED,
+    INVALID,
+    REFUSED,
+    Deliver,
+    Done,
+    Emit,
+    Job,
+    challenge_digest,
+    files_digest,
+)
+from runner.batch.pool import max_slots
+from runner.batch.slots import grade_job
+from runner.challenges.registry import Challenge, Registry
 from runner.errors import AssessError, InfraError, SubmissionError, UsageError
+from runner.grading.events import GRACE_S, phase_limits
+from runner.grading.images import Images
+from runner.grading.pipeline import RunOptions, make_plan
+from runner.grading.pod import collect_garbage, docker_client
 from runner.intake import archives
+from runner.intake.submission import MAX_CONTEXT_BYTES, load_submission
 from runner.results import Results
 
 QUEUE = "assess"
@@ -274,9 +291,6 @@ def unpack_results(value: bytes, secret: bytes, key: str) -> tuple[Results, str]
 def grading_bound_s(challenge: Challenge) -> float:
     """The longest one grading of ``challenge`` may take: its build limit, then every phase's
     wall-time limit with the host's grace (as ``grade`` enforces them), load included."""
-    from runner.grading.events import GRACE_S, phase_limits
-    from runner.grading.pipeline import RunOptions, make_plan
-
     plan = make_plan(challenge, RunOptions(skip_load=False), "http://127.0.0.1:8080", "", "", ())
     limits = phase_limits(challenge, plan)
     return challenge.config.limits.build_s + sum(limits.values()) + GRACE_S * len(limits)
@@ -289,16 +303,12 @@ _client: Any = None
 def _docker() -> Any:
     global _client
     if _client is None:
-        from runner.grading.pod import docker_client
-
         _client = docker_client()
     return _client
 
 
 def _held(job: dict[str, Any]) -> tuple[Challenge | None, str]:
     """The challenge a job needs, if this worker holds that version and content; else why not."""
-    from runner.challenges.registry import Registry
-
     want = f"{job['challenge']} {job['challenge_version']}"
     try:
         ch = Registry().get(str(job["challenge"]))
@@ -337,9 +347,6 @@ def read_outcome(value: bytes, secret: bytes, key: str) -> dict[str, Any]:
 )
 def grade_task(self: Any, job: dict[str, Any]) -> str:
     """Grade one job and record it once; see the module docstring for the guarantees."""
-    from runner.batch.slots import grade_job
-    from runner.intake.submission import MAX_CONTEXT_BYTES, load_submission
-
     r = redis_client(str(app.conf.broker_url))
     secret = queue_key()
     try:
@@ -364,7 +371,6 @@ def grade_task(self: Any, job: dict[str, Any]) -> str:
             root = Path(tmp) / "submission"
             root.mkdir()
             unpack_files(base64.b64decode(job["archive"]), root, MAX_CONTEXT_BYTES)
-            from runner.batch.jobs import files_digest
 
             sub = load_submission(root)
             if files_digest(sub.root, sub.files) != job["digest"]:
@@ -389,8 +395,6 @@ def grade_task(self: Any, job: dict[str, Any]) -> str:
 
 
 def _heartbeat(broker: str, slots: int, stop: threading.Event) -> None:
-    from runner.challenges.registry import Registry
-
     r = redis_client(broker)
     held = {ch.id: ch.config.version for ch in Registry().all()}
     doc = json.dumps(
@@ -407,11 +411,6 @@ def run_worker(
 ) -> None:
     """A Celery worker with ``slots`` grading processes (bounded by this host's cores and
     memory), after the images are built and leftovers of killed gradings removed."""
-    from runner.batch.pool import max_slots
-    from runner.challenges.registry import Registry
-    from runner.grading.images import Images
-    from runner.grading.pod import collect_garbage, docker_client
-
     check_url(broker)
     queue_key()  # refuse to start without the shared key (exit 2), not at the first job
     if slots < 1:
@@ -531,8 +530,6 @@ class QueueExecutor:
 
     def _send(self, r: Any, job: Job, deliver: Deliver) -> bool:
         """Enqueue one job (unless the ledger has it already); False when it is not sent."""
-        from runner.intake.submission import load_submission
-
         if self.force:
             patiently(partial(r.hdel, LEDGER, job.key))
             patiently(partial(r.hdel, OUTCOMES, job.key))
