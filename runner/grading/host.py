@@ -4,6 +4,7 @@ calibration figures are stored under, and the versions of the tools that graded.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.metadata as md
 import os
 import platform
@@ -12,6 +13,13 @@ from typing import Any
 
 
 def host_fingerprint() -> dict[str, Any]:
+    """This machine, as calibration records and manifests name it. Read once per process (the
+    machine does not change under a run; one `assess run` asked three times): a copy each call."""
+    return dict(_fingerprint())
+
+
+@functools.cache
+def _fingerprint() -> dict[str, Any]:
     cpu = platform.processor() or ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
