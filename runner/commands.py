@@ -226,9 +226,6 @@ def run(req: RunRequest, console: Console) -> Results:
             results = _grade_url(req, req.url, challenge, opts)
         else:
             results = _grade_in_pod(req, challenge, opts)
-    record = calibration.stored(challenge, results.manifest.host)
-    if results.load and record is not None:
-        results.calibration = calibration.compare(results.load, record)
     partial.annotate(results, chosen)
     _show_and_write(req, challenge, results, console)
     return results

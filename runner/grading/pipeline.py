@@ -395,6 +395,17 @@ def _start_sidecars(
     return tuple(specs)
 
 
+def compare_with_calibration(challenge: Challenge, results: Results) -> Results:
+    """The load figures beside the calibrated reference's on this host, when both exist: every
+    grading (a run, a batch job, --url) carries the same comparison."""
+    if results.load is None:
+        return results
+    record = calibration.stored(challenge, results.manifest.host)
+    if record is not None:
+        results.calibration = calibration.compare(results.load, record)
+    return results
+
+
 def pod_limits(challenge: Challenge) -> Limits:
     """The candidate's container limits, from the challenge's [sandbox]."""
     sb = challenge.config.sandbox
@@ -591,7 +602,8 @@ class PodGrading:
             ),
         )
         notes = [f"integrity: {n}" for n in self.pod.integrity_notes]
-        return results.model_copy(update={"score_notes": [*results.score_notes, *notes]})
+        results = results.model_copy(update={"score_notes": [*results.score_notes, *notes]})
+        return compare_with_calibration(self.challenge, results)
 
     # -- what the steps share ----------------------------------------------------------------
     def resources(self) -> Resources:
@@ -721,7 +733,7 @@ def grade_url(
     verdict, detail = decide_verdict(pump, stop, None)
     manifest = _manifest(challenge, opts, run_id="url", started_at=started_at)
     base = Base(challenge=challenge, submission=url, mode=_mode(opts), manifest=manifest, t0=t0)
-    return assemble_results(base, plan, pump, verdict, detail)
+    return compare_with_calibration(challenge, assemble_results(base, plan, pump, verdict, detail))
 
 
 def _watch_local_grader(
