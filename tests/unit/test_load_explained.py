@@ -148,7 +148,7 @@ def test_a_skipped_load_phase_is_said_with_what_the_score_covers() -> None:
 
 
 def test_a_crash_before_the_checks_were_listed_counts_them_all() -> None:
-    """"checks 0/49", not "0/0": the check files are read when the grader never listed them."""
+    """ "checks 0/49", not "0/0": the check files are read when the grader never listed them."""
     from runner.checkscan import scan
     from runner.outcome import assemble_results, decide_verdict
     from runner.results import Verdict
