@@ -13,9 +13,9 @@ ROOT = Path(__file__).resolve().parents[2]
 LAYERS = [
     ("runner.cli",),
     ("runner.commands",),
-    ("runner.batch",),
-    ("runner.grading",),
-    ("runner.challenges", "runner.intake", "runner.reports"),
+    ("runner.batch.jobs",),
+    ("runner.grading.pipeline",),
+    ("runner.challenges.registry", "runner.intake", "runner.reports"),
     ("runner.results", "runner.errors", "runner.starters", "runner.stdout"),
 ]
 

@@ -137,7 +137,7 @@ def make(api: Client, seed: int) -> Maker:
 
 def product_row(db: Db, pid: int) -> dict[str, Any]:
     rows = db.query(
-        f"SELECT id, sku, name, category, price_cents, stock, version FROM products WHERE id = {int(pid)}"
+        f"SELECT id, sku, name, category, price_cents, stock, version FROM public.products WHERE id = {int(pid)}"
     )
     return rows[0] if rows else {}
 

@@ -11,7 +11,7 @@ from graders import expect
 def busy_customers(db, n: int) -> list[int]:
     """Customers with many orders: a query per order shows."""
     rows = db.query(
-        f"SELECT customer_id FROM orders GROUP BY customer_id HAVING count(*) >= 20 ORDER BY customer_id LIMIT {n}"
+        f"SELECT customer_id FROM public.orders GROUP BY customer_id HAVING count(*) >= 20 ORDER BY customer_id LIMIT {n}"
     )
     return [r["customer_id"] for r in rows]
 

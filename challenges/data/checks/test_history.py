@@ -12,12 +12,12 @@ from graders import expect, fail
 
 def truth_history(db, customer: int, limit: int) -> list[dict]:
     orders = db.query(
-        f"SELECT id, customer_id, created_at, total_cents FROM orders WHERE customer_id = {int(customer)} "
+        f"SELECT id, customer_id, created_at, total_cents FROM public.orders WHERE customer_id = {int(customer)} "
         f"ORDER BY created_at DESC, id DESC LIMIT {int(limit)}"
     )
     ids = ",".join(str(o["id"]) for o in orders) or "0"
     items = db.query(
-        "SELECT order_id, product_id, quantity, unit_price_cents FROM order_items "
+        "SELECT order_id, product_id, quantity, unit_price_cents FROM public.order_items "
         f"WHERE order_id IN ({ids}) ORDER BY order_id, product_id"
     )
     for o in orders:

@@ -13,7 +13,7 @@ from graders import concurrently, expect, fail
 def order_count(db, pid: int) -> tuple[int, int]:
     """(order lines, units) of a product in the database."""
     row = db.query(
-        f"SELECT count(*) AS n, coalesce(sum(quantity), 0) AS units FROM order_items WHERE product_id = {int(pid)}"
+        f"SELECT count(*) AS n, coalesce(sum(quantity), 0) AS units FROM public.order_items WHERE product_id = {int(pid)}"
     )
     return int(row[0]["n"]), int(row[0]["units"])
 
@@ -44,7 +44,7 @@ def test_order_takes_stock(api, db, make, rng):
     if product_row(db, a["id"]).get("stock") != 7 or product_row(db, b["id"]).get("stock") != 3:
         fail(f"{r.request_line}: expected stock 7 and 3 in the database after the order")
     rows = db.query(
-        f"SELECT customer_id, total_cents FROM orders WHERE id = {int(body.get('id') or 0)}"
+        f"SELECT customer_id, total_cents FROM public.orders WHERE id = {int(body.get('id') or 0)}"
     )
     if rows != [{"customer_id": customer, "total_cents": 2_749}]:
         fail(

@@ -49,7 +49,7 @@ def test_search_filters_match_database(api, db, rng):
     truth = [
         row["id"]
         for row in db.query(
-            f"SELECT id FROM products WHERE category = '{cat}' AND price_cents BETWEEN {lo} AND {hi} "
+            f"SELECT id FROM public.products WHERE category = '{cat}' AND price_cents BETWEEN {lo} AND {hi} "
             "ORDER BY price_cents, id"
         )
     ]
@@ -76,7 +76,7 @@ def test_search_descending_matches_database(api, db, rng):
     truth = [
         row["id"]
         for row in db.query(
-            f"SELECT id FROM products WHERE category = '{cat}' ORDER BY price_cents DESC, id DESC LIMIT 60"
+            f"SELECT id FROM public.products WHERE category = '{cat}' ORDER BY price_cents DESC, id DESC LIMIT 60"
         )
     ]
     first = api.get("/products", params={"category": cat, "sort": "-price", "limit": 30})
@@ -171,7 +171,7 @@ def test_hostile_filters_are_data(api, db):
     if r.status != 400:
         fail(f"{r.request_line}: expected 400 for an unknown sort; got {r.status}")
     counts = db.query(
-        "SELECT (SELECT count(*) FROM orders) AS orders, (SELECT count(*) FROM order_items) AS items"
+        "SELECT (SELECT count(*) FROM public.orders) AS orders, (SELECT count(*) FROM public.order_items) AS items"
     )
     if not counts or counts[0]["orders"] < 250_000 or counts[0]["items"] < 979_790:
         fail(f"after hostile filters the tables lost rows: {counts}")

@@ -15,7 +15,7 @@ def truth_report(db, start: str, end: str, limit: int) -> list[dict]:
     return db.query(
         "SELECT oi.product_id, p.name, sum(oi.quantity)::bigint AS units, "
         "sum(oi.quantity::bigint * oi.unit_price_cents)::bigint AS revenue_cents "
-        "FROM orders o JOIN order_items oi ON oi.order_id = o.id JOIN products p ON p.id = oi.product_id "
+        "FROM public.orders o JOIN public.order_items oi ON oi.order_id = o.id JOIN public.products p ON p.id = oi.product_id "
         f"WHERE o.created_at >= '{start}' AND o.created_at < '{end}' "
         f"GROUP BY oi.product_id, p.name ORDER BY revenue_cents DESC, oi.product_id LIMIT {int(limit)}"
     )
@@ -57,7 +57,7 @@ def test_report_range_is_half_open(api, db, rng):
     """from is included, to is excluded: orders placed exactly at to are not counted."""
     k = rng.randrange(10_000, 240_000)
     rows = db.query(
-        "SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS t FROM orders "
+        "SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS t FROM public.orders "
         f"WHERE id IN ({k}, {k + 4}) ORDER BY id"
     )
     start, end = rows[0]["t"], rows[1]["t"]

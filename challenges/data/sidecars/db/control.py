@@ -8,7 +8,8 @@ password to this grading's ``ASSESS_CONTROL_TOKEN``, marks itself ready
 
 Control API; every path but /healthz needs ``Authorization: Bearer $ASSESS_CONTROL_TOKEN``
 (compared in constant time; 401 otherwise, and always when no token is set). Queries run as the
-read-only ``grader`` role through the unix socket, which the candidate cannot reach.
+read-only ``grader`` role through the unix socket, which the candidate cannot reach, with
+``search_path = pg_catalog`` only (write the candidate's tables as ``public.orders``).
 
     GET  /healthz          200 {"status": "ok"}
     GET  /control/stats    what the candidate's role (app) sent to database shop, from
@@ -64,6 +65,11 @@ WHERE s.userid = 'app'::regrole
 
 def psql(sql: str, user: str, password: str = "", timeout_s: float = 70.0) -> str:
     env = {"PATH": os.environ.get("PATH", ""), "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "5"}
+    # Only pg_catalog on the path: public belongs to the candidate (app), and an operator or
+    # function it creates there (say `=(oid, regrole)` returning false) would otherwise be
+    # chosen over pg_catalog's by any query whose types it matches more exactly, and could zero
+    # the statistics or bend the checks' truth. Checks name the candidate's tables `public.x`.
+    env["PGOPTIONS"] = "-c search_path=pg_catalog"
     args = ["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-h", SOCKET_DIR]
     done = subprocess.run(
         [*args, "-U", user, "-d", "shop" if user == "grader" else "postgres", "-c", sql],

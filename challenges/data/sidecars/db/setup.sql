@@ -9,10 +9,13 @@ ALTER ROLE grader SET default_transaction_read_only = on;
 ALTER ROLE grader SET statement_timeout = '60s';
 -- pg_catalog first, then public: a schema the candidate creates (it may, as the database's owner)
 -- can never shadow what the grader reads.
-ALTER ROLE grader SET search_path = pg_catalog, public;
+ALTER ROLE grader SET search_path = pg_catalog;  -- public is the candidate's: see control.py
 -- Connections left for the grader whatever the candidate opens (max_connections = 60).
 ALTER ROLE app CONNECTION LIMIT 40;
-CREATE DATABASE shop OWNER app;
+-- The database belongs to postgres, not app: an owner could REVOKE CONNECT from PUBLIC, lower
+-- the connection limit or refuse connections, and lock the grader out of its own measurements.
+CREATE DATABASE shop;
+GRANT CONNECT, CREATE, TEMPORARY ON DATABASE shop TO app;
 \connect shop
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
 ALTER SCHEMA public OWNER TO app;
