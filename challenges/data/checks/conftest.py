@@ -39,6 +39,8 @@ class Db:
 
     def query(self, sql: str) -> list[dict[str, Any]]:
         r = self.client.post("/control/query", json={"sql": sql}, timeout_s=75)
+        if r.status == 409:  # the platform's tables no longer read as the brief states
+            fail(f"the grader cannot read the truth: {r.json().get('detail', '')}")
         if r.status != 200:
             raise RuntimeError(f"grader query failed: {r.describe()}")
         return list(r.json()["rows"])

@@ -18,7 +18,8 @@ read-only ``grader`` role through the unix socket, which the candidate cannot re
                             "dealloc": entries evicted so far (a change voids a measurement),
                             "tables": {name: {"seq_scan", "seq_tup_read", "idx_scan",
                                               "idx_tup_fetch", "n_live_tup"}}}
-    POST /control/query    {"sql": "SELECT ..."} -> {"rows": [{column: value}]}, read-only,
+    POST /control/query    {"sql": "SELECT ..."} -> {"rows": [{column: value}]}, read-only;
+                           409 when the platform's tables no longer read as the brief states,
                            60 s statement timeout; an SQL error -> 400 {"detail"}
 
 The candidate can connect to this port: request heads and bodies are capped, connections are
@@ -89,6 +90,60 @@ def grader_json(sql: str) -> object:
     return json.loads(psql(sql, "grader", TOKEN) or "null")
 
 
+# The platform's tables as the brief states them: the grader's truth reads these, so they must
+# still be plain tables (not a view, a partitioned table or one with rewrite rules, which would
+# let the candidate decide what the grader reads) holding at least these columns and types (the
+# candidate may add columns, indexes and constraints, never change these).
+PLATFORM = {
+    "products": {
+        "id": "bigint", "sku": "text", "name": "text", "category": "text",
+        "price_cents": "integer", "stock": "integer", "version": "integer",
+        "created_at": "timestamp with time zone",
+    },
+    "customers": {
+        "id": "bigint", "email": "text", "name": "text", "created_at": "timestamp with time zone",
+    },
+    "orders": {
+        "id": "bigint", "customer_id": "bigint", "created_at": "timestamp with time zone",
+        "total_cents": "bigint",
+    },
+    "order_items": {
+        "id": "bigint", "order_id": "bigint", "product_id": "bigint", "quantity": "integer",
+        "unit_price_cents": "integer",
+    },
+}  # fmt: skip
+PLATFORM_SQL = """
+SELECT coalesce(json_agg(json_build_object(
+    'table', c.relname, 'kind', c.relkind,
+    'rules', (SELECT count(*) FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid),
+    'columns', (SELECT coalesce(json_object_agg(a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod)), '{}')
+                FROM pg_catalog.pg_attribute a
+                WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped))), '[]')
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND c.relname IN ('products', 'customers', 'orders', 'order_items')
+"""
+
+
+def platform_problem() -> str | None:
+    """Why the grader cannot trust what it reads from the platform's tables, or None."""
+    found = {t["table"]: t for t in grader_json(PLATFORM_SQL) or []}  # type: ignore[union-attr]
+    for table, columns in PLATFORM.items():
+        seen = found.get(table)
+        if seen is None:
+            return f"table public.{table} of the brief is missing (dropped or renamed)"
+        if seen["kind"] != "r":
+            return f"public.{table} is no longer a plain table (kind {seen['kind']!r}: a view or partitioned table)"
+        if seen["rules"]:
+            return f"public.{table} has rewrite rules: the brief's tables must read as stored"
+        for col, kind in columns.items():
+            if seen["columns"].get(col) != kind:
+                return (
+                    f"public.{table}.{col} is {seen['columns'].get(col) or 'missing'}, the brief "
+                    f"states {kind}"
+                )
+    return None
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 10
@@ -134,6 +189,10 @@ class Handler(BaseHTTPRequestHandler):
             return
         try:
             sql = str(json.loads(self.rfile.read(length))["sql"])
+            problem = platform_problem()
+            if problem is not None:  # the candidate changed what the truth reads: its fault
+                self.reply(409, {"detail": problem[:500]})
+                return
             rows = grader_json(f"SELECT coalesce(json_agg(q_), '[]') FROM ({sql}) q_")
         except (ValueError, KeyError, TypeError) as e:
             self.reply(400, {"detail": str(e)[:500]})
@@ -166,7 +225,10 @@ def main() -> None:
             sys.exit(f"db: PostgreSQL did not start (exit {pg.poll()})")
         time.sleep(0.1)
     if re.fullmatch(r"[0-9a-f]{16,128}", TOKEN):
-        psql(f"ALTER ROLE grader PASSWORD '{TOKEN}'", "postgres")
+        # BYPASSRLS: the candidate owns the platform's tables and could enable row-level
+        # security with a policy that hides rows from the grader (an oversold product, a
+        # duplicated order); the grader's truth must see every row.
+        psql(f"ALTER ROLE grader PASSWORD '{TOKEN}' BYPASSRLS", "postgres")
     else:
         print(
             "db: ASSESS_CONTROL_TOKEN missing or not hex: the grader role stays locked",
