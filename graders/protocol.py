@@ -157,6 +157,7 @@ class LoadPlan:
     generator_ceiling_rps: float | None = None  # the generator's measured ceiling, on this host
     ceiling_margin: float = 0.15  # a capacity this close to the ceiling is the generator's
     counter: CounterSpec | None = None
+    figures: tuple[CounterSpec, ...] = ()  # reported per request, not scored
     rate_of: str | None = None  # request name the achieved rate counts (None: all)
     latency_of: str | None = None  # request name the latency percentiles use (None: all)
     workers: int = 0  # Locust distributed mode: 0 = one local runner
@@ -293,6 +294,17 @@ class CounterResult:
 
 
 @dataclass(frozen=True)
+class FigureResult:
+    """A sidecar figure reported per request of the measured stage, never scored (e.g. database
+    statements per request); None when it could not be read before and after (not measured)."""
+
+    label: str
+    value: float | None
+    requests: int
+    per_request: float | None
+
+
+@dataclass(frozen=True)
 class LoadResult:
     measured: Stage
     target_rps: float
@@ -307,6 +319,7 @@ class LoadResult:
     steps: tuple[Stage, ...] = ()
     series: tuple[LoadSample, ...] = ()
     counter: CounterResult | None = None
+    figures: tuple[FigureResult, ...] = ()
     gauges: dict[str, float] = field(default_factory=dict)  # peak of each over the measured stage
     rate_of: str | None = None
     latency_of: str | None = None

@@ -51,11 +51,13 @@ from graders.load.capacity import (  # noqa: E402
     users_for,
 )
 from graders.load.failures import FailureGroups, clean_message  # noqa: E402
-from graders.load.slo import percentile, score, slo_rows  # noqa: E402
+from graders.load.slo import figure_result, percentile, score, slo_rows  # noqa: E402
 from graders.procnet import local_listeners  # noqa: E402
 from graders.protocol import (  # noqa: E402
     RECOVER_S,
     CounterResult,
+    CounterSpec,
+    FigureResult,
     LoadResult,
     LoadResultEvent,
     LoadSample,
@@ -301,9 +303,14 @@ def stage_summary(name: str, offered: float, seconds: float, w: Window) -> Stage
 
 
 def read_counter(plan: Plan) -> float | None:
-    """The declared sidecar figure, or None if there is none or it cannot be read."""
+    """The declared sidecar counter, or None if there is none or it cannot be read."""
     assert plan.load is not None
-    counter = plan.load.counter
+    return read_figure(plan, plan.load.counter)
+
+
+def read_figure(plan: Plan, counter: CounterSpec | None) -> float | None:
+    """A sidecar figure (through its control port, with its token), or None if there is none
+    or it cannot be read."""
     if counter is None:
         return None
     sidecar = next((s for s in plan.sidecars if s.name == counter.sidecar), None)
@@ -384,6 +391,7 @@ class LoadGenerator:
         self.series: list[LoadSample] = []
         self.t0 = time.monotonic()
         self.peak_gauges: dict[str, float] = {}
+        self.figures: tuple[FigureResult, ...] = ()
         self.running_users = load.users
 
     def new_window(self) -> Window:
@@ -561,8 +569,13 @@ class LoadGenerator:
         if load.warmup_s > 0:
             self.run_stage("warmup", load.target_rps, load.warmup_s)
         before = read_counter(plan)
+        figures_before = [read_figure(plan, f) for f in load.figures]
         measured = self.run_stage("measured", load.target_rps, load.duration_s)
         after = read_counter(plan)
+        self.figures = tuple(
+            figure_result(spec, b, read_figure(plan, spec), measured.requests)
+            for spec, b in zip(load.figures, figures_before, strict=True)
+        )
         counter = None
         saved = None
         if load.counter is not None:
@@ -638,6 +651,7 @@ class LoadGenerator:
             steps=knee.steps if knee else (),
             series=tuple(series),
             counter=counter,
+            figures=self.figures,
             gauges=self.peak_gauges,
             rate_of=load.rate_of,
             latency_of=load.latency_of,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from graders.protocol import Slo, SloRow, Stage
+from graders.protocol import CounterSpec, FigureResult, Slo, SloRow, Stage
 
 RATE_TOLERANCE = 0.95  # achieved >= 95% of offered counts as keeping up
 
@@ -95,3 +95,16 @@ def score(
         cap_part = cap_w * capacity_credit(capacity, target, reference)
     saved_part = 0.0 if saved is None or not slo_met else 20.0 * max(0.0, min(1.0, saved))
     return round(slo_part + cap_part + saved_part, 2)
+
+
+def figure_result(
+    spec: CounterSpec, before: float | None, after: float | None, requests: int
+) -> FigureResult:
+    """A reported figure over the measured stage: not measured (None) unless read before and
+    after and the stage sent requests; never negative (a sidecar restarted in between)."""
+    if before is None or after is None or not requests or after < before:
+        return FigureResult(label=spec.label, value=None, requests=requests, per_request=None)
+    value = after - before
+    return FigureResult(
+        label=spec.label, value=value, requests=requests, per_request=round(value / requests, 3)
+    )

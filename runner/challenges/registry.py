@@ -79,6 +79,8 @@ class Load(_Strict):
     capacity_resolution: float = Field(0.10, gt=0, le=1)
     slo: Slo
     counter: LoadCounter | None = None
+    # sidecar figures reported per request of the measured stage, never scored
+    figures: list[LoadCounter] = []
     # Which Locust request names the figures are taken from (None: every request). A WebSocket
     # profile offers publishes (rate_of) and is judged on deliveries (latency_of).
     rate_of: str | None = None
@@ -273,6 +275,11 @@ def load_challenge(root: Path) -> Challenge:
         raise ChallengeError(
             f"{path}: field 'load.counter.sidecar': no sidecar {counter.sidecar!r}"
         )
+    for i, fig in enumerate(config.load.figures if config.load else []):
+        if fig.sidecar not in {s.name for s in config.sidecars}:
+            raise ChallengeError(
+                f"{path}: field 'load.figures[{i}].sidecar': no sidecar {fig.sidecar!r}"
+            )
     for s in config.sidecars:
         if not (root / s.path).is_dir():
             raise ChallengeError(f"{path}: sidecar {s.name!r}: path {s.path} not found")

@@ -150,7 +150,7 @@ def load_plan(challenge: Challenge, opts: RunOptions) -> LoadPlan:
     c = challenge.config.load
     assert c is not None
     host = host_fingerprint()
-    keys = c.model_dump(exclude={"slo", "counter"})
+    keys = c.model_dump(exclude={"slo", "counter", "figures"})
     keys.update(
         duration_s=opts.load_duration_s or c.duration_s,
         capacity_budget_s=capacity_budget(c.capacity_budget_s, c.step_s, opts.load_duration_s),
@@ -159,6 +159,7 @@ def load_plan(challenge: Challenge, opts: RunOptions) -> LoadPlan:
         **keys,
         slo=Slo(**c.slo.model_dump()),
         counter=CounterSpec(**c.counter.model_dump()) if c.counter else None,
+        figures=tuple(CounterSpec(**f.model_dump()) for f in c.figures),
         reference_capacity_rps=calibration.reference_capacity(challenge, host),
         generator_ceiling_rps=calibration.stored_ceiling(host, opts.load_workers),
         workers=opts.load_workers,

@@ -125,6 +125,18 @@ def rows(load: LoadResult) -> list[Row]:
         out.append(
             Row(c.label, f"{c.value:g} of {c.requests:,}", f"saved {100 * c.saved:.0f} %", None)
         )
+    for f in load.figures:
+        if f.per_request is None:
+            out.append(Row(f.label, "not measured", "", None))
+        else:
+            out.append(
+                Row(
+                    f"{f.label} per request",
+                    f"{f.per_request:g}",
+                    f"{f.value:g} over {f.requests:,} requests",
+                    None,
+                )
+            )
     out.append(capacity_row(load))
     gen = f"{100 * m.generator_cpu:.0f}% of a core"
     if load.workers_cpu:

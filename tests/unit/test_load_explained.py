@@ -262,3 +262,29 @@ def test_identical_failures_fold_too_but_distinct_ones_stay() -> None:
     md = markdown.render(r)
     assert md.count("Connection refused") == 1
     assert "5 checks failed" in md
+
+
+def test_reported_figures_are_per_request_and_never_scored() -> None:
+    """[[load.figures]] (the data challenge's statements per request): read before and after the
+    measured stage, shown per request in every report; unreadable, or a sidecar restarted in
+    between (the figure went down), is 'not measured', never a figure; the load score ignores
+    them."""
+    from graders.load.slo import figure_result
+    from graders.protocol import CounterSpec
+
+    spec = CounterSpec(sidecar="db", path="/control/stats", field="total", label="statements")
+    ok = figure_result(spec, 1000.0, 1600.0, 200)
+    assert (ok.value, ok.per_request) == (600.0, 3.0)
+    for before, after, requests in ((None, 5.0, 10), (5.0, None, 10), (5.0, 1.0, 10), (1, 5, 0)):
+        assert figure_result(spec, before, after, requests).per_request is None
+    gone = figure_result(spec, None, 3.0, 200)
+    load = replace(sample_load(), figures=(ok, gone))
+    assert load.score == sample_load().score
+    out = io.StringIO()
+    Console(file=out, width=80).print(terminal.render_load(load))
+    text = out.getvalue()
+    results = make_sample_results().model_copy(update={"load": load})
+    md = markdown.render(results)
+    for shown in (text, md):
+        assert "statements per request" in shown
+        assert "not measured" in shown
