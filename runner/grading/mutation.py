@@ -42,6 +42,7 @@ from runner.errors import InfraError
 from runner.grading.build import build_submission
 from runner.grading.events import emit
 from runner.grading.images import Images
+from runner.grading.junit_in import MAX_BYTES, JunitSummary, read_junit
 from runner.grading.pod import Pod
 from runner.grading.services import ServiceTarget, wait_ready
 from runner.grading.users import resolve_user, user_ids
@@ -59,6 +60,11 @@ from runner.results import (
 TARGET_ROLE = "sidecar-target"
 TARGET_PORT = 8080
 TARGET_URL = f"http://127.0.0.1:{TARGET_PORT}"
+# Where a suite may write a JUnit XML file (JUNIT_PATH): a 1 MB tmpfs volume the target also
+# mounts (read-only), so the file outlives the suite's exit and is read from the target's side.
+JUNIT_DIR = "/junit"
+JUNIT_PATH = f"{JUNIT_DIR}/junit.xml"
+JUNIT_SEEN_AT = "/assess-junit"
 # How verdict_detail starts, by what the reference runs showed (assess verify reads it back).
 REFERENCE_PASSES = "passes on the reference"
 REFERENCE_FLAKY = "flaky on the reference"
@@ -135,6 +141,7 @@ class SuiteRun:
     exit_code: int | None = None
     detail: str = ""
     output: CapturedOutput = field(default_factory=CapturedOutput)
+    junit: JunitSummary | None = None  # None: the suite wrote no JUnit file
 
     def line(self) -> str:
         code = f", exit {self.exit_code}" if self.exit_code is not None else ""
@@ -161,6 +168,12 @@ def run_suite(setup: Setup, mutant: str) -> SuiteRun:
     reserved = {TARGET_PORT: TARGET_ROLE}
     with Pod(setup.client, runtime=setup.runtime) as pod:
         pod.start_holder()
+        junit_vol = setup.client.volumes.create(
+            name=f"assess-{pod.run_id}-junit",
+            driver="local",
+            driver_opts={"type": "tmpfs", "device": "tmpfs", "o": "size=1m,mode=1777"},
+            labels=pod.labels("junit"),
+        ).name
         lim = setup.target_limits
         pod.start_helper(
             TARGET_ROLE,
@@ -173,6 +186,7 @@ def run_suite(setup: Setup, mutant: str) -> SuiteRun:
             pids=lim.pids,
             user=setup.target_user,
             tmpfs={"/tmp": lim.tmpfs_mb},
+            volumes={junit_vol: {"bind": JUNIT_SEEN_AT, "mode": "ro"}},
         )
         if not pod.host_view:  # the uid rule: the target's uid is ours, not the candidate's
             with contextlib.suppress(Exception):
@@ -183,7 +197,10 @@ def run_suite(setup: Setup, mutant: str) -> SuiteRun:
             return SuiteRun(mutant, "error", time.monotonic() - t0, detail=f"target: {why}")
         started = time.monotonic()
         suite = pod.start_candidate(
-            setup.suite_image, {"TARGET_URL": TARGET_URL}, setup.suite_limits
+            setup.suite_image,
+            {"TARGET_URL": TARGET_URL, "JUNIT_PATH": JUNIT_PATH},
+            setup.suite_limits,
+            volumes={junit_vol: {"bind": JUNIT_DIR, "mode": "rw"}},
         )
         tap = LogTap(suite).start()
         deadline = started + setup.run_s
@@ -222,9 +239,51 @@ def run_suite(setup: Setup, mutant: str) -> SuiteRun:
         out = CapturedOutput(
             text=log.text, total_bytes=log.total_bytes, dropped_bytes=log.dropped_bytes
         )
+        junit = fetch_junit(pod.containers.get(TARGET_ROLE))
         return SuiteRun(
-            mutant, outcome, seconds, code if isinstance(code, int) else None, detail, out
+            mutant, outcome, seconds, code if isinstance(code, int) else None, detail, out, junit
         )
+
+
+def fetch_junit(target: Any) -> JunitSummary | None:
+    """The suite's JUnit file, read through the target's read-only view of the volume: a
+    regular file only (a link is refused, never followed), capped before it is parsed."""
+    import docker.errors
+
+    if target is None:
+        return None
+    try:
+        stream, stat = target.get_archive(f"{JUNIT_SEEN_AT}/junit.xml")
+    except docker.errors.NotFound:
+        return None
+    except Exception as exc:
+        return JunitSummary(problem=f"could not be copied out ({str(exc)[:100]})")
+    return junit_from_tar(stream, int(stat.get("size", 0)), stat.get("linkTarget", ""))
+
+
+def junit_from_tar(stream: Any, size: int, link: str = "") -> JunitSummary:
+    import io
+    import tarfile
+
+    if link:
+        return JunitSummary(problem="it is a link, not a file (refused)")
+    if size > MAX_BYTES:
+        return JunitSummary(problem=f"over {MAX_BYTES // 1024} KB")
+    buf = bytearray()
+    for chunk in stream:
+        buf += chunk
+        if len(buf) > MAX_BYTES + 64 * 1024:  # the file plus tar headers
+            return JunitSummary(problem=f"over {MAX_BYTES // 1024} KB")
+    try:
+        with tarfile.open(fileobj=io.BytesIO(bytes(buf))) as tar:
+            member = tar.next()
+            if member is None or not member.isfile():
+                return JunitSummary(problem="not a regular file (refused)")
+            f = tar.extractfile(member)
+            data = f.read(MAX_BYTES + 1) if f else b""
+    except tarfile.TarError as exc:
+        return JunitSummary(problem=f"could not be copied out ({str(exc)[:100]})")
+    return read_junit(data)
 
 
 # -- the grading --------------------------------------------------------------------------------
@@ -261,6 +320,13 @@ def _last_line(out: CapturedOutput) -> str:
     lines = [line.strip() for line in out.text.splitlines() if line.strip()]
     failed = [line for line in lines if line.startswith("FAILED ")]
     return (failed or lines or ["(no output)"])[-1 if not failed else 0][:200]
+
+
+def _why_failed(run: SuiteRun) -> str:
+    """The failing tests by the suite's JUnit file when it names them, else its output."""
+    if run.junit and not run.junit.problem and run.junit.failing:
+        return "failing: " + ", ".join(run.junit.failing)
+    return _last_line(run.output)
 
 
 def _verdict_of(runs: list[SuiteRun]) -> tuple[Verdict, str] | None:
@@ -320,7 +386,10 @@ def grade_suite(
     with ThreadPoolExecutor(max_workers=target.parallel) as pool:
         ref_runs = list(pool.map(lambda _: run_suite(setup, ""), range(target.reference_runs)))
     status = reference_status(ref_runs)
-    notes = [f"reference run {i}: {r.line()}" for i, r in enumerate(ref_runs, 1)]
+    notes = [
+        f"reference run {i}: {r.line()}" + (f"; {r.junit.line()}" if r.junit else "")
+        for i, r in enumerate(ref_runs, 1)
+    ]
     first_bad = next((r for r in ref_runs if r.outcome != "passed"), ref_runs[0])
     suite_output = first_bad.output
     mutant_runs: dict[str, SuiteRun] = {}
@@ -339,7 +408,7 @@ def grade_suite(
         else:
             detail = (
                 f"{status} (a false alarm) in {len(ref_runs)} of {len(ref_runs)} runs: "
-                f"{_last_line(first_bad.output)}; scored 0, mutants not run"
+                f"{_why_failed(first_bad)}; scored 0, mutants not run"
             )
     else:
         emit(opts.listener, "phase", phase="mutants", state="start")
@@ -364,7 +433,10 @@ def grade_suite(
         if lost:
             which = "a hidden mutant" if candidate else f"mutant {lost[0].mutant}"
             verdict, detail = Verdict.ERROR, f"{which}: {lost[0].line()}"
-    checks = [_check(m, mutant_runs.get(m.id), status) for m in mutants]
+    checks = [
+        _check(m, mutant_runs.get(m.id), status, names=not (candidate and m.hidden))
+        for m in mutants
+    ]
     if candidate:
         checks = for_candidate(mutants, checks)
     skills = score_skills(checks, cfg.skills)
@@ -405,7 +477,9 @@ def for_candidate(mutants: list[Mutant], checks: list[CheckResult]) -> list[Chec
     return out
 
 
-def _check(m: Mutant, run: SuiteRun | None, status: str) -> CheckResult:
+def _check(m: Mutant, run: SuiteRun | None, status: str, names: bool = True) -> CheckResult:
+    """One mutant as a check. ``names``: say which of the suite's tests failed on it (by its
+    JUnit file; never for a hidden mutant shown to a candidate, whose tests would name it)."""
     if run is None:
         outcome, message = (
             Outcome.NOT_RUN,
@@ -415,6 +489,8 @@ def _check(m: Mutant, run: SuiteRun | None, status: str) -> CheckResult:
         )
     elif run.outcome == "failed":
         outcome, message = Outcome.PASSED, f"killed: the suite exited {run.exit_code}"
+        if names and run.junit and not run.junit.problem and run.junit.failing:
+            message += "; failing: " + ", ".join(run.junit.failing)
     elif run.outcome == "passed":
         outcome, message = Outcome.FAILED, "survived: the suite passed on this mutant"
     else:

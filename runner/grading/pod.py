@@ -381,7 +381,12 @@ class Pod:
         return holder
 
     def start_candidate(
-        self, image: str, env: dict[str, str], limits: Limits, command: list[str] | None = None
+        self,
+        image: str,
+        env: dict[str, str],
+        limits: Limits,
+        command: list[str] | None = None,
+        volumes: dict[str, dict[str, str]] | None = None,
     ) -> Any:
         user = resolve_user(self.client, image)
         mem = f"{limits.memory_mb}m"
@@ -401,6 +406,7 @@ class Pod:
             security_opt=["no-new-privileges"],
             user=user,
             ulimits=[{"Name": "nofile", "Soft": 4096, "Hard": 4096}],
+            **({"volumes": volumes} if volumes else {}),
         )
         candidate.start()
         self._remember("candidate")
@@ -420,10 +426,11 @@ class Pod:
         user: str = "",
         tmpfs: dict[str, int] | None = None,
         cap_add: list[str] | None = None,
+        volumes: dict[str, dict[str, str]] | None = None,
     ) -> Any:
         """Start a grader or sidecar: our code, copied in before start (no host mounts), or a
         sidecar's own image (``archive`` None; ``command`` empty: the image's CMD)."""
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = {"volumes": volumes} if volumes else {}
         if user:
             extra["user"] = user
         if tmpfs:
