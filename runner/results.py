@@ -117,6 +117,9 @@ class Results(_Model):
     challenge_title: str
     submission: str
     mode: Literal["interviewer", "candidate"] = "interviewer"
+    # "tests": a candidate's test suite graded by the mutants it kills (checks are mutants,
+    # service_log is the suite's output, there is no service start-up to time)
+    kind: Literal["service", "tests"] = "service"
     verdict: Verdict
     verdict_detail: str = ""
     score: float = Field(ge=0, le=100)

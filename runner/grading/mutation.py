@@ -448,6 +448,7 @@ def grade_suite(
     total = time.monotonic() - base.t0
     return Results(
         **base.fields(),
+        kind="tests",
         verdict=verdict,
         verdict_detail=detail,
         score=score,

@@ -40,7 +40,14 @@ def render(results: Results, *, show_passed: bool = False) -> RenderableType:
     head.append(r.verdict.value, style="bold " + VERDICT_STYLE.get(r.verdict, "red"))
     if r.verdict_detail:
         head.append(f": {safe_text(r.verdict_detail)}")
-    if r.mode == "candidate":
+    tests = r.kind == "tests"
+    if r.mode == "candidate" and tests:
+        # every mutant ran (hidden ones are shown by skill only): the score is the grade's
+        head.append("\nscore   ")
+        head.append(f"{r.score:.1f}/100", style="bold " + _score_style(r.score))
+        head.append(" over every mutant (hidden ones shown by skill only)", style="dim")
+        head.append("\n        ")
+    elif r.mode == "candidate":
         # A self-test, never presented as the grade: hidden checks are the interviewer's.
         head.append("\nself-test ")
         head.append(f"{r.score:.1f}", style="bold " + _score_style(r.score))
@@ -52,7 +59,10 @@ def render(results: Results, *, show_passed: bool = False) -> RenderableType:
     head.append(f"   correctness {r.correctness_score:.1f}", style="dim")
     if r.load_score is not None:
         head.append(f"   load {r.load_score:.1f}", style="dim")
-    head.append(f"   checks {r.passed}/{len(r.checks)} passed", style="dim")
+    if tests:
+        head.append(f"   mutants {r.passed}/{len(r.checks)} killed", style="dim")
+    else:
+        head.append(f"   checks {r.passed}/{len(r.checks)} passed", style="dim")
     if r.not_run:
         head.append(f" ({r.not_run} not run)", style="bold red")
     for note in r.score_notes:
@@ -80,7 +90,9 @@ def render(results: Results, *, show_passed: bool = False) -> RenderableType:
     shown = [c for c in r.checks if show_passed or c.outcome != "passed"]
     if shown:
         checks = Table(
-            title="checks" if show_passed else "checks not passed",
+            title=("mutants" if show_passed else "mutants not killed")
+            if tests
+            else ("checks" if show_passed else "checks not passed"),
             title_justify="left",
             box=None,
             pad_edge=False,
@@ -128,13 +140,16 @@ def render(results: Results, *, show_passed: bool = False) -> RenderableType:
     if r.verdict == Verdict.BUILD_FAILED and r.build_log_tail:
         tail = "\n".join(r.build_log_tail.splitlines()[-15:])
         parts.append(Panel(safe(tail), title="build log (tail)", title_align="left"))
-    elif r.verdict not in (Verdict.GRADED,) and r.service_log.text:
+    elif (r.verdict != Verdict.GRADED or (tests and r.score == 0)) and r.service_log.text:
         tail = "\n".join(r.service_log.text.splitlines()[-15:])
-        parts.append(Panel(safe(tail), title="service log (tail)", title_align="left"))
+        title = "the suite's output (tail)" if tests else "service log (tail)"
+        parts.append(Panel(safe(tail), title=title, title_align="left"))
 
     t = r.timings
     foot = Text(
-        f"build {t.build_s:.1f}s · ready {t.ready_s:.1f}s · checks {t.checks_s:.1f}s"
+        f"build {t.build_s:.1f}s · suite runs {t.checks_s:.1f}s"
+        if tests
+        else f"build {t.build_s:.1f}s · ready {t.ready_s:.1f}s · checks {t.checks_s:.1f}s"
         + (f" · load {t.load_s:.1f}s" if t.load_s else "")
         + f" · total {t.total_s:.1f}s",
         style="dim",
