@@ -126,7 +126,8 @@ def threshold_line(results: Results, fail_under: float) -> tuple[bool, str]:
 def _render(results: Results, fail_under: float | None = None) -> str:
     r = results
     graded = r.verdict == Verdict.GRADED
-    checks = [c for c in r.checks if not (r.mode == "candidate" and c.hidden)]
+    tests = r.kind == "tests"  # a suite graded by mutants (for a candidate: hidden by skill only)
+    checks = [c for c in r.checks if tests or not (r.mode == "candidate" and c.hidden)]
     passed = sum(c.outcome == "passed" for c in checks)
     icon = ("🟢" if r.score >= 80 else "🟡" if r.score >= 50 else "🔴") if graded else "⛔"
     threshold = None
@@ -134,7 +135,11 @@ def _render(results: Results, fail_under: float | None = None) -> str:
         threshold = threshold_line(r, fail_under)
         if not threshold[0]:
             icon = "🔴" if graded else "⛔"  # never headed green while the job fails
-    if r.mode == "candidate":  # a self-test, never presented as the grade
+    if r.mode == "candidate" and tests:  # every mutant ran: the score is the grade's
+        headline = (
+            f"**{r.score:.1f}/{r.max_score:g}** over every mutant (hidden ones by skill only)"
+        )
+    elif r.mode == "candidate":  # a self-test, never presented as the grade
         headline = f"self-test **{r.score:.1f}** on the visible checks only (not the final grade)"
     else:
         headline = f"**{r.score:.1f}/{r.max_score:g}**"
@@ -144,7 +149,11 @@ def _render(results: Results, fail_under: float | None = None) -> str:
     facts = [f"correctness {r.correctness_score:.1f}"]
     if r.load_score is not None:
         facts.append(f"load {r.load_score:.1f}")
-    facts.append(f"checks {passed}/{len(checks)} passed")
+    facts.append(
+        f"mutants {passed}/{len(checks)} killed"
+        if tests
+        else f"checks {passed}/{len(checks)} passed"
+    )
     if not_run := sum(c.outcome == "not_run" for c in checks):
         facts.append(f"**{not_run} not run**")
     if r.verdict_detail:
@@ -172,9 +181,9 @@ def _render(results: Results, fail_under: float | None = None) -> str:
     if failed:
         lines += [
             "",
-            f"### Checks not passed ({len(failed)})",
+            f"### {'Mutants not killed' if tests else 'Checks not passed'} ({len(failed)})",
             "",
-            "| | check | skill | message |",
+            f"| | {'mutant' if tests else 'check'} | skill | message |",
             "|:-:|---|---|---|",
         ]
         folded = fold_not_run(failed)
@@ -206,7 +215,9 @@ def _render(results: Results, fail_under: float | None = None) -> str:
     if hidden := len(r.checks) - len(checks):
         lines += ["", f"{hidden} hidden check{'s' if hidden != 1 else ''} not listed."]
 
-    if r.verdict in (Verdict.CRASHED, Verdict.NOT_READY) and r.service_log.text.strip():
+    if tests and (not graded or r.score == 0) and r.service_log.text.strip():
+        lines += ["", "**The suite's output (tail):**", "", *code_block(r.service_log.text)]
+    elif r.verdict in (Verdict.CRASHED, Verdict.NOT_READY) and r.service_log.text.strip():
         # the cause is usually in the service's last words (a traceback): as the terminal and
         # JUnit show them
         lines += ["", "**Service log (tail):**", "", *code_block(r.service_log.text)]
@@ -223,7 +234,12 @@ def _render(results: Results, fail_under: float | None = None) -> str:
     t = r.timings
     lines += [
         "",
-        f"<sub>build {t.build_s:.1f}s · ready {t.ready_s:.1f}s · checks {t.checks_s:.1f}s"
+        "<sub>"
+        + (
+            f"build {t.build_s:.1f}s · suite runs {t.checks_s:.1f}s"
+            if tests
+            else f"build {t.build_s:.1f}s · ready {t.ready_s:.1f}s · checks {t.checks_s:.1f}s"
+        )
         + (f" · load {t.load_s:.1f}s" if t.load_s else "")
         + f" · total {t.total_s:.1f}s · run {cell(r.manifest.run_id, 60)}"
         f" · seed {r.manifest.seed} · assess {cell(r.manifest.assess_version, 20)}</sub>",
