@@ -27,7 +27,7 @@ from rich.table import Table
 from runner.challenges.registry import Registry
 from runner.errors import ExitCode, InfraError, UsageError
 from runner.results import Results, Verdict
-from runner.starters import STARTERS
+from runner.starters import STARTERS, starter_for
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds" / "catalogue.toml"
 
@@ -848,10 +848,13 @@ def init_starter(challenge_id: str, directory: Path, runtime: str, console: Cons
     if directory.exists() and any(directory.iterdir()):
         raise UsageError(f"{directory} exists and is not empty; choose a new directory")
     directory.mkdir(parents=True, exist_ok=True)
-    starters = STARTERS
     if challenge.config.kind == "tests":  # the candidate writes a test suite, not a service
-        from runner.grading.mutation import SUITE_STARTERS as starters
-    for name, text in starters[runtime].items():
+        from runner.grading.mutation import SUITE_STARTERS
+
+        files = SUITE_STARTERS[runtime]
+    else:  # the challenge's own starter (its protocol's first step), else the generic stub
+        files = starter_for(challenge.root, runtime)
+    for name, text in files.items():
         (directory / name).parent.mkdir(parents=True, exist_ok=True)
         (directory / name).write_text(text, encoding="utf-8")
     if challenge.brief.is_file():

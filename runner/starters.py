@@ -1,7 +1,11 @@
 """The starter services ``assess init`` writes: honest but quiet (``/healthz`` answers, every
-other request is a 501), one per runtime. Data only; the batch similarity flags discount them."""
+other request is a 501), one per runtime: the challenge's own (``challenges/<id>/starters/<runtime>/``,
+answering its protocol's first step) or the generic stub below. Data only; the batch similarity
+flags discount them."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 STARTERS = {
     # Honest but quiet: /healthz answers 200 so the checks run and fail on what is missing;
@@ -61,3 +65,27 @@ STARTERS = {
         ),
     },
 }
+
+# A challenge ships its own starters as data: ``challenges/<id>/starters/<runtime>/...`` (every
+# file below is written as is, dependency files included). A challenge without one for a runtime
+# gets the generic stub above.
+STARTERS_DIR = "starters"
+_SKIP = {"__pycache__", "node_modules", ".pytest_cache"}
+
+
+def challenge_starter(challenge_root: Path, runtime: str) -> dict[str, str] | None:
+    """The challenge's own starter for ``runtime`` (relative path -> text), or None."""
+    base = challenge_root / STARTERS_DIR / runtime
+    if not base.is_dir():
+        return None
+    files = {}
+    for p in sorted(base.rglob("*")):
+        rel = p.relative_to(base)
+        if p.is_file() and not _SKIP.intersection(rel.parts) and p.suffix != ".pyc":
+            files[rel.as_posix()] = p.read_text(encoding="utf-8")
+    return files or None
+
+
+def starter_for(challenge_root: Path, runtime: str) -> dict[str, str]:
+    """What ``assess init`` writes for ``runtime``: the challenge's starter, else the stub."""
+    return challenge_starter(challenge_root, runtime) or STARTERS[runtime]

@@ -42,7 +42,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runner.starters import STARTERS
+from runner.starters import STARTERS, STARTERS_DIR
 
 K = 15  # tokens per k-gram: the noise threshold (shorter matches never count)
 W = 5  # winnowing window: matches of K + W - 1 = 19 tokens are always detected
@@ -357,7 +357,12 @@ def published_texts(challenge_root: Path | None) -> list[tuple[str, str]]:
     blocks of the challenge's brief, and the challenge's own source files but its solutions
     (visible checks and load profile are published; ignoring the rest too costs nothing)."""
     texts = [(name, text) for files in STARTERS.values() for name, text in files.items()]
-    if challenge_root is None:
+    if challenge_root is None:  # every challenge's own starters (shipped in challenges/*/starters)
+        from runner.challenges.registry import default_challenges_dir
+
+        for p in sorted(default_challenges_dir().glob(f"*/{STARTERS_DIR}/*/**/*")):
+            if p.suffix.lower() in SOURCE_SUFFIXES and p.is_file():
+                texts.append((p.name, p.read_text(encoding="utf-8", errors="replace")))
         return texts
     brief = challenge_root / "README.md"
     if brief.is_file():  # its code blocks are code a candidate may paste

@@ -40,7 +40,7 @@ PRIVATE_TOML = "private.toml"
 ENV = "ASSESS_PRIVATE"
 # What a public bundle may carry, besides the check files (filtered) and challenge.toml.
 PUBLIC_FILES = ("README.md",)
-PUBLIC_DIRS = ("load", "sidecars", "starter")
+PUBLIC_DIRS = ("load", "sidecars", "starter", "starters")
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
 
 
