@@ -337,7 +337,8 @@ def load_view(load: LoadResult) -> dict[str, Any]:
 
 
 def visible_checks(r: Results) -> list[CheckOutcome]:
-    checks = [c for c in r.checks if not (r.mode == "candidate" and c.hidden)]
+    # a tests challenge's mutants reach a candidate already by skill only (mutation.for_candidate)
+    checks = [c for c in r.checks if r.kind == "tests" or not (r.mode == "candidate" and c.hidden)]
     return sorted(checks, key=lambda c: OUTCOME_ORDER.get(c.outcome, 9))
 
 
@@ -346,7 +347,7 @@ def timing_segments(r: Results) -> list[dict[str, Any]]:
     parts = [
         ("build", t.build_s, "#64748b"),
         ("ready", t.ready_s, "#0ea5e9"),
-        ("checks", t.checks_s, "#6366f1"),
+        ("suite runs" if r.kind == "tests" else "checks", t.checks_s, "#6366f1"),
         ("load", t.load_s, "#d97706"),
     ]
     other = t.total_s - sum(v for _, v, _ in parts)
@@ -362,6 +363,7 @@ def timing_segments(r: Results) -> list[dict[str, Any]]:
 
 def context(r: Results) -> dict[str, Any]:
     checks = visible_checks(r)
+    tests = r.kind == "tests"  # a suite graded by mutants: its output, not a service's log
     service_log, service_dropped_lines = tail(r.service_log.text)
     build_log, build_dropped_lines = tail(r.build_log_tail, 80)
     m = r.manifest
@@ -385,7 +387,10 @@ def context(r: Results) -> dict[str, Any]:
         "service_actions": [action_line(a) for a in r.service_actions],
         "total_time": seconds(r.timings.total_s),
         "service_log": service_log,
-        "log_first": r.verdict in LOG_FIRST and bool(service_log),
+        "log_first": bool(service_log)
+        and (r.verdict in LOG_FIRST or (tests and (r.verdict != Verdict.GRADED or r.score == 0))),
+        "tests": tests,
+        "noun": "mutant" if tests else "check",
         "service_log_dropped_lines": service_dropped_lines,
         "build_log": build_log if r.verdict == Verdict.BUILD_FAILED else "",
         "build_log_dropped_lines": build_dropped_lines,
