@@ -31,7 +31,7 @@ def leaderboard(tmp_path: Path) -> Path:
         Row("alice-solution", "graded", 95.5, 97.0, 92.0, 30, 31, 31.2, skills=skills,
             capacity_rps=412.0, digest="a", report="alice-solution/report.html"),
         Row("bob-solution", "graded", 50.0, 88.0, 10.0, 25, 31, 30.4, skills={"api": 80.0},
-            critical_failed=["booking_no_double"], digest="b", report="bob-solution/report.html"),
+            critical_failed=["booking_no_double", "killed_after_effect_not_doubled", "cancellation_frees_the_slot"], digest="b", report="bob-solution/report.html"),
         Row(HOSTILE_NAME, "crashed", 12.0, 20.0, 0.0, 5, 31, 8.1, not_run=26,
             verdict_detail=f"exited with code 1 {XSS}", digest="e", report="eve-solution/report.html"),
         Row("zed-solution", "invalid", error=f"no Dockerfile {XSS}"),
@@ -59,7 +59,7 @@ def test_screenshot(leaderboard: Path, tmp_path: Path) -> None:
     proc = chromium(
         tmp_path,
         f"--screenshot={shot}",
-        "--window-size=1400,1100",
+        "--window-size=1280,1000",
         "--hide-scrollbars",
         leaderboard.as_uri(),
     )
@@ -97,3 +97,47 @@ def test_no_console_errors(leaderboard: Path, tmp_path: Path) -> None:
     assert not [
         line for line in proc.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line
     ]
+
+
+# A test-only probe (the page itself has no script): the page's own layout at 1280 px, as JSON.
+PROBE = """<script>
+const vw = document.documentElement.clientWidth;
+const box = (el) => { const r = el.getBoundingClientRect(); return [r.left, r.right]; };
+const out = {
+  vw: vw,
+  scroll: document.documentElement.scrollWidth,
+  table: box(document.getElementById("leaderboard")),
+  links: [...document.querySelectorAll("td.name a.report")].map(box),
+  flags: [...document.querySelectorAll("td[data-col=similar] summary")].map(box),
+  crit: [...document.querySelectorAll("td.crit .nb")].map((el) => el.getClientRects().length),
+};
+const pre = document.createElement("pre");
+pre.id = "probe";
+pre.textContent = JSON.stringify(out);
+document.body.appendChild(pre);
+</script>"""
+
+
+def test_fits_1280_with_links_and_flags_in_view(leaderboard: Path, tmp_path: Path) -> None:
+    """At 1280 px the whole table, each name's report link and each flag count are on screen
+    (measured by the page's own layout); a critical check's name is never broken mid-word; the
+    flag detail is in a closed <details> (no script)."""
+    import json
+    import re
+
+    html = leaderboard.read_text(encoding="utf-8")
+    assert "<script" not in html.lower()
+    assert re.search(r'<details class="flags"><summary><span class="flag"[^>]*>⚑ 1</span>', html)
+    probe = leaderboard.with_name("probe.html")
+    probe.write_text(html.replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    proc = chromium(tmp_path, "--window-size=1280,900", "--hide-scrollbars", "--dump-dom",
+                    probe.as_uri())  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    found = re.search(r'<pre id="probe">(.*?)</pre>', proc.stdout, re.S)
+    assert found, proc.stdout[-2000:]
+    m = json.loads(found.group(1).replace("&quot;", '"'))
+    assert m["vw"] >= 1200 and m["scroll"] <= m["vw"], m
+    assert 0 <= m["table"][0] and m["table"][1] <= m["vw"], m
+    assert len(m["links"]) == 3 and all(0 <= a and b <= m["vw"] for a, b in m["links"]), m
+    assert len(m["flags"]) == 2 and all(0 <= a and b <= m["vw"] for a, b in m["flags"]), m
+    assert m["crit"] and all(n == 1 for n in m["crit"]), m  # each name on one line
