@@ -136,8 +136,14 @@ def test_fits_1280_with_links_and_flags_in_view(leaderboard: Path, tmp_path: Pat
     found = re.search(r'<pre id="probe">(.*?)</pre>', proc.stdout, re.S)
     assert found, proc.stdout[-2000:]
     m = json.loads(found.group(1).replace("&quot;", '"'))
-    assert m["vw"] >= 1200 and m["scroll"] <= m["vw"], m
-    assert 0 <= m["table"][0] and m["table"][1] <= m["vw"], m
-    assert len(m["links"]) == 3 and all(0 <= a and b <= m["vw"] for a, b in m["links"]), m
-    assert len(m["flags"]) == 2 and all(0 <= a and b <= m["vw"] for a, b in m["flags"]), m
-    assert m["crit"] and all(n == 1 for n in m["crit"]), m  # each name on one line
+    vw = m["vw"]
+    assert vw >= 1200, m
+    assert m["scroll"] <= vw, m  # no horizontal scrolling
+    assert m["table"][0] >= 0, m
+    assert m["table"][1] <= vw, m
+    assert len(m["links"]) == 3, m
+    assert all(a >= 0 and b <= vw for a, b in m["links"]), m
+    assert len(m["flags"]) == 2, m
+    assert all(a >= 0 and b <= vw for a, b in m["flags"]), m
+    assert m["crit"], m
+    assert all(n == 1 for n in m["crit"]), m  # each name on one line
