@@ -122,13 +122,15 @@ def build(results: Results) -> ET.ElementTree:
         ("run_id", r.manifest.run_id),
         ("seed", str(r.manifest.seed)),
         ("mode", r.mode),
+        ("kind", r.kind),
         ("assess_version", r.manifest.assess_version),
     ):
         ET.SubElement(props, "property", {"name": name, "value": _attr(value)})
 
+    tests = r.kind == "tests"  # a suite graded by mutants: its output, not a service's log
     for c in r.checks:
-        if r.mode == "candidate" and c.hidden:
-            continue  # candidates do not learn what the hidden checks are
+        if r.mode == "candidate" and c.hidden and not tests:
+            continue  # candidates do not learn what the hidden checks are (mutants: by skill)
         case = _case(suite, f"{r.challenge}.{c.skill}", c.id, c.duration_s)
         # Points per check, as testcase properties (read by Jenkins, GitLab, test-reporter).
         case_props = ET.SubElement(case, "properties")
@@ -152,10 +154,12 @@ def build(results: Results) -> ET.ElementTree:
         _fail(case, f"{r.load_missing} (scored 0)", type_="LoadMissing")
 
     verdict = _case(suite, f"{r.challenge}.run", "verdict", r.timings.build_s + r.timings.ready_s)
+    log_label = "the suite's output (tail):\n" if tests else ""
     if r.verdict != Verdict.GRADED:
         head = r.verdict.value + (f": {r.verdict_detail}" if r.verdict_detail else "")
         log = r.build_log_tail if r.verdict == Verdict.BUILD_FAILED else r.service_log.text
-        body = head + ("\n\n" + _tail(log) if log.strip() else "")
+        label = "" if r.verdict == Verdict.BUILD_FAILED else log_label
+        body = head + ("\n\n" + label + _tail(log) if log.strip() else "")
         _fail(
             verdict,
             head,
@@ -164,7 +168,7 @@ def build(results: Results) -> ET.ElementTree:
             type_=r.verdict.value,
         )
     if r.service_log.text:
-        ET.SubElement(verdict, "system-out").text = _tail(r.service_log.text)
+        ET.SubElement(verdict, "system-out").text = log_label + _tail(r.service_log.text)
 
     cases = suite.findall("testcase")
     suite.set("tests", str(len(cases)))
