@@ -50,9 +50,12 @@ def test_every_challenge_has_starters(challenge_id: str, runtime: str) -> None:
     if challenge_id in OWN:
         assert own, f"{challenge_id} ships no {runtime} starter"
     files = starter_for(root, runtime)
-    assert "assess.toml" in files and f'runtime = "{runtime}"' in files["assess.toml"]
+    assert "assess.toml" in files
+    assert f'runtime = "{runtime}"' in files["assess.toml"]
     code = "".join(t for n, t in files.items() if n.endswith((".py", ".js")))
-    assert "/healthz" in code and "501" in code and "problem+json" in code
+    assert "/healthz" in code
+    assert "501" in code
+    assert "problem+json" in code
     if runtime == "python":
         libs = python_imports(code) - PY_STDLIB
         if libs:
@@ -76,8 +79,11 @@ def test_realtime_starter_answers_the_first_step() -> None:
     root = Registry().get("realtime").root
     py, js = starter_for(root, "python")["app.py"], starter_for(root, "node")["server.js"]
     for code in (py, js):
-        assert "/ws" in code and "subscribe" in code and "subscribed" in code
-    assert "aiohttp" in python_imports(py) and "ws" in node_requires(js)
+        assert "/ws" in code
+        assert "subscribe" in code
+        assert "subscribed" in code
+    assert "aiohttp" in python_imports(py)
+    assert "ws" in node_requires(js)
     mon = Registry().get("monitoring").root
     for code in starter_for(mon, "python").values():
         assert "# TYPE http_requests_total counter" in code or "runtime" in code
@@ -88,7 +94,8 @@ def test_init_writes_the_challenges_own_starter(runtime: str, tmp_path: Path) ->
     init_starter("realtime", tmp_path / "c", runtime, Console(file=io.StringIO()))
     names = {p.name for p in (tmp_path / "c").iterdir()}
     deps = {"requirements.txt"} if runtime == "python" else {"package.json", "package-lock.json"}
-    assert deps <= names and "BRIEF.md" in names
+    assert deps <= names
+    assert "BRIEF.md" in names
     init_starter("cache", tmp_path / "g", runtime, Console(file=io.StringIO()))
     assert {p.name for p in (tmp_path / "g").iterdir()} == {*STARTERS[runtime], "BRIEF.md"}
 
@@ -156,5 +163,7 @@ def test_stdlib_python_starter_is_quiet_and_answers(challenge_id: str, tmp_path:
         proc.terminate()
         out, _ = proc.communicate(timeout=10)
     lines = out.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"starter listening on {port}"), lines
-    assert "app:app" not in out and "service:service" not in out
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"starter listening on {port}"), lines
+    assert "app:app" not in out
+    assert "service:service" not in out
