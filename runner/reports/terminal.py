@@ -147,9 +147,11 @@ def render(results: Results, *, show_passed: bool = False) -> RenderableType:
 
     t = r.timings
     foot = Text(
-        f"build {t.build_s:.1f}s · suite runs {t.checks_s:.1f}s"
-        if tests
-        else f"build {t.build_s:.1f}s · ready {t.ready_s:.1f}s · checks {t.checks_s:.1f}s"
+        (
+            f"build {t.build_s:.1f}s · suite runs {t.checks_s:.1f}s"
+            if tests
+            else f"build {t.build_s:.1f}s · ready {t.ready_s:.1f}s · checks {t.checks_s:.1f}s"
+        )
         + (f" · load {t.load_s:.1f}s" if t.load_s else "")
         + f" · total {t.total_s:.1f}s",
         style="dim",

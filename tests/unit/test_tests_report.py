@@ -68,7 +68,7 @@ def test_terminal_speaks_of_mutants_and_the_suite(mode: str) -> None:
     assert "the suite's output (tail)" in out
     assert "service log" not in out
     assert "ready" not in out
-    assert "suite runs 40.0s" in out
+    assert "build 1.0s · suite runs 40.0s · total 42.0s" in out
     assert "visible checks only" not in out
     if mode == "candidate":
         assert "over every mutant (hidden ones shown by skill only)" in out
