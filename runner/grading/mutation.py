@@ -168,12 +168,7 @@ def run_suite(setup: Setup, mutant: str) -> SuiteRun:
     reserved = {TARGET_PORT: TARGET_ROLE}
     with Pod(setup.client, runtime=setup.runtime) as pod:
         pod.start_holder()
-        junit_vol = setup.client.volumes.create(
-            name=f"assess-{pod.run_id}-junit",
-            driver="local",
-            driver_opts={"type": "tmpfs", "device": "tmpfs", "o": "size=1m,mode=1777"},
-            labels=pod.labels("junit"),
-        ).name
+        junit_vol = junit_volume(setup.client, pod)
         lim = setup.target_limits
         pod.start_helper(
             TARGET_ROLE,
@@ -243,6 +238,21 @@ def run_suite(setup: Setup, mutant: str) -> SuiteRun:
         return SuiteRun(
             mutant, outcome, seconds, code if isinstance(code, int) else None, detail, out, junit
         )
+
+
+def junit_volume(client: Any, pod: Pod) -> str:
+    """A 1 MB tmpfs volume for the suite's JUnit file, labelled with the pod's run (its
+    teardown removes it)."""
+    try:
+        volume = client.volumes.create(
+            name=f"assess-{pod.run_id}-junit",
+            driver="local",
+            driver_opts={"type": "tmpfs", "device": "tmpfs", "o": "size=1m,mode=1777"},
+            labels=pod.labels("junit"),
+        )
+    except Exception as exc:
+        raise InfraError(f"cannot create the suite's JUnit volume: {str(exc)[:200]}") from None
+    return str(volume.name)
 
 
 def fetch_junit(target: Any) -> JunitSummary | None:
