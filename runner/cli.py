@@ -298,7 +298,7 @@ def worker(
     slots: Annotated[
         int, typer.Option(help="gradings at once on this host (bounded by cores and memory)")
     ] = 1,
-    name: Annotated[str | None, typer.Option(help="worker name (default: the host name)")] = None,
+    name: Annotated[str | None, typer.Option(help="worker name (default: HOST-PID)")] = None,
     visibility_timeout: Annotated[
         float | None,
         typer.Option(

@@ -78,7 +78,8 @@ from runner.grading.pipeline import RunOptions, make_plan
 from runner.grading.pod import collect_garbage, docker_client
 from runner.intake import archives
 from runner.intake.submission import MAX_CONTEXT_BYTES, load_submission
-from runner.results import Results
+from runner.reports.safe_text import safe_text
+from runner.results import Results, Verdict
 
 QUEUE = "assess"
 TASK = "assess.grade"
@@ -327,8 +328,31 @@ def _held(job: dict[str, Any]) -> tuple[Challenge | None, str]:
     return ch, ""
 
 
+def default_worker_name() -> str:
+    """HOST-PID: two workers on one host never share a name (their heartbeats and records)."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
 def worker_name() -> str:
-    return os.environ.get("ASSESS_WORKER_NAME") or socket.gethostname()
+    # run_worker sets the variable before Celery forks, so grading processes share the name
+    return os.environ.get("ASSESS_WORKER_NAME") or default_worker_name()
+
+
+def job_log(what: str, name: object, detail: str = "") -> None:
+    """One line per job in the worker's log: the submission by name, never a Celery task id."""
+    tail = f": {detail}" if detail else ""
+    print(f"assess worker {worker_name()}: {what} {safe_text(str(name))[:120]}{tail}", flush=True)
+
+
+def quiet_root_warning() -> bool:
+    """ASSESS_WORKER_AS_ROOT=1: the operator chose to run workers as root (docs/batches.md),
+    so Celery's superuser warning (meant for pickle, which assess never accepts) is hidden."""
+    if os.environ.get("ASSESS_WORKER_AS_ROOT") != "1":
+        return False
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*superuser privileges.*")
+    return True
 
 
 def _outcome(r: Any, key: str, verdict: str, message: str) -> None:
@@ -353,7 +377,7 @@ def grade_task(self: Any, job: dict[str, Any]) -> str:
         verify_job(secret, job)
     except ForgedRecord:
         # not from a holder of the key: nothing is graded or recorded for it
-        print(f"assess worker: dropped a job not signed with the queue key ({job.get('key')!r})")
+        job_log("dropped a job not signed with the queue key, key", job.get("key"))
         return "forged job dropped"
     key = str(job["key"])
     if patiently(lambda: r.hexists(LEDGER, key) or r.hexists(OUTCOMES, key)):
@@ -361,6 +385,7 @@ def grade_task(self: Any, job: dict[str, Any]) -> str:
     challenge, why = _held(job)
     if challenge is None:
         _outcome(r, key, REFUSED, why)
+        job_log("refused", job["name"], why)
         return "refused"
     me = json.dumps(
         {"worker": worker_name(), "name": job["name"], "since": time.time(), "pid": os.getpid()}
@@ -378,12 +403,14 @@ def grade_task(self: Any, job: dict[str, Any]) -> str:
             results = grade_job(_docker(), challenge, root, dict(job["options"]), lambda ev: None)
     except SubmissionError as err:
         _outcome(r, key, INVALID, err.message)
+        job_log("invalid", job["name"], err.message)
         return "invalid"
     except (InfraError, OSError) as exc:
         message = exc.message if isinstance(exc, AssessError) else f"{type(exc).__name__}: {exc}"
         if self.request.retries < MAX_RETRIES:
             raise self.retry(exc=exc, countdown=5 * (self.request.retries + 1)) from None
         _outcome(r, key, FAILED, f"{message} (after {MAX_RETRIES} retries)")
+        job_log("failed (our side)", job["name"], message)
         return "failed"
     finally:
         with contextlib.suppress(Exception):
@@ -391,6 +418,8 @@ def grade_task(self: Any, job: dict[str, Any]) -> str:
     patiently(lambda: r.hincrby(GRADINGS, key, 1))
     record = pack_results(results, worker_name(), secret, key)
     recorded = patiently(lambda: r.hsetnx(LEDGER, key, record))
+    verdict = "" if results.verdict == Verdict.GRADED else f" ({results.verdict.value})"
+    job_log("graded", job["name"], f"{results.score:.1f}{verdict}")
     return "recorded" if recorded else "graded twice; the first record stands"
 
 
@@ -415,8 +444,9 @@ def run_worker(
     queue_key()  # refuse to start without the shared key (exit 2), not at the first job
     if slots < 1:
         raise UsageError(f"--slots must be at least 1, not {slots}")
-    if name:
-        os.environ["ASSESS_WORKER_NAME"] = name
+    os.environ["ASSESS_WORKER_NAME"] = (
+        name or os.environ.get("ASSESS_WORKER_NAME") or (default_worker_name())
+    )
     challenges = Registry().all()
     if not challenges:
         raise UsageError("this worker holds no challenge (see ASSESS_CHALLENGES)")
@@ -438,6 +468,12 @@ def run_worker(
     with console.status("building images…"):
         Images(client).ensure_all()
     configure(broker, vt)
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and not quiet_root_warning():
+        console.print(
+            "[yellow]running as root: Celery warns below; a worker needs only the Docker "
+            "socket (run it as a user in the docker group), or set ASSESS_WORKER_AS_ROOT=1 "
+            "to hide the warning (docs/batches.md)[/]"
+        )
     stop = threading.Event()
     threading.Thread(target=_heartbeat, args=(broker, slots, stop), daemon=True).start()
     held = ", ".join(f"{c.id} {c.config.version}" for c in challenges)
@@ -453,7 +489,8 @@ def run_worker(
                 f"--concurrency={slots}",
                 "--pool=prefork",
                 f"--hostname={worker_name()}@{socket.gethostname()}",
-                "--loglevel=INFO",
+                # Celery's per-task lines name task ids; job_log names each submission
+                "--loglevel=WARNING",
                 f"--queues={QUEUE}",
                 "--without-gossip",
                 "--without-mingle",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import socket
 import tarfile
 from pathlib import Path
 
@@ -192,3 +193,50 @@ def test_status_lines() -> None:
     assert "batch abc: 1/4 done, 1 failed, 1 running, 1 queued" in text
     assert "running c on w3 for 12 s (worker gone" in text
     assert "refused b (w2): holds 0.2" in text
+
+
+def test_two_workers_on_one_host_have_distinct_default_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import subprocess
+    import sys
+
+    from runner.batch import celery_queue as cq
+
+    monkeypatch.delenv("ASSESS_WORKER_NAME", raising=False)
+    mine = cq.worker_name()
+    assert mine == f"{socket.gethostname()}-{os.getpid()}"
+    code = "from runner.batch.celery_queue import worker_name; print(worker_name())"
+    env = {k: v for k, v in os.environ.items() if k != "ASSESS_WORKER_NAME"}
+    other = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    ).stdout.strip()
+    assert other.startswith(socket.gethostname() + "-")
+    assert other != mine
+
+
+def test_worker_logs_each_job_by_name_and_score(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runner.batch import celery_queue as cq
+
+    monkeypatch.setenv("ASSESS_WORKER_NAME", "w1")
+    cq.job_log("graded", "alice\x1b[31m", "95.5")
+    assert capsys.readouterr().out == "assess worker w1: graded alice\\x1b[31m: 95.5\n"
+
+
+def test_root_warning_hidden_only_by_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    import warnings
+
+    from celery.exceptions import SecurityWarning
+    from celery.platforms import ROOT_DISCOURAGED
+
+    from runner.batch import celery_queue as cq
+
+    for choice, shown in (("", 1), ("1", 0)):
+        monkeypatch.setenv("ASSESS_WORKER_AS_ROOT", choice)
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            assert cq.quiet_root_warning() is (choice == "1")
+            warnings.warn(SecurityWarning(ROOT_DISCOURAGED), stacklevel=1)
+        assert len(seen) == shown
