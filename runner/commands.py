@@ -237,7 +237,9 @@ def _show_and_write(req: RunRequest, challenge: Any, results: Results, console: 
 
     console.print(render(results, show_passed=req.show_passed))
     if results.mode == "candidate":
-        console.print(candidate_note(challenge.hidden_checks, len(results.checks)))
+        console.print(
+            candidate_note(challenge.hidden_checks, len(results.checks), results.kind == "tests")
+        )
     for path in write_reports(results, dict(req.outputs), req.fail_under):
         console.print(f"[dim]wrote {path}[/]")
     for note in results.score_notes:  # what this machine's set-up cost, with its fix, last
@@ -633,8 +635,13 @@ def calibrate_challenge(
     return dict(figs)
 
 
-def candidate_note(hidden: int, visible: int) -> str:
+def candidate_note(hidden: int, visible: int, tests: bool = False) -> str:
     """What a candidate-mode score is, and is not (it is never the final grade)."""
+    if tests:  # a suite: every mutant ran, the hidden ones reported by skill only
+        return (
+            f"[bold]candidate mode:[/] your suite ran against all {visible} mutants; the hidden "
+            "ones are shown by skill only. The interviewer's run is the one that counts."
+        )
     if hidden == 0:
         return (
             f"[bold]candidate mode:[/] {visible} visible checks; this challenge has no hidden "
