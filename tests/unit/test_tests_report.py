@@ -121,3 +121,12 @@ def test_junit_labels_the_suite_output_and_keeps_candidate_mutants() -> None:
         kind = root.find(".//property[@name='kind']")
         assert kind is not None
         assert kind.get("value") == "tests"
+
+
+def test_candidate_note_of_a_suite_does_not_speak_of_visible_checks() -> None:
+    from runner.commands import candidate_note
+
+    note = candidate_note(32, 32, tests=True)
+    assert "all 32 mutants" in note
+    assert "visible checks only" not in note
+    assert "visible checks only" in candidate_note(3, 5)
