@@ -43,6 +43,7 @@ import io
 import json
 import os
 import socket
+import sys
 import tarfile
 import tempfile
 import threading
@@ -501,6 +502,41 @@ def run_worker(
 
 
 # -- the batch's side -----------------------------------------------------------------------------
+def _stderr_line(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def live_workers(r: Any) -> list[str]:
+    """Names of the workers whose heartbeat (refreshed every 10 s) has not expired."""
+    return [k.decode().split(":", 2)[2] for k in r.scan_iter("assess:worker:*")]
+
+
+class WorkerWatch:
+    """Says at once, and again every ``repeat_s``, that no worker is alive while jobs wait;
+    says when one comes back."""
+
+    def __init__(self, broker: str, warn: Callable[[str], None], repeat_s: float = 30.0) -> None:
+        self.broker = redact(broker)
+        self.warn = warn
+        self.repeat_s = repeat_s
+        self.last: float | None = None  # when "no worker" was last said
+
+    def check(self, r: Any, waiting: int) -> None:
+        if live_workers(r):
+            if self.last is not None:
+                self.warn("a worker is alive again: the batch goes on")
+            self.last = None
+            return
+        now = time.monotonic()
+        if self.last is None or now - self.last >= self.repeat_s:
+            self.warn(
+                f"no worker alive on {self.broker}: {waiting} job(s) wait "
+                f"(start one: assess worker --broker URL; see assess batch --status)"
+            )
+            self.last = now
+
+
+# -- the batch's side: jobs -------------------------------------------------------------------
 class QueueExecutor:
     """Send each job to the workers; deliver each result as the ledger records it."""
 
@@ -514,8 +550,10 @@ class QueueExecutor:
         max_job_mb: float | None = None,
         force: bool = False,
         poll_s: float = 0.5,
+        warn: Callable[[str], None] | None = None,
     ) -> None:
         check_url(broker)
+        self.warn = warn or _stderr_line
         self.secret = queue_key()
         self.broker = broker
         self.challenge = challenge
@@ -619,11 +657,22 @@ class QueueExecutor:
         """Poll the ledger until every key is answered; follow which worker runs what."""
         import redis
 
+        # graded before (for another batch): delivered at once, never shown running with an ETA
+        keys = list(pending)
+        for key, value in zip(keys, patiently(lambda: r.hmget(LEDGER, keys)), strict=True):
+            if value is not None:
+                for job in pending.pop(key):
+                    done = self._record(key, job, value, None)
+                    done.reused = done.results is not None
+                    deliver(done)
         for key_jobs in pending.values():
             for job in key_jobs:
                 emit("start", job.name, {"worker": "queue", "queued": True})
         where: dict[str, str] = {}
+        alone = WorkerWatch(self.broker, self.warn)
         while pending:
+            with contextlib.suppress(redis.RedisError):
+                alone.check(r, sum(len(j) for j in pending.values()))
             keys = list(pending)
             try:
                 done = r.hmget(LEDGER, keys)

@@ -124,7 +124,9 @@ def run_batch(
         row = outdir.record(done)
         started = progress.running.pop(done.job.name, {}).get("since")
         progress.done += 1
-        if done.results is not None:
+        if done.reused:  # graded before (another batch's ledger record): never ran here
+            progress.skipped += 1
+        elif done.results is not None:
             progress.graded_here += 1
             progress.graded_s += done.results.timings.total_s or (
                 time.time() - started if started else 0.0

@@ -178,6 +178,7 @@ class Done:
     verdict: str = ""
     error: str = ""
     worker: str = ""
+    reused: bool = False  # recorded before this run (a broker's ledger): not this run's pace
 
 
 Emit = Callable[[str, str, dict[str, Any]], None]  # (kind, job name, data): progress

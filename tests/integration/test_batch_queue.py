@@ -242,6 +242,16 @@ def test_a_batch_completes_on_two_workers(
     )
     assert "4/4 done, 0 failed" in status.stdout, status.stdout + status.stderr
     assert "worker w1" in status.stdout
+    assert "graded cand" in (tmp_path / "w1.log").read_text() + (tmp_path / "w2.log").read_text()
+    # the same submissions into a new OUT: every result comes from the ledger, none "runs"
+    again = run_batch(broker, subs, tmp_path / "again")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "running: cand" not in again.stdout, again.stdout
+    assert "4/4 done (4 already graded)" in again.stdout, again.stdout
+    progress = json.loads((tmp_path / "again" / "progress.json").read_text())
+    assert progress["skipped"] == 4
+    assert progress["eta_s"] is None
+    assert sorted(int(v) for v in broker.client().hgetall("assess:gradings").values()) == [1] * 4
 
 
 def wait_running(broker: RedisServer, worker: str, timeout_s: float = 90) -> str:
@@ -384,3 +394,43 @@ def test_a_job_not_signed_with_the_queue_key_is_dropped(
     assert not r.hlen("assess:ledger")
     assert not r.hlen("assess:outcomes")
     assert not r.hlen("assess:gradings")
+
+
+def test_no_live_worker_is_said_at_once_and_again(broker: RedisServer, tmp_path: Path) -> None:
+    """A brokered batch with no worker says so within seconds on stderr (and --status does);
+    it keeps saying it while the jobs wait."""
+    from runner.batch.celery_queue import WorkerWatch
+
+    subs = submissions(tmp_path / "subs", 1)
+    cmd = [*ASSESS, "batch", str(TINY), str(subs[0]), "--out", str(tmp_path / "out")]
+    cmd += ["--skip-load", "--broker", broker.url, "--no-similarity"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        started = time.monotonic()
+        assert proc.stderr is not None
+        line = proc.stderr.readline()  # blocks until the batch says something
+        while line and "no worker alive" not in line:
+            line = proc.stderr.readline()
+        assert "no worker alive on redis://" in line, line
+        assert "1 job(s) wait" in line
+        assert time.monotonic() - started < 20
+        status = subprocess.run(
+            [*ASSESS, "batch", "--status", "--broker", broker.url, "--out", str(tmp_path / "out")],
+            capture_output=True, text=True, timeout=60, cwd=ROOT, env=env, check=False,
+        )  # fmt: skip
+        assert "no worker alive" in status.stdout, status.stdout + status.stderr
+        assert "0 running, 1 queued" in status.stdout, status.stdout
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    said: list[str] = []
+    watch = WorkerWatch(broker.url, said.append, repeat_s=0.0)
+    watch.check(broker.client(), 1)
+    watch.check(broker.client(), 1)
+    assert len(said) == 2  # said again (every 30 s in a batch)
+    broker.client().set("assess:worker:w9", "{}", ex=5)
+    watch.check(broker.client(), 1)
+    assert said[-1] == "a worker is alive again: the batch goes on"
