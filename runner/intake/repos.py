@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 from runner.errors import UsageError
+from runner.reports.safe_text import safe_text
 
 CLONE_TIMEOUT_S = 300.0
 _URL = re.compile(r"^(?:(?:https?|ssh|git|file)://|[\w.-]+@[\w.-]+:)")
@@ -38,7 +39,9 @@ def _env() -> dict[str, str]:
 
 def _git(args: list[str], what: str, url: str, cwd: Path | None = None) -> None:
     if shutil.which("git") is None:
-        raise UsageError(f"{what} {url} is a git URL but git is not installed; apt-get install git")
+        raise UsageError(
+            f"{what} {redact(url)} is a git URL but git is not installed; apt-get install git"
+        )
     try:
         proc = subprocess.run(
             ["git", "-c", "core.hooksPath=/dev/null", *args],
@@ -51,11 +54,29 @@ def _git(args: list[str], what: str, url: str, cwd: Path | None = None) -> None:
         )
     except subprocess.TimeoutExpired:
         raise UsageError(
-            f"{what} {url}: git did not finish within {CLONE_TIMEOUT_S:.0f}s"
+            f"{what} {redact(url)}: git did not finish within {CLONE_TIMEOUT_S:.0f}s"
         ) from None
     if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["(no message)"])[-1][:300]
-        raise UsageError(f"{what} {url}: git {args[0]} failed: {last}")
+        raise UsageError(f"{what} {redact(url)}: git {args[0]} failed: {git_message(proc.stderr)}")
+
+
+MAX_MESSAGE = 1200
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@")
+_SECRET = re.compile(r"(?i)\b(authorization:\s*\w+\s+|(?:token|password|passwd)[=:]\s*)\S+")
+
+
+def redact(text: str) -> str:
+    """``scheme://user:token@host`` and ``token=…``/``Authorization: …`` with the secret hidden."""
+    return _SECRET.sub(r"\1***", _USERINFO.sub(r"\1***@", text))
+
+
+def git_message(stderr: str) -> str:
+    """Git's whole message on one line (its cause is rarely the last line: "Please make sure
+    you have the correct access rights / and the repository exists."), credentials redacted,
+    control characters shown escaped, capped at :data:`MAX_MESSAGE` characters."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    text = safe_text(redact(" / ".join(lines))) or "(no message)"
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
 
 
 def clone(source: str, dest: Path, *, ref: str | None = None, what: str = "repository") -> Path:
