@@ -14,6 +14,10 @@ const server = http.createServer((req, res) => {
       res.writeHead(200, {'Content-Type': 'text/plain'});
       return res.end('ok');
     }
+    if (req.url === '/ws') {  // /ws without a WebSocket upgrade: 426, no upgrade
+      res.writeHead(426, {'Content-Type': 'text/plain', 'Sec-WebSocket-Version': '13'});
+      return res.end('expected a WebSocket upgrade');
+    }
     res.writeHead(501, {'Content-Type': 'application/problem+json'});
     res.end(notImplemented);
   });
