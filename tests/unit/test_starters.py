@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -124,13 +125,20 @@ def _free_port() -> int:
 
 
 @pytest.mark.parametrize("challenge_id", ["monitoring", "data", "events", "cache"])
-def test_stdlib_python_starter_is_quiet_and_answers(challenge_id: str, tmp_path: Path) -> None:
-    """The stdlib starters run as written: /healthz 200, other paths 501 problem+json, one log
-    line (never a password), /metrics in the text format where the brief asks for it."""
-    init_starter(challenge_id, tmp_path / "s", "python", Console(file=io.StringIO()))
+@pytest.mark.parametrize("runtime", ["python", "node"])
+def test_stdlib_starter_is_quiet_and_answers(
+    challenge_id: str, runtime: str, tmp_path: Path
+) -> None:
+    """The starters without a library run as written: /healthz 200, other paths 501
+    problem+json, one log line (never a password), /metrics in the text format where the brief
+    asks for it."""
+    node = shutil.which("node")
+    if runtime == "node" and node is None:
+        pytest.skip("no node on this machine")
+    init_starter(challenge_id, tmp_path / "s", runtime, Console(file=io.StringIO()))
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "app.py"],
+        [sys.executable, "app.py"] if runtime == "python" else [str(node), "server.js"],
         cwd=tmp_path / "s",
         env={"PORT": str(port), "PATH": "/usr/bin:/bin"},
         stdout=subprocess.PIPE,
