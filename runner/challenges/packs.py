@@ -1,7 +1,7 @@
 """A challenge's public and private parts: writing each, and joining them for a run.
 
 What a challenge publishes (the candidate may see it): ``challenge.toml``, the brief, the visible
-checks, ``load/``, ``sidecars/``, a ``starter/``. What it keeps (only the interviewer has it): the
+checks, ``load/``, ``sidecars/``, ``starters/``. What it keeps (only the interviewer has it): the
 hidden checks and ``solutions/``. A bundled challenge holds both; ``assess pack --public`` writes
 the candidate-safe bundle (hidden checks cut out of the source, no solutions, and a
 ``[publication]`` table announcing how many hidden checks exist), ``assess pack --private``
