@@ -128,6 +128,9 @@ def hostile() -> Iterator[tuple[str, dict[str, list[dict[str, str]]]]]:
     server.server_close()
 
 
+@pytest.mark.slow_unit(
+    reason="starts Locust in a subprocess against a hostile server that paces itself with sleeps"
+)
 def test_load_user_fails_bombs_big_bodies_and_drips_and_stays_small(
     hostile: tuple[str, dict[str, list[dict[str, str]]]],
 ) -> None:
@@ -197,6 +200,9 @@ gevent.sleep(20)
 )
 
 
+@pytest.mark.slow_unit(
+    reason="starts Locust in a subprocess that sleeps ~1.5 s before stopping its users"
+)
 def test_stopped_load_users_close_their_connections() -> None:
     """Fewer users for the next stage: the stopped ones hang up, so a thread-per-connection
     service gets its threads back."""
