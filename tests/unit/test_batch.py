@@ -244,6 +244,7 @@ def test_junit_has_a_suite_per_submission(tmp_path: Path, tiny: Challenge) -> No
     }
 
 
+@pytest.mark.slow_unit(reason="sleeps 0.6 s so a writer is waiting at the turnstile")
 def test_pod_lock_load_is_exclusive_and_waits_for_shared(tmp_path: Path) -> None:
     order: list[str] = []
     shared = PodLock(exclusive=False, directory=tmp_path)

@@ -161,6 +161,7 @@ def test_apply_then_hang_applies_and_never_answers(ledger: Ledger) -> None:
     assert ledger.post("t5", "t5")[0] == 200  # the retry with the same key replays
 
 
+@pytest.mark.slow_unit(reason="sleeps 0.3 s while the hang holds")
 def test_a_hang_ends_when_cleared_without_applying(ledger: Ledger) -> None:
     ledger.control("PUT", "/control/accounts/a", {"balance": 1000})
     ledger.control("PUT", "/control/failure", {"mode": "hang", "transfer_ids": ["t6"]})
