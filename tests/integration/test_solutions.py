@@ -10,6 +10,7 @@ import pytest
 
 from runner.challenges.registry import Registry, load_challenge
 from runner.challenges.solutions import Solution, all_solutions
+from runner.grading.mutation import suite_view
 from runner.results import Verdict
 from tests.conftest import ROOT, TINY
 from tests.integration.conftest import Grader
@@ -30,6 +31,11 @@ def test_solution_fails_exactly_its_expected_checks(
 ) -> None:
     results = graded(solution.challenge, solution.materialize(tmp_path))
     assert results.verdict == Verdict.GRADED, results.verdict_detail
+    if solution.challenge.config.kind == "tests":  # a suite: as assess verify judges it
+        failed, expected, note = suite_view(results, solution.expected)
+        assert not note, note
+        assert failed == expected, f"mutants survived {sorted(failed)}, expected {sorted(expected)}"
+        return
     failed = results.failed_ids()
     expected = set(solution.expected.fails)
     messages = {c.id: c.message for c in results.checks if c.id in failed ^ expected}
