@@ -131,7 +131,7 @@ def figures(client: Any, images: Images, db_image: str, name: str) -> None:
             f"{name}: ready in {time.monotonic() - t0:.1f} s (migrations included; probe {ready:.1f} s)"
         )
         busy = http(db, "POST", "/control/query", token, {
-            "sql": "SELECT customer_id FROM orders GROUP BY customer_id HAVING count(*) >= 20 ORDER BY 1 LIMIT 20"
+            "sql": "SELECT customer_id FROM public.orders GROUP BY customer_id HAVING count(*) >= 20 ORDER BY 1 LIMIT 20"
         })["rows"]  # fmt: skip
         for label, paths in (
             ("GET /customers/{id}/orders?limit=20", [f"/customers/{r['customer_id']}/orders?limit=20" for r in busy]),
@@ -160,7 +160,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--starts", type=int, default=3)
     ap.add_argument("--rebuild", action="store_true")
+    ap.add_argument("--smoke", action="store_true", help="one start, the reference's figures only")
     args = ap.parse_args()
+    if args.smoke:
+        args.starts = 1
     machine_facts()
     client = docker_client()
     images = Images(client)
@@ -179,7 +182,7 @@ def main() -> None:
         c.remove(force=True)
         times.append(s)
     print(f"db start to ready: {', '.join(f'{t:.2f}' for t in times)} s (docker run included)")
-    for name in ("reference", "n-plus-one"):
+    for name in ("reference",) if args.smoke else ("reference", "n-plus-one"):
         figures(client, images, image, name)
 
 

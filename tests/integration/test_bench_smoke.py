@@ -21,6 +21,7 @@ FIGURES = {
     "batch_throughput.py": r"gradings/min",
     "capacity_accuracy.py": r"(?m)^slow\s+[\d,]+\s",
     "capacity_spread.py": r"(?m)^\s*credited: mean [\d,.]+ .* CV",
+    "data_sidecar.py": r"(?m)^db start to ready: [\d.]+",
     "events_broker.py": r"(?m)^broker restart .*: median [\d.]+ s",
     "grading_walltime.py": r"(?m)^figures: median total_s.*\n\s+rest-api\s+[\d.]+ s",
     "harness_overhead.py": r"assess / bare\s+[\d.]+",
