@@ -68,6 +68,8 @@ def cases(with_builds: bool, workdir: Path) -> list[tuple[str, Any, Path]]:
         if name in SLOW and not with_builds:
             continue
         spec = tomllib.loads(case.read_text())
+        if "/" in spec.get("challenge", ""):
+            continue  # a real challenge's case (data, events, monitoring): minutes, not a soak's
         challenge = load_challenge(ADVERSARIAL / "_challenges" / spec.get("challenge", "adv"))
         base = ROOT / spec["base"] if "base" in spec else None
         out.append((name, challenge, overlay(base, case.parent, workdir / name, "case.toml")))
